@@ -1,0 +1,58 @@
+/* Aggregation: accepted events only change in-memory deltas of their stream;
+ * a timer (flush_interval_ms) seals each changed stream's deltas into one
+ * batch and hands it to the store as one script call.
+ *
+ * Exactly once, without per-batch marker keys: each stream has at most one
+ * batch in flight; a batch whose outcome is unknown (timeout, lost
+ * connection) is resent unchanged, with the same (incarnation, seq), until
+ * Redis acknowledges it; the script applies a seq only above the stream's
+ * high-water mark for this worker incarnation (store_scripts.h).
+ *
+ * While Redis is away the deltas wait here. Counts of likes and counters take
+ * constant space; views carry their viewer ids and so take space: their
+ * number (plus one per waiting stream) is the backlog, bounded by
+ * redis.max_backlog. lt_agg_reserve says whether a request may add more. */
+#ifndef LIVETALLY_AGG_H
+#define LIVETALLY_AGG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct lt_config;
+struct lt_store;
+struct lt_agg;
+
+/* Called after a batch of a stream was applied (for the fan-out to come). */
+typedef void lt_agg_applied_cb(void *arg, const char *stream, int64_t stream_seq);
+
+struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
+                          struct lt_store *store);
+void lt_agg_free(struct lt_agg *agg);
+void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg);
+void lt_agg_on_applied(struct lt_agg *agg, lt_agg_applied_cb *cb, void *arg);
+
+/* Can n_views more view entries (and a new stream) be kept? false = answer
+ * 503: the backlog is full. */
+bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views);
+
+/* Record accepted events. Ids must be valid (ids.h); source NULL = direct.
+ * Returns 0, or LT_ETOOLARGE when the stream already has too many distinct
+ * sources in this worker (the event is then rejected). */
+int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
+                    const char *source);
+int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source, int64_t n);
+int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_index, int64_t n);
+
+/* Forget a deleted stream's pending deltas. */
+void lt_agg_drop_stream(struct lt_agg *agg, const char *stream);
+
+/* Flush now rather than at the next tick (shutdown). */
+void lt_agg_flush(struct lt_agg *agg);
+/* Nothing pending and nothing in flight. */
+bool lt_agg_idle(const struct lt_agg *agg);
+/* View entries plus waiting streams, for /metrics and the bound. */
+size_t lt_agg_backlog(const struct lt_agg *agg);
+
+#endif

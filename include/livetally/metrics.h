@@ -1,0 +1,57 @@
+/* Counters for /metrics, declared once in LT_METRICS below; the struct, the
+ * summing across workers and the Prometheus text are generated from it.
+ *
+ * The master maps one slot per worker in shared memory before forking
+ * (lt_metrics_init_shared); each worker writes only its own slot through
+ * lt_metrics (plain stores: one writer per slot, 64-bit aligned, so readers in
+ * other workers see whole values), and any worker renders the sum. */
+#ifndef LIVETALLY_METRICS_H
+#define LIVETALLY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+/* X(name, type, help); type is counter or gauge. */
+#define LT_METRICS(X)                                                                              \
+    X(http_connections_accepted_total, counter, "TCP connections accepted")                       \
+    X(http_connections_refused_total, counter, "connections refused over limits.max_connections") \
+    X(http_connections_open, gauge, "connections open now")                                        \
+    X(http_requests_total, counter, "HTTP requests answered")                                      \
+    X(http_responses_4xx_total, counter, "HTTP answers with a 4xx status")                         \
+    X(http_responses_5xx_total, counter, "HTTP answers with a 5xx status")                         \
+    X(http_closed_bad_request_total, counter, "connections closed for malformed requests")         \
+    X(http_closed_timeout_total, counter, "connections closed by header or idle timeouts")         \
+    X(events_accepted_total, counter, "events accepted")                                           \
+    X(events_rejected_total, counter, "events rejected")                                           \
+    X(likes_accepted_total, counter, "like taps accepted")                                         \
+    X(likes_rate_limited_total, counter, "like taps dropped by a viewer's budget")                 \
+    X(ingest_overloaded_total, counter, "event requests refused with 503 (backlog full)")          \
+    X(redis_batches_sent_total, counter, "stream batches sent to Redis (resends included)")        \
+    X(redis_batches_applied_total, counter, "stream batches applied by Redis")                     \
+    X(redis_batches_duplicate_total, counter, "resent batches Redis had applied already")          \
+    X(redis_batch_failures_total, counter, "batches whose outcome was unknown or failed")          \
+    X(redis_connected, gauge, "1 while the data connection to Redis is up")                        \
+    X(backlog_entries, gauge, "view entries waiting for Redis")                                    \
+    X(streams_dirty, gauge, "streams with counts not yet in Redis")                                \
+    X(memory_live_bytes, gauge, "bytes allocated through livetally's allocator")
+
+#define LT_METRIC_FIELD(name, type, help) uint64_t name;
+struct lt_metrics {
+    LT_METRICS(LT_METRIC_FIELD)
+};
+#undef LT_METRIC_FIELD
+
+/* This process' slot (a private dummy until lt_metrics_bind). */
+extern struct lt_metrics *lt_metrics;
+
+/* Master, before fork: maps n_slots zeroed slots shared with children. */
+int lt_metrics_init_shared(int n_slots);
+/* Worker: use slot i from now on; zeroes it (a restarted worker starts over,
+ * so counters of a restarted slot may fall: Prometheus handles resets). */
+void lt_metrics_bind(int slot);
+/* Appends the Prometheus text format of all slots summed. */
+void lt_metrics_render(struct evbuffer *out);
+
+#endif

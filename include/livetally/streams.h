@@ -1,0 +1,32 @@
+/* The worker's cache of stream existence and status, so that events never
+ * read Redis: a stream is looked up once (one HGET) when the worker first
+ * meets it, then kept fresh by the store's control channel, and dropped
+ * whole when that subscription comes back after a loss (messages may have
+ * been missed). Requests that meet a stream being looked up wait for the
+ * answer (lt_streams_get returns LT_EAGAIN and calls back). */
+#ifndef LIVETALLY_STREAMS_H
+#define LIVETALLY_STREAMS_H
+
+#include "livetally/store.h"
+
+#include <stddef.h>
+
+struct lt_streams;
+
+/* status LT_STATUS_NONE: the stream does not exist. err: the lookup failed
+ * (Redis unreachable); status is then meaningless. */
+typedef void lt_streams_cb(void *arg, int err, enum lt_stream_status status);
+
+struct lt_streams *lt_streams_new(struct lt_store *store);
+void lt_streams_free(struct lt_streams *streams);
+
+/* Returns the status (>= 0, LT_STATUS_NONE included) when known now; else
+ * LT_EAGAIN, and cb runs once with the answer; or another LT_E* code when a
+ * lookup cannot start (Redis down), and cb will not run. */
+int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb, void *arg);
+
+/* Record a status learnt otherwise (operator PUT in this worker, a control
+ * message, an auto-created stream). LT_STATUS_NONE forgets the stream. */
+void lt_streams_set(struct lt_streams *streams, const char *id, enum lt_stream_status status);
+
+#endif

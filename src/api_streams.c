@@ -1,0 +1,193 @@
+/* Stream reads (GET /v1/streams, GET /v1/streams/{id}) and the operator's
+ * PUT /v1/streams/{id}. */
+#include "livetally/api.h"
+#include "livetally/app.h"
+#include "livetally/clock.h"
+#include "livetally/error.h"
+#include "livetally/mem.h"
+#include "livetally/store.h"
+#include "livetally/streams.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LT_LIST_DEFAULT_LIMIT 50
+#define LT_LIST_MAX_LIMIT 500
+#define LT_TITLE_MAX 256
+
+static void on_totals(void *arg, int err, json_t *totals)
+{
+    struct lt_request *req = arg;
+    if (err)
+        lt_api_respond_store_error(req, err);
+    else if (!totals)
+        lt_respond_error(req, 404, "unknown_stream", "no such stream");
+    else
+        lt_respond_json(req, 200, json_incref(totals));
+}
+
+void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
+                       const struct lt_route_params *params)
+{
+    int rc = lt_store_get_totals(app->store, params->id, on_totals, req);
+    if (rc != 0)
+        lt_api_respond_store_error(req, rc);
+}
+
+static void on_list(void *arg, int err, json_t *result)
+{
+    struct lt_request *req = arg;
+    if (err)
+        lt_api_respond_store_error(req, err);
+    else
+        lt_respond_json(req, 200, json_incref(result));
+}
+
+void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
+                         const struct lt_route_params *params)
+{
+    (void)params;
+    const char *q = req->head.query;
+    size_t qlen = req->head.query_len;
+    char status[16], series[LT_SERIES_ID_MAX + 1], limit_s[16], cursor[128];
+    long n;
+    const char *status_p = NULL, *series_p = NULL, *cursor_p = NULL;
+    int limit = LT_LIST_DEFAULT_LIMIT;
+    if (q && (n = lt_query_get(q, qlen, "status", status, sizeof status)) >= 0) {
+        if (lt_status_parse(status, (size_t)n) == LT_STATUS_NONE) {
+            lt_respond_error(req, 400, "bad_request", "status is scheduled, live or ended");
+            return;
+        }
+        status_p = status;
+    }
+    if (q && (n = lt_query_get(q, qlen, "series", series, sizeof series)) >= 0) {
+        if (!lt_valid_series_id(series, (size_t)n)) {
+            lt_respond_error(req, 400, "bad_request", "series is not a valid series id");
+            return;
+        }
+        series_p = series;
+    }
+    if (q && (n = lt_query_get(q, qlen, "limit", limit_s, sizeof limit_s)) >= 0) {
+        char *end;
+        long v = strtol(limit_s, &end, 10);
+        if (n == 0 || *end || v < 1 || v > LT_LIST_MAX_LIMIT) {
+            lt_respond_error(req, 400, "bad_request", "limit is a whole number from 1 to 500");
+            return;
+        }
+        limit = (int)v;
+    }
+    if (q && (n = lt_query_get(q, qlen, "cursor", cursor, sizeof cursor)) >= 0 && n > 0)
+        cursor_p = cursor;
+    int rc = lt_store_list_streams(app->store, status_p, series_p, cursor_p, limit, on_list, req);
+    if (rc == LT_EINVAL)
+        lt_respond_error(req, 400, "bad_request", "cursor is not one this server gave out");
+    else if (rc != 0)
+        lt_api_respond_store_error(req, rc);
+}
+
+/* ---- PUT -------------------------------------------------------------- */
+
+struct put_ctx {
+    struct lt_request *req;
+    struct lt_app *app;
+    char stream[LT_STREAM_ID_MAX + 1];
+};
+
+static void on_put(void *arg, int err, json_t *totals)
+{
+    struct put_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
+        lt_api_respond_store_error(req, err);
+    } else if (!totals) {
+        lt_respond_error(req, 404, "unknown_stream", "the stream was removed meanwhile");
+    } else {
+        const char *status = json_string_value(json_object_get(totals, "status"));
+        if (status)
+            lt_streams_set(ctx->app->streams, ctx->stream, lt_status_parse(status, strlen(status)));
+        lt_respond_json(req, 200, json_incref(totals));
+    }
+    lt_free(ctx);
+}
+
+static const char *string_field(json_t *body, const char *name, bool *bad)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v)
+        return NULL;
+    if (json_is_null(v) && strcmp(name, "series") == 0)
+        return "";
+    if (!json_is_string(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+void lt_api_put_stream(struct lt_app *app, struct lt_request *req,
+                       const struct lt_route_params *params)
+{
+    if (!lt_auth_operator(app, req))
+        return;
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        lt_respond_error(req, 400, "bad_json", "the body must be a JSON object");
+        return;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value)
+    {
+        if (strcmp(key, "title") && strcmp(key, "series") && strcmp(key, "status") &&
+            strcmp(key, "starts_at")) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "unknown field \"%.64s\"", key);
+            lt_respond_error(req, 400, "bad_request", msg);
+            json_decref(body);
+            return;
+        }
+    }
+    bool bad = false;
+    struct lt_stream_fields f = {
+        .title = string_field(body, "title", &bad),
+        .series = string_field(body, "series", &bad),
+        .status = string_field(body, "status", &bad),
+        .starts_at = string_field(body, "starts_at", &bad),
+    };
+    const char *problem = NULL;
+    char starts[40];
+    int64_t ms;
+    if (bad)
+        problem = "title, series, status and starts_at are strings";
+    else if (f.title && strlen(f.title) > LT_TITLE_MAX)
+        problem = "title is at most 256 bytes";
+    else if (f.series && f.series[0] && !lt_valid_series_id(f.series, strlen(f.series)))
+        problem = "series is 1-64 characters of A-Z a-z 0-9 _ - .";
+    else if (f.status && lt_status_parse(f.status, strlen(f.status)) == LT_STATUS_NONE)
+        problem = "status is scheduled, live or ended";
+    else if (f.starts_at && lt_parse_time(f.starts_at, strlen(f.starts_at), &ms) != 0)
+        problem = "starts_at is an RFC 3339 time";
+    if (problem) {
+        lt_respond_error(req, 400, "bad_request", problem);
+        json_decref(body);
+        return;
+    }
+    if (f.starts_at) {
+        lt_format_rfc3339(ms, 0, starts, sizeof starts);
+        f.starts_at = starts;
+    }
+    struct put_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    ctx->app = app;
+    snprintf(ctx->stream, sizeof ctx->stream, "%s", params->id);
+    int rc = lt_store_put_stream(app->store, params->id, &f, on_put, ctx);
+    json_decref(body);
+    if (rc != 0) {
+        lt_free(ctx);
+        lt_api_respond_store_error(req, rc);
+    }
+}

@@ -1,0 +1,155 @@
+/* Stream status cache (see streams.h). */
+#include "livetally/streams.h"
+
+#include "livetally/error.h"
+#include "livetally/map.h"
+#include "livetally/mem.h"
+
+#include <string.h>
+
+/* Bound on cached entries: unknown ids from clients must not grow memory
+ * without limit; past it the cache starts over (one HGET per stream again). */
+#define LT_STREAMS_CACHE_MAX 100000
+
+struct waiter {
+    struct waiter *next;
+    lt_streams_cb *cb;
+    void *arg;
+};
+
+struct entry {
+    enum lt_stream_status status;
+    bool looking_up;
+    struct waiter *waiters;
+    struct lt_streams *owner;
+    uint64_t epoch; /* control epoch the status was learnt in */
+    char id[];
+};
+
+struct lt_streams {
+    struct lt_store *store;
+    struct lt_map map;
+    uint64_t epoch;
+};
+
+struct lt_streams *lt_streams_new(struct lt_store *store)
+{
+    struct lt_streams *s = lt_calloc(1, sizeof *s);
+    s->store = store;
+    lt_map_init(&s->map);
+    return s;
+}
+
+static void entry_free(struct entry *e)
+{
+    lt_free(e);
+}
+
+/* Drops every entry not waiting for a lookup. */
+static void reset(struct lt_streams *s)
+{
+    struct lt_map keep;
+    lt_map_init(&keep);
+    size_t i;
+    for (struct lt_map_entry *me = lt_map_next(&s->map, NULL, &i); me;
+         me = lt_map_next(&s->map, me, &i)) {
+        struct entry *e = me->value;
+        if (e->looking_up)
+            lt_map_put(&keep, e->id, strlen(e->id), e);
+        else
+            entry_free(e);
+    }
+    lt_map_clear(&s->map);
+    s->map = keep;
+}
+
+void lt_streams_free(struct lt_streams *s)
+{
+    size_t i;
+    for (struct lt_map_entry *me = lt_map_next(&s->map, NULL, &i); me;
+         me = lt_map_next(&s->map, me, &i)) {
+        struct entry *e = me->value;
+        if (e->looking_up)
+            e->owner = NULL; /* the lookup's callback frees it */
+        else
+            entry_free(e);
+    }
+    lt_map_clear(&s->map);
+    lt_free(s);
+}
+
+static void on_lookup(void *arg, int err, enum lt_stream_status status)
+{
+    struct entry *e = arg;
+    struct waiter *w = e->waiters;
+    e->waiters = NULL;
+    e->looking_up = false;
+    struct lt_streams *s = e->owner;
+    if (!s) {
+        entry_free(e);
+    } else if (err) {
+        /* Not cached: the next request tries again. */
+        lt_map_remove(&s->map, e->id, strlen(e->id));
+        entry_free(e);
+    } else {
+        e->status = status;
+    }
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(w->arg, err, status);
+        lt_free(w);
+        w = next;
+    }
+}
+
+int lt_streams_get(struct lt_streams *s, const char *id, lt_streams_cb *cb, void *arg)
+{
+    uint64_t epoch = lt_store_control_epoch(s->store);
+    if (epoch != s->epoch) {
+        reset(s);
+        s->epoch = epoch;
+    }
+    size_t len = strlen(id);
+    struct entry *e = lt_map_get(&s->map, id, len);
+    if (e && !e->looking_up)
+        return (int)e->status;
+    if (!e) {
+        if (s->map.count >= LT_STREAMS_CACHE_MAX)
+            reset(s);
+        e = lt_calloc(1, sizeof *e + len + 1);
+        memcpy(e->id, id, len + 1);
+        e->owner = s;
+        int rc = lt_store_get_status(s->store, id, on_lookup, e);
+        if (rc != 0) {
+            entry_free(e);
+            return rc;
+        }
+        e->looking_up = true;
+        lt_map_put(&s->map, id, len, e);
+    }
+    struct waiter *w = lt_malloc(sizeof *w);
+    w->cb = cb;
+    w->arg = arg;
+    w->next = e->waiters;
+    e->waiters = w;
+    return LT_EAGAIN;
+}
+
+void lt_streams_set(struct lt_streams *s, const char *id, enum lt_stream_status status)
+{
+    size_t len = strlen(id);
+    struct entry *e = lt_map_get(&s->map, id, len);
+    if (e && e->looking_up) {
+        e->status = status; /* the lookup's answer will overwrite; both are fresh */
+        return;
+    }
+    if (!e) {
+        if (s->map.count >= LT_STREAMS_CACHE_MAX)
+            reset(s);
+        e = lt_calloc(1, sizeof *e + len + 1);
+        memcpy(e->id, id, len + 1);
+        e->owner = s;
+        lt_map_put(&s->map, id, len, e);
+    }
+    e->status = status;
+}

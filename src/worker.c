@@ -1,0 +1,245 @@
+/* A worker process (see worker.h). */
+#include "livetally/worker.h"
+
+#include "livetally/agg.h"
+#include "livetally/app.h"
+#include "livetally/clock.h"
+#include "livetally/config.h"
+#include "livetally/error.h"
+#include "livetally/http_server.h"
+#include "livetally/likes_budget.h"
+#include "livetally/log.h"
+#include "livetally/mem.h"
+#include "livetally/metrics.h"
+#include "livetally/router.h"
+#include "livetally/store.h"
+#include "livetally/streams.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define LT_SHUTDOWN_POLL_MS 10
+#define LT_SWEEP_INTERVAL_MS 5000
+#define LT_SHUTDOWN_GRACE_MS 500
+
+struct worker {
+    struct lt_app app;
+    struct lt_config *cfg;
+    const struct lt_worker_args *args;
+    struct event *sigterm, *sigint, *sighup;
+    struct event *shutdown_poll;
+    struct event *sweep;
+    int64_t shutdown_started;
+    int64_t shutdown_deadline;
+    int exit_code;
+};
+
+/* A string unique to this process' life: the key of its batches'
+ * high-water marks in Redis. */
+static void make_incarnation(int index, char *out, size_t cap)
+{
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        lt_error("worker", "getrandom failed");
+        memset(rnd, 0, sizeof rnd);
+    }
+    int n = snprintf(out, cap, "w%d-", index);
+    for (size_t i = 0; i < sizeof rnd && (size_t)n + 2 < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, "%02x", rnd[i]);
+}
+
+static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
+{
+    if (cfg->web_root) {
+        snprintf(out, cap, "%s", cfg->web_root);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(out, cap, "web");
+        return;
+    }
+    exe[n] = '\0';
+    char *dir = dirname(exe);
+    char candidate[PATH_MAX + 32];
+    /* Beside the binary (build tree), else the installed share directory. */
+    snprintf(candidate, sizeof candidate, "%s/web", dir);
+    if (access(candidate, R_OK) != 0)
+        snprintf(candidate, sizeof candidate, "%s/../share/livetally/web", dir);
+    snprintf(out, cap, "%s", candidate);
+}
+
+static void on_control(void *arg, const char *stream, enum lt_stream_status status)
+{
+    struct worker *w = arg;
+    lt_streams_set(w->app.streams, stream, status);
+}
+
+static void shutdown_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    lt_agg_flush(w->app.agg);
+    bool flushed = lt_agg_idle(w->app.agg);
+    /* Connections still reading a request get a short grace to finish it;
+     * the flush is what must complete. */
+    bool grace_over = lt_mono_ms() >= w->shutdown_started + LT_SHUTDOWN_GRACE_MS;
+    if (flushed && (lt_http_server_connections(w->app.http) == 0 || grace_over)) {
+        lt_info("worker", "every accepted event is in Redis; exiting");
+        event_base_loopbreak(w->app.base);
+        return;
+    }
+    if (lt_mono_ms() >= w->shutdown_deadline) {
+        if (!flushed) {
+            lt_error("worker",
+                     "shutdown_timeout_ms passed with %zu backlog entries not in Redis; "
+                     "they are lost",
+                     lt_agg_backlog(w->app.agg));
+            w->exit_code = 1;
+        }
+        event_base_loopbreak(w->app.base);
+    }
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct worker *w = arg;
+    if (w->app.shutting_down)
+        return;
+    lt_info("worker", "signal %d: draining connections and flushing to Redis", (int)sig);
+    w->app.shutting_down = true;
+    w->shutdown_started = lt_mono_ms();
+    w->shutdown_deadline = w->shutdown_started + w->cfg->shutdown_timeout_ms;
+    lt_http_server_drain(w->app.http);
+    w->shutdown_poll = event_new(w->app.base, -1, EV_PERSIST, shutdown_check, w);
+    struct timeval tv = {0, LT_SHUTDOWN_POLL_MS * 1000};
+    event_add(w->shutdown_poll, &tv);
+    shutdown_check(-1, 0, w);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct worker *w = arg;
+    struct lt_config *next = lt_calloc(1, sizeof *next);
+    struct lt_cli cli;
+    char err[512];
+    if (lt_config_load_args(next, &cli, w->args->argc, w->args->argv, err, sizeof err) != 0) {
+        lt_error("worker", "SIGHUP: config not reloaded: %s", err);
+        lt_config_free(next);
+        lt_free(next);
+        return;
+    }
+    /* Counters index the deltas by position, so they only change with a
+     * restart; everything else that is read per request follows the file. */
+    bool same_counters = next->counters.n == w->cfg->counters.n;
+    for (size_t i = 0; same_counters && i < next->counters.n; i++)
+        same_counters = strcmp(next->counters.items[i], w->cfg->counters.items[i]) == 0;
+    if (!same_counters) {
+        lt_error("worker", "SIGHUP: counters changed; restart to change them; not reloaded");
+        lt_config_free(next);
+        lt_free(next);
+        return;
+    }
+    int level = lt_log_level_parse(next->log_level);
+    if (level >= 0)
+        lt_log_set_level((enum lt_log_level)level);
+    lt_http_server_set_config(w->app.http, next);
+    lt_agg_set_config(w->app.agg, next);
+    lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second,
+                               next->likes_burst);
+    /* The store keeps the config it started with (Redis address, dedup
+     * window): connections are not dropped on reload. The old config stays
+     * allocated because the store still reads it. */
+    w->app.cfg = next;
+    w->cfg = next;
+    lt_info("worker", "config reloaded");
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    lt_likes_budget_sweep(w->app.likes_budget, lt_mono_ms());
+}
+
+static void on_started(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    const struct lt_worker_args *args = arg;
+    if (args->ready_fd < 0)
+        return;
+    char one = '1';
+    if (write(args->ready_fd, &one, 1) != 1)
+        lt_warn("worker", "could not tell the master it is ready");
+    close(args->ready_fd);
+}
+
+int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
+{
+    char tag[32];
+    snprintf(tag, sizeof tag, "worker[%d]", args->index);
+    lt_log_set_process(tag);
+    lt_metrics_bind(args->index);
+
+    struct worker w;
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    w.args = args;
+    struct lt_app *app = &w.app;
+    app->cfg = cfg;
+    app->worker_index = args->index;
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    app->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    find_web_root(cfg, app->web_root, sizeof app->web_root);
+
+    char incarnation[64];
+    make_incarnation(args->index, incarnation, sizeof incarnation);
+    app->store = lt_store_new(app->base, cfg, incarnation, on_control, &w);
+    app->streams = lt_streams_new(app->store);
+    app->agg = lt_agg_new(app->base, cfg, app->store);
+    app->likes_budget = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
+    app->http = lt_http_server_new(app->base, args->listen_fd, cfg, lt_router_dispatch, app);
+
+    w.sigterm = evsignal_new(app->base, SIGTERM, on_sigterm, &w);
+    w.sigint = evsignal_new(app->base, SIGINT, on_sigterm, &w);
+    w.sighup = evsignal_new(app->base, SIGHUP, on_sighup, &w);
+    event_add(w.sigterm, NULL);
+    event_add(w.sigint, NULL);
+    event_add(w.sighup, NULL);
+    w.sweep = event_new(app->base, -1, EV_PERSIST, on_sweep, &w);
+    struct timeval sweep_tv = {LT_SWEEP_INTERVAL_MS / 1000, 0};
+    event_add(w.sweep, &sweep_tv);
+    event_base_once(app->base, -1, EV_TIMEOUT, on_started, (void *)args, NULL);
+
+    lt_info("worker", "serving (incarnation %s)", incarnation);
+    event_base_dispatch(app->base);
+
+    lt_http_server_free(app->http);
+    lt_agg_free(app->agg);
+    lt_streams_free(app->streams);
+    lt_store_free(app->store);
+    lt_likes_budget_free(app->likes_budget);
+    event_free(w.sigterm);
+    event_free(w.sigint);
+    event_free(w.sighup);
+    event_free(w.sweep);
+    if (w.shutdown_poll)
+        event_free(w.shutdown_poll);
+    event_base_free(app->base);
+    return w.exit_code;
+}
