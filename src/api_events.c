@@ -8,6 +8,7 @@
 #include "livetally/clock.h"
 #include "livetally/config.h"
 #include "livetally/error.h"
+#include "livetally/event.h"
 #include "livetally/ids.h"
 #include "livetally/likes_budget.h"
 #include "livetally/mem.h"
@@ -20,15 +21,6 @@
 #include <strings.h>
 
 #define LT_MAX_EVENTS_PER_REQUEST 1000
-
-/* An event that passed validation, ready to be counted. */
-struct event_in {
-    enum { EV_VIEW, EV_LIKE, EV_COUNTER } type;
-    size_t counter;
-    int64_t n;
-    const char *viewer; /* NULL when not named */
-    const char *source; /* NULL = direct */
-};
 
 /* Kept while a request waits for its stream's status. */
 struct ingest {
@@ -55,71 +47,19 @@ static bool content_type_ok(const struct lt_request *req)
            (n == 10 && strncasecmp(h->value, "text/plain", 10) == 0);
 }
 
-/* Validates one event; returns NULL or the reason it is rejected. */
-static const char *check_event(const struct lt_config *cfg, json_t *ev, struct event_in *out)
-{
-    if (!json_is_object(ev))
-        return "an event is a JSON object";
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    if (!type)
-        return "type is required";
-    if (strcmp(type, "view") == 0) {
-        out->type = EV_VIEW;
-    } else if (strcmp(type, "like") == 0) {
-        out->type = EV_LIKE;
-    } else {
-        size_t i;
-        for (i = 0; i < cfg->counters.n; i++)
-            if (strcmp(type, cfg->counters.items[i]) == 0)
-                break;
-        if (i == cfg->counters.n)
-            return "type is view, like or a configured counter";
-        out->type = EV_COUNTER;
-        out->counter = i;
-    }
-    json_t *n = json_object_get(ev, "n");
-    out->n = 1;
-    if (n) {
-        if (!json_is_integer(n))
-            return "n is a whole number";
-        out->n = json_integer_value(n);
-        if (out->n < 1 || out->n > cfg->likes_max_per_message)
-            return "n is out of range";
-        if (out->type == EV_VIEW && out->n != 1)
-            return "a view event counts one view (n is 1)";
-    }
-    json_t *viewer = json_object_get(ev, "viewer");
-    out->viewer = NULL;
-    if (viewer && !json_is_null(viewer)) {
-        const char *v = json_string_value(viewer);
-        if (!v || !lt_valid_viewer_id(v, json_string_length(viewer)))
-            return "viewer is 8-64 characters of A-Z a-z 0-9 _ -";
-        out->viewer = v;
-    }
-    json_t *source = json_object_get(ev, "source");
-    out->source = NULL;
-    if (source && !json_is_null(source)) {
-        const char *s = json_string_value(source);
-        if (!s || !lt_valid_source_id(s, json_string_length(source)))
-            return "source is 1-32 characters of a-z 0-9 _ -";
-        out->source = s;
-    }
-    return NULL;
-}
-
 /* Counts one valid event. Returns NULL, or why it was rejected after all. */
 static const char *count_event(struct lt_app *app, const char *stream, struct lt_request *req,
-                               const struct event_in *e, bool *rate_limited)
+                               const struct lt_event *e, bool *rate_limited)
 {
     int rc;
-    if (e->viewer && e->type == EV_LIKE &&
+    if (e->viewer && e->type == LT_EVENT_LIKE &&
         lt_likes_budget_take(app->likes_budget, e->viewer, e->n, lt_mono_ms(), false) == 0) {
         *rate_limited = true;
         lt_metrics->likes_rate_limited_total += (uint64_t)e->n;
         return "over the viewer's like budget";
     }
     switch (e->type) {
-    case EV_VIEW: {
+    case LT_EVENT_VIEW: {
         char derived[35];
         const char *viewer = e->viewer;
         if (!viewer) {
@@ -131,12 +71,12 @@ static const char *count_event(struct lt_app *app, const char *stream, struct lt
         rc = lt_agg_add_view(app->agg, stream, viewer, e->source);
         break;
     }
-    case EV_LIKE:
+    case LT_EVENT_LIKE:
         rc = lt_agg_add_likes(app->agg, stream, e->source, e->n);
         if (rc == 0)
             lt_metrics->likes_accepted_total += (uint64_t)e->n;
         break;
-    case EV_COUNTER:
+    case LT_EVENT_COUNTER:
         rc = lt_agg_add_counter(app->agg, stream, e->counter, e->n);
         break;
     }
@@ -169,10 +109,10 @@ static void ingest_accept(struct ingest *in)
                          "events are waiting for the store (Redis); retry shortly");
         return;
     }
-    struct event_in e;
+    struct lt_event e;
     bool rate_limited = false;
     if (json_is_object(in->body)) {
-        const char *why = check_event(app->cfg, in->body, &e);
+        const char *why = lt_event_parse(app->cfg, in->body, &e);
         if (!why)
             why = count_event(app, in->stream, req, &e, &rate_limited);
         if (why) {
@@ -199,7 +139,7 @@ static void ingest_accept(struct ingest *in)
     json_t *ev;
     json_array_foreach(in->body, i, ev)
     {
-        const char *why = check_event(app->cfg, ev, &e);
+        const char *why = lt_event_parse(app->cfg, ev, &e);
         if (!why)
             why = count_event(app, in->stream, req, &e, &rate_limited);
         if (why)
@@ -253,22 +193,12 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
                          "send application/json (or text/plain holding JSON)");
         return;
     }
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+    int status;
+    char msg[200];
+    json_t *body = lt_events_load(req->body, req->body_len, LT_MAX_EVENTS_PER_REQUEST, &status,
+                                  msg, sizeof msg);
     if (!body) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "the body is not JSON: %s at byte %d", jerr.text, jerr.position);
-        lt_respond_error(req, 400, "bad_json", msg);
-        return;
-    }
-    if (!json_is_object(body) && !json_is_array(body)) {
-        json_decref(body);
-        lt_respond_error(req, 400, "bad_json", "the body is an event object or an array of them");
-        return;
-    }
-    if (json_is_array(body) && json_array_size(body) > LT_MAX_EVENTS_PER_REQUEST) {
-        json_decref(body);
-        lt_respond_error(req, 413, "too_large", "at most 1000 events per request");
+        lt_respond_error(req, status, status == 413 ? "too_large" : "bad_json", msg);
         return;
     }
     struct ingest *in = lt_malloc(sizeof *in);

@@ -171,7 +171,9 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
                 continue;
             c->pid = 0;
             bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-            if (!clean && exit_code)
+            /* A worker that crashed earlier was restarted and did its job;
+             * only a failed shutdown (events not flushed) fails the exit. */
+            if (!clean && shutting_down && exit_code)
                 *exit_code = 1;
             if (shutting_down) {
                 lt_info("master", "worker %d exited (%s %d)", i,

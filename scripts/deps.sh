@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages livetally needs. Usage: scripts/deps.sh [run|test|bench]
+# Runs `apt-get update` and `apt-get install -y` (as root, or through sudo).
+set -euo pipefail
+what=${1:-run}
+
+pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev libssl-dev
+      redis-server redis-tools curl)
+case "$what" in
+  test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets clang libfuzzer-14-dev
+               libclang-rt-14-dev) ;;
+  bench) pkgs+=(nginx-light wrk) ;;
+  run) ;;
+  *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get update -q >/dev/null; then
+  echo "deps: apt-get update failed" >&2
+  if [ ${#missing[@]} -gt 0 ]; then exit 1; fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Browser tests need Node.js; a stock Debian has none.
+if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then
+  $sudo apt-get install -y -q nodejs npm >/dev/null
+fi

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: installs what is missing, builds a release
+# build and an ASan+UBSan build, and runs CTest in both (unit, fuzz corpus
+# replay, integration against throwaway redis-servers the tests start).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The sanitizer build runs the unit tests, the fuzz corpora and the
+# integration tests again, so memory errors on the real paths fail CI.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|fuzz|integration'
+
+# libFuzzer (clang): every parser's fuzz target runs briefly from its corpus.
+if command -v clang >/dev/null 2>&1; then
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLT_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target $(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
+  ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz
+fi
