@@ -51,7 +51,7 @@ static bool content_type_ok(const struct lt_request *req)
 static const char *count_event(struct lt_app *app, const char *stream, struct lt_request *req,
                                const struct lt_event *e, bool *rate_limited)
 {
-    int rc;
+    int rc = 0;
     if (e->viewer && e->type == LT_EVENT_LIKE &&
         lt_likes_budget_take(app->likes_budget, e->viewer, e->n, lt_mono_ms(), false) == 0) {
         *rate_limited = true;

@@ -68,12 +68,11 @@ static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
     }
     exe[n] = '\0';
     char *dir = dirname(exe);
-    char candidate[PATH_MAX + 32];
     /* Beside the binary (build tree), else the installed share directory. */
-    snprintf(candidate, sizeof candidate, "%s/web", dir);
-    if (access(candidate, R_OK) != 0)
-        snprintf(candidate, sizeof candidate, "%s/../share/livetally/web", dir);
-    snprintf(out, cap, "%s", candidate);
+    int n1 = snprintf(out, cap, "%s/web", dir);
+    if (n1 > 0 && (size_t)n1 < cap && access(out, R_OK) == 0)
+        return;
+    snprintf(out, cap, "%.*s/../share/livetally/web", (int)(cap > 32 ? cap - 32 : 0), dir);
 }
 
 static void on_control(void *arg, const char *stream, enum lt_stream_status status)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# HTTP ingest benchmark: wrk POSTs one like per request (no viewer, keep-alive,
+# -t2 -c64) against livetally (workers=2) and, in the same run, against nginx
+# answering `return 204` with 2 worker processes. Prints requests per second
+# of both, their ratio, and the Redis commands processed per 1,000 accepted
+# events (INFO stats total_commands_processed counts calls inside scripts).
+#
+# Usage: bench/http_bench.sh [seconds]   (needs scripts/deps.sh bench; a
+# release build in build/ is made if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+work=$(mktemp -d /tmp/lt-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
+
+[ -x build/livetally ] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null; cmake --build build -j"$(nproc)" >/dev/null; }
+
+# Redis, as scripts/run.sh runs it (AOF, fsync always).
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --dir "$work" --appendonly yes \
+  --appendfsync always --save "" --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# nginx answering 204, two worker processes like livetally's two workers.
+nport=$(free_port)
+mkdir -p "$work/nginx/logs"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+error_log $work/nginx/logs/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$nport reuseport;
+    location / { return 204; }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+sleep 0.5
+
+echo "== nginx return 204 (${secs}s)"
+wrk -t2 -c64 -d"${secs}s" -s bench/post_like.lua "http://127.0.0.1:$nport/v1/streams/bench/events" | tee "$work/nginx.txt"
+
+cat > "$work/lt.json" <<CONF
+{"listen": "127.0.0.1:0", "workers": 2, "redis": {"port": $rport}, "log_level": "warn"}
+CONF
+build/livetally --config "$work/lt.json" > "$work/lt.out" 2> "$work/lt.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "ready on" "$work/lt.out" 2>/dev/null && break; sleep 0.1; done
+lport=$(grep -o '[0-9]*$' "$work/lt.out")
+# Warm up (creates the stream), then measure.
+wrk -t2 -c64 -d2s -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" >/dev/null
+sleep 0.5
+metric() { curl -s "http://127.0.0.1:$lport/metrics" | awk -v m="livetally_$1" '$1==m {print $2}'; }
+cmds_before=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
+acc_before=$(metric events_accepted_total)
+echo "== livetally workers=2 (${secs}s)"
+wrk -t2 -c64 -d"${secs}s" -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" | tee "$work/lt.txt"
+sleep 0.5
+cmds_after=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
+acc_after=$(metric events_accepted_total)
+likes=$(curl -s "http://127.0.0.1:$lport/v1/streams/bench" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["likes"])')
+accepted_total=$(metric events_accepted_total)
+
+n_rps=$(rps_of "$work/nginx.txt"); l_rps=$(rps_of "$work/lt.txt")
+accepted=$((acc_after - acc_before)); cmds=$((cmds_after - cmds_before))
+# The metrics and INFO requests themselves are a handful of commands/events.
+echo
+echo "== summary"
+printf 'nginx 204:           %10.0f req/s\n' "$n_rps"
+printf 'livetally:           %10.0f req/s  (%.1f%% of nginx)\n' "$l_rps" "$(echo "$l_rps * 100 / $n_rps" | bc -l)"
+printf 'accepted events:     %10d\n' "$accepted"
+printf 'redis commands:      %10d  (%.2f per 1,000 accepted events)\n' "$cmds" "$(echo "$cmds * 1000 / $accepted" | bc -l)"
+printf 'likes in totals:     %10d  (events accepted since start: %d)\n' "$likes" "$accepted_total"
