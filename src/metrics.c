@@ -2,7 +2,6 @@
 #include "livetally/metrics.h"
 
 #include "livetally/error.h"
-#include "livetally/mem.h"
 
 #include <event2/buffer.h>
 #include <string.h>
@@ -35,7 +34,6 @@ void lt_metrics_bind(int slot)
 
 void lt_metrics_render(struct evbuffer *out)
 {
-    lt_metrics->memory_live_bytes = (uint64_t)lt_mem_live_bytes();
     struct lt_metrics sum;
     memset(&sum, 0, sizeof sum);
     const struct lt_metrics *from = slots ? slots : &private_slot;

@@ -7,6 +7,7 @@
 #include "livetally/ids.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
+#include "livetally/metrics.h"
 #include "livetally/redis_conn.h"
 
 #include "store_scripts.h"
@@ -105,7 +106,7 @@ static void on_data_state(struct lt_redis_conn *conn, enum lt_redis_state state,
 {
     (void)conn;
     (void)arg;
-    (void)state;
+    lt_metrics->redis_connected = state == LT_REDIS_READY;
 }
 
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
@@ -638,13 +639,19 @@ static void list_round_done(struct list_call *call)
     list_finish(call, 0);
 }
 
+/* One candidate's read in flight. */
+struct list_slot {
+    struct list_call *call;
+    size_t idx;
+};
+
 static void on_list_totals(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
 {
     (void)conn;
-    json_t *slot = arg; /* [call pointer as integer, index] */
-    struct list_call *call = (struct list_call *)(uintptr_t)json_integer_value(json_array_get(slot, 0));
-    size_t idx = (size_t)json_integer_value(json_array_get(slot, 1));
-    json_decref(slot);
+    struct list_slot *slot = arg;
+    struct list_call *call = slot->call;
+    size_t idx = slot->idx;
+    lt_free(slot);
     if (err || !r || r->type == REDIS_REPLY_ERROR) {
         call->failed = err ? err : LT_EPROTO;
     } else if (read_reply_ok(r)) {
@@ -699,9 +706,11 @@ static void on_list_index(struct lt_redis_conn *conn, redisReply *r, int err, vo
     call->pending = n;
     for (size_t i = 0; i < n; i++) {
         const char *id = json_string_value(json_array_get(json_array_get(call->candidates, i), 0));
-        json_t *slot = json_pack("[I, I]", (json_int_t)(uintptr_t)call, (json_int_t)i);
+        struct list_slot *slot = lt_malloc(sizeof *slot);
+        slot->call = call;
+        slot->idx = i;
         if (send_read(call->store, id, on_list_totals, slot) != 0) {
-            json_decref(slot);
+            lt_free(slot);
             call->failed = LT_EAGAIN;
             if (--call->pending == 0)
                 list_round_done(call);

@@ -171,6 +171,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct worker *w = arg;
     lt_likes_budget_sweep(w->app.likes_budget, lt_mono_ms());
+    lt_metrics->memory_live_bytes = (uint64_t)lt_mem_live_bytes();
 }
 
 static void on_started(evutil_socket_t fd, short what, void *arg)
