@@ -234,6 +234,8 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     lt_streams_free(app->streams);
     lt_store_free(app->store);
     lt_likes_budget_free(app->likes_budget);
+    /* Redis connections release their contexts on the next loop pass. */
+    event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_free(w.sigterm);
     event_free(w.sigint);
     event_free(w.sighup);
