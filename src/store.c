@@ -12,6 +12,7 @@
 
 #include "store_scripts.h"
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,7 +44,12 @@ struct lt_store {
     lt_store_control_cb *on_control;
     void *control_arg;
     uint64_t control_epoch;
+    struct event *health;
 };
+
+/* An idle data connection would not notice a Redis that hangs without
+ * closing the socket (no command, no timeout): ping it now and then. */
+#define LT_HEALTH_INTERVAL_MS 1000
 
 const char *lt_status_name(enum lt_stream_status status)
 {
@@ -109,6 +115,15 @@ static void on_data_state(struct lt_redis_conn *conn, enum lt_redis_state state,
     lt_metrics->redis_connected = state == LT_REDIS_READY;
 }
 
+static void on_health(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct lt_store *store = arg;
+    if (lt_store_ready(store) && lt_redis_conn_pending(store->data) == 0)
+        lt_redis_command(store->data, NULL, NULL, "PING");
+}
+
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
                               const char *incarnation, lt_store_control_cb *on_control,
                               void *control_arg)
@@ -138,6 +153,9 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     opts.on_state = on_pubsub_state;
     store->pubsub = lt_redis_conn_new(base, &opts);
     lt_redis_subscribe(store->pubsub, LT_CONTROL_CHANNEL, on_control_message, store);
+    store->health = event_new(base, -1, EV_PERSIST, on_health, store);
+    struct timeval tv = {LT_HEALTH_INTERVAL_MS / 1000, (LT_HEALTH_INTERVAL_MS % 1000) * 1000};
+    event_add(store->health, &tv);
     return store;
 }
 
@@ -145,6 +163,7 @@ void lt_store_free(struct lt_store *store)
 {
     if (!store)
         return;
+    event_free(store->health);
     lt_redis_conn_free(store->data);
     lt_redis_conn_free(store->pubsub);
     lt_free(store->incarnation);
