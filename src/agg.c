@@ -290,12 +290,15 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
     }
     batch_free(s->inflight);
     s->inflight = NULL;
-    if (agg->on_applied)
-        agg->on_applied(agg->applied_arg, s->id, res->stream_seq);
+    /* Done with s before the callback, which may flush or drop streams. */
+    char id[LT_STREAM_ID_MAX + 1];
+    memcpy(id, s->id, sizeof id);
     if (!s->pending)
         stream_retire(agg, s);
     else
         update_gauges(agg);
+    if (agg->on_applied)
+        agg->on_applied(agg->applied_arg, id, res->stream_seq);
 }
 
 void lt_agg_flush(struct lt_agg *agg)

@@ -4,6 +4,7 @@
 #include "livetally/error.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +91,11 @@ int lt_parse_time(const char *s, size_t len, int64_t *epoch_ms)
         digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' ||
         digits(s, len, 17, 2, &sec))
         return LT_EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60)
+        return LT_EINVAL;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d < 1 || d > mdays[mo - 1] + (mo == 2 && leap)) /* RFC 3339 5.7 */
         return LT_EINVAL;
     i = 19;
     int ms = 0;

@@ -536,8 +536,13 @@ static void conn_read(struct lt_http_conn *c)
         size_t cap = c->in_cap ? c->in_cap * 2 : LT_READ_CHUNK;
         if (cap > limit)
             cap = limit;
+        char *old = c->in;
         c->in = lt_realloc(c->in, cap);
         c->in_cap = cap;
+        /* The parsed head points into the buffer: parse it again where the
+         * buffer now is (cheap, and simpler than moving every pointer). */
+        if (c->in != old && c->state == CONN_READ_BODY)
+            lt_http_parse_head(c->in, c->req.head.head_len, &c->req.head);
     }
     if (c->in_len == c->in_cap) {
         conn_fail(c, 413, "too_large", "the request is too large");
