@@ -19,10 +19,11 @@ struct waiter {
 
 struct entry {
     enum lt_stream_status status;
+    bool known; /* status holds an answer (else: first lookup under way) */
     bool looking_up;
     struct waiter *waiters;
-    struct lt_streams *owner;
-    uint64_t epoch; /* control epoch the status was learnt in */
+    struct lt_streams *owner; /* NULL once the cache is freed */
+    uint64_t epoch;           /* control epoch the status was learnt in */
     char id[];
 };
 
@@ -88,11 +89,16 @@ static void on_lookup(void *arg, int err, enum lt_stream_status status)
     if (!s) {
         entry_free(e);
     } else if (err) {
-        /* Not cached: the next request tries again. */
-        lt_map_remove(&s->map, e->id, strlen(e->id));
-        entry_free(e);
+        if (e->known) {
+            e->epoch = 0; /* a background refresh failed: try again next time */
+        } else {
+            /* Never known: not cached; the next request tries again. */
+            lt_map_remove(&s->map, e->id, strlen(e->id));
+            entry_free(e);
+        }
     } else {
         e->status = status;
+        e->known = true;
     }
     while (w) {
         struct waiter *next = w->next;
@@ -102,29 +108,41 @@ static void on_lookup(void *arg, int err, enum lt_stream_status status)
     }
 }
 
+/* Starts a lookup for e; returns 0 or the store's error. */
+static int start_lookup(struct lt_streams *s, struct entry *e)
+{
+    int rc = lt_store_get_status(s->store, e->id, on_lookup, e);
+    if (rc == 0) {
+        e->looking_up = true;
+        e->epoch = s->epoch;
+    }
+    return rc;
+}
+
 int lt_streams_get(struct lt_streams *s, const char *id, lt_streams_cb *cb, void *arg)
 {
-    uint64_t epoch = lt_store_control_epoch(s->store);
-    if (epoch != s->epoch) {
-        reset(s);
-        s->epoch = epoch;
-    }
+    s->epoch = lt_store_control_epoch(s->store);
     size_t len = strlen(id);
     struct entry *e = lt_map_get(&s->map, id, len);
-    if (e && !e->looking_up)
+    if (e && e->known) {
+        /* Learnt before the control subscription was last lost: a status
+         * change may have been missed. Answer with it (events keep flowing
+         * through a Redis restart) and refresh it in the background. */
+        if (!e->looking_up && e->epoch != s->epoch)
+            start_lookup(s, e);
         return (int)e->status;
+    }
     if (!e) {
         if (s->map.count >= LT_STREAMS_CACHE_MAX)
             reset(s);
         e = lt_calloc(1, sizeof *e + len + 1);
         memcpy(e->id, id, len + 1);
         e->owner = s;
-        int rc = lt_store_get_status(s->store, id, on_lookup, e);
-        if (rc != 0) {
+        if (start_lookup(s, e) != 0) {
             entry_free(e);
-            return rc;
+            /* Not LT_EAGAIN: that would promise a callback. */
+            return LT_EDISCONNECTED;
         }
-        e->looking_up = true;
         lt_map_put(&s->map, id, len, e);
     }
     struct waiter *w = lt_malloc(sizeof *w);
@@ -141,6 +159,7 @@ void lt_streams_set(struct lt_streams *s, const char *id, enum lt_stream_status 
     struct entry *e = lt_map_get(&s->map, id, len);
     if (e && e->looking_up) {
         e->status = status; /* the lookup's answer will overwrite; both are fresh */
+        e->known = true;
         return;
     }
     if (!e) {
@@ -152,4 +171,6 @@ void lt_streams_set(struct lt_streams *s, const char *id, enum lt_stream_status 
         lt_map_put(&s->map, id, len, e);
     }
     e->status = status;
+    e->known = true;
+    e->epoch = lt_store_control_epoch(s->store);
 }

@@ -1,8 +1,9 @@
 /* The worker's cache of stream existence and status, so that events never
  * read Redis: a stream is looked up once (one HGET) when the worker first
- * meets it, then kept fresh by the store's control channel, and dropped
- * whole when that subscription comes back after a loss (messages may have
- * been missed). Requests that meet a stream being looked up wait for the
+ * meets it, then kept fresh by the store's control channel. When that
+ * subscription comes back after a loss (messages may have been missed), each
+ * cached status is still used but refreshed in the background the next time
+ * it is asked for. Requests that meet a stream never looked up wait for the
  * answer (lt_streams_get returns LT_EAGAIN and calls back). */
 #ifndef LIVETALLY_STREAMS_H
 #define LIVETALLY_STREAMS_H
@@ -21,7 +22,7 @@ struct lt_streams *lt_streams_new(struct lt_store *store);
 void lt_streams_free(struct lt_streams *streams);
 
 /* Returns the status (>= 0, LT_STATUS_NONE included) when known now; else
- * LT_EAGAIN, and cb runs once with the answer; or another LT_E* code when a
+ * LT_EAGAIN, and cb runs once with the answer; or LT_EDISCONNECTED when a
  * lookup cannot start (Redis down), and cb will not run. */
 int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb, void *arg);
 
