@@ -3,6 +3,7 @@
 #include "livetally/api.h"
 #include "livetally/app.h"
 #include "livetally/clock.h"
+#include "livetally/display.h"
 #include "livetally/error.h"
 #include "livetally/mem.h"
 #include "livetally/store.h"
@@ -17,32 +18,104 @@
 #define LT_LIST_MAX_LIMIT 500
 #define LT_TITLE_MAX 256
 
+/* What ?locale= and ?style= ask for: display strings beside the counts. */
+struct display_opts {
+    bool wanted;
+    enum lt_display_locale locale;
+    enum lt_display_style style;
+};
+
+/* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
+static bool display_opts_parse(struct lt_request *req, struct display_opts *d)
+{
+    const char *q = req->head.query;
+    char locale[64], style[16];
+    long n;
+    memset(d, 0, sizeof *d);
+    d->style = LT_STYLE_FLOOR;
+    if (!q)
+        return true;
+    if ((n = lt_query_get(q, req->head.query_len, "locale", locale, sizeof locale)) >= 0) {
+        d->wanted = true;
+        d->locale = lt_display_locale_parse(locale, (size_t)n);
+    }
+    if ((n = lt_query_get(q, req->head.query_len, "style", style, sizeof style)) >= 0) {
+        int st = lt_display_style_parse(style, (size_t)n);
+        if (st < 0) {
+            lt_respond_error(req, 400, "bad_request", "style is floor or compact");
+            return false;
+        }
+        d->style = (enum lt_display_style)st;
+    }
+    return true;
+}
+
+static void add_display(json_t *totals, const struct display_opts *d)
+{
+    if (!d->wanted)
+        return;
+    static const char *const fields[] = {"views", "likes", "uniques", "online", "peak_online"};
+    json_t *display = json_object();
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char text[LT_DISPLAY_MAX];
+        json_int_t v = json_integer_value(json_object_get(totals, fields[i]));
+        lt_display_format(v, d->locale, d->style, text);
+        json_object_set_new(display, fields[i], json_string(text));
+    }
+    json_object_set_new(display, "locale", json_string(lt_display_locale_name(d->locale)));
+    json_object_set_new(totals, "display", display);
+}
+
+struct read_ctx {
+    struct lt_request *req;
+    struct display_opts display;
+};
+
 static void on_totals(void *arg, int err, json_t *totals)
 {
-    struct lt_request *req = arg;
-    if (err)
+    struct read_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
         lt_api_respond_store_error(req, err);
-    else if (!totals)
+    } else if (!totals) {
         lt_respond_error(req, 404, "unknown_stream", "no such stream");
-    else
+    } else {
+        add_display(totals, &ctx->display);
         lt_respond_json(req, 200, json_incref(totals));
+    }
+    lt_free(ctx);
 }
 
 void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
                        const struct lt_route_params *params)
 {
-    int rc = lt_store_get_totals(app->store, params->id, on_totals, req);
-    if (rc != 0)
+    struct read_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    if (!display_opts_parse(req, &ctx->display)) {
+        lt_free(ctx);
+        return;
+    }
+    int rc = lt_store_get_totals(app->store, params->id, on_totals, ctx);
+    if (rc != 0) {
+        lt_free(ctx);
         lt_api_respond_store_error(req, rc);
+    }
 }
 
 static void on_list(void *arg, int err, json_t *result)
 {
-    struct lt_request *req = arg;
-    if (err)
+    struct read_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
         lt_api_respond_store_error(req, err);
-    else
+    } else {
+        size_t i;
+        json_t *totals;
+        json_array_foreach(json_object_get(result, "streams"), i, totals)
+            add_display(totals, &ctx->display);
         lt_respond_json(req, 200, json_incref(result));
+    }
+    lt_free(ctx);
 }
 
 void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
@@ -80,7 +153,15 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
     }
     if (q && (n = lt_query_get(q, qlen, "cursor", cursor, sizeof cursor)) >= 0 && n > 0)
         cursor_p = cursor;
-    int rc = lt_store_list_streams(app->store, status_p, series_p, cursor_p, limit, on_list, req);
+    struct read_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    if (!display_opts_parse(req, &ctx->display)) {
+        lt_free(ctx);
+        return;
+    }
+    int rc = lt_store_list_streams(app->store, status_p, series_p, cursor_p, limit, on_list, ctx);
+    if (rc != 0)
+        lt_free(ctx);
     if (rc == LT_EINVAL)
         lt_respond_error(req, 400, "bad_request", "cursor is not one this server gave out");
     else if (rc != 0)
