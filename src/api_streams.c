@@ -18,6 +18,25 @@
 #define LT_LIST_MAX_LIMIT 500
 #define LT_TITLE_MAX 256
 
+/* Reads query parameter name into buf. Returns 1 (present, *len set), 0
+ * (absent), or -1 after answering 400 (undecodable or too long). */
+static int query_param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len)
+{
+    if (!req->head.query)
+        return 0;
+    long n = lt_query_get(req->head.query, req->head.query_len, name, buf, cap);
+    if (n == LT_QUERY_ABSENT)
+        return 0;
+    if (n < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "query parameter %s is malformed or too long", name);
+        lt_respond_error(req, 400, "bad_request", msg);
+        return -1;
+    }
+    *len = n;
+    return 1;
+}
+
 /* What ?locale= and ?style= ask for: display strings beside the counts. */
 struct display_opts {
     bool wanted;
@@ -28,18 +47,20 @@ struct display_opts {
 /* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
 static bool display_opts_parse(struct lt_request *req, struct display_opts *d)
 {
-    const char *q = req->head.query;
     char locale[64], style[16];
     long n;
+    int r;
     memset(d, 0, sizeof *d);
     d->style = LT_STYLE_FLOOR;
-    if (!q)
-        return true;
-    if ((n = lt_query_get(q, req->head.query_len, "locale", locale, sizeof locale)) >= 0) {
+    if ((r = query_param(req, "locale", locale, sizeof locale, &n)) < 0)
+        return false;
+    if (r > 0) {
         d->wanted = true;
         d->locale = lt_display_locale_parse(locale, (size_t)n);
     }
-    if ((n = lt_query_get(q, req->head.query_len, "style", style, sizeof style)) >= 0) {
+    if ((r = query_param(req, "style", style, sizeof style, &n)) < 0)
+        return false;
+    if (r > 0) {
         int st = lt_display_style_parse(style, (size_t)n);
         if (st < 0) {
             lt_respond_error(req, 400, "bad_request", "style is floor or compact");
@@ -122,27 +143,32 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
                          const struct lt_route_params *params)
 {
     (void)params;
-    const char *q = req->head.query;
-    size_t qlen = req->head.query_len;
     char status[16], series[LT_SERIES_ID_MAX + 1], limit_s[16], cursor[128];
     long n;
+    int r;
     const char *status_p = NULL, *series_p = NULL, *cursor_p = NULL;
     int limit = LT_LIST_DEFAULT_LIMIT;
-    if (q && (n = lt_query_get(q, qlen, "status", status, sizeof status)) >= 0) {
+    if ((r = query_param(req, "status", status, sizeof status, &n)) < 0)
+        return;
+    if (r > 0) {
         if (lt_status_parse(status, (size_t)n) == LT_STATUS_NONE) {
             lt_respond_error(req, 400, "bad_request", "status is scheduled, live or ended");
             return;
         }
         status_p = status;
     }
-    if (q && (n = lt_query_get(q, qlen, "series", series, sizeof series)) >= 0) {
+    if ((r = query_param(req, "series", series, sizeof series, &n)) < 0)
+        return;
+    if (r > 0) {
         if (!lt_valid_series_id(series, (size_t)n)) {
             lt_respond_error(req, 400, "bad_request", "series is not a valid series id");
             return;
         }
         series_p = series;
     }
-    if (q && (n = lt_query_get(q, qlen, "limit", limit_s, sizeof limit_s)) >= 0) {
+    if ((r = query_param(req, "limit", limit_s, sizeof limit_s, &n)) < 0)
+        return;
+    if (r > 0) {
         char *end;
         long v = strtol(limit_s, &end, 10);
         if (n == 0 || *end || v < 1 || v > LT_LIST_MAX_LIMIT) {
@@ -151,7 +177,9 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
         }
         limit = (int)v;
     }
-    if (q && (n = lt_query_get(q, qlen, "cursor", cursor, sizeof cursor)) >= 0 && n > 0)
+    if ((r = query_param(req, "cursor", cursor, sizeof cursor, &n)) < 0)
+        return;
+    if (r > 0 && n > 0)
         cursor_p = cursor;
     struct read_ctx *ctx = lt_malloc(sizeof *ctx);
     ctx->req = req;

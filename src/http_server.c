@@ -453,17 +453,10 @@ static void conn_process(struct lt_http_conn *c)
             event_del(c->read_ev);
             return;
         }
-        if (c->state == CONN_IDLE) {
-            /* RFC 9112 2.2: ignore at least one empty line before a request. */
-            size_t skip = 0;
-            while (skip < c->in_len && skip < 4 && (c->in[skip] == '\r' || c->in[skip] == '\n'))
-                skip++;
-            if (skip)
-                conn_consume(c, skip);
-            if (c->in_len == 0)
-                return;
+        /* Empty lines before a request line (RFC 9112 2.2) are left to the
+         * parser, which allows a few CRLFs there. */
+        if (c->state == CONN_IDLE)
             conn_set_state(c, CONN_READ_HEAD);
-        }
         if (c->state == CONN_READ_HEAD) {
             long end = lt_http_head_end(c->in, c->in_len, (size_t)cfg->max_header_bytes,
                                         &c->head_scan);

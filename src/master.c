@@ -87,11 +87,13 @@ int lt_listen_sockets(const char *host, int port, int n, int *fds, int *bound_po
         }
         /* The first socket takes the asked port (0 included); the others
          * join the port it got, so one port serves every worker. */
-        if (res->ai_family == AF_INET)
-            ((struct sockaddr_in *)res->ai_addr)->sin_port = htons((uint16_t)real_port);
+        struct sockaddr_storage addr;
+        memcpy(&addr, res->ai_addr, res->ai_addrlen);
+        if (addr.ss_family == AF_INET)
+            ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)real_port);
         else
-            ((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons((uint16_t)real_port);
-        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+            ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)real_port);
+        if (bind(fd, (struct sockaddr *)&addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
             snprintf(err, errlen, "listen %s:%d: %s", host, real_port, strerror(errno));
             close(fd);
             freeaddrinfo(res);

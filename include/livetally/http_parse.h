@@ -127,7 +127,11 @@ int lt_chunked_step(struct lt_chunked *st, const char *buf, size_t len, char *ou
 long lt_url_decode(const char *in, size_t len, char *out, size_t cap);
 
 /* Finds query parameter `name` in a raw query string and decodes its value
- * into out. Returns the decoded length, -1 when absent or undecodable. */
+ * into out. Returns the decoded length, LT_QUERY_ABSENT (-1) when there is
+ * no such parameter, or LT_QUERY_BAD (-2) when it is there but undecodable
+ * or longer than cap - 1 (callers answer 400 for that). */
+#define LT_QUERY_ABSENT (-1)
+#define LT_QUERY_BAD (-2)
 long lt_query_get(const char *query, size_t query_len, const char *name, char *out, size_t cap);
 
 #endif
