@@ -1,11 +1,16 @@
 /* Stream status cache (see streams.h). */
 #include "livetally/streams.h"
 
+#include "livetally/clock.h"
 #include "livetally/error.h"
 #include "livetally/map.h"
 #include "livetally/mem.h"
 
+#include <event2/event.h>
 #include <string.h>
+
+/* While Redis is (re)connecting, a first lookup waits this often for it. */
+#define LT_STREAMS_RETRY_MS 20
 
 /* Bound on cached entries: unknown ids from clients must not grow memory
  * without limit; past it the cache starts over (one HGET per stream again). */
@@ -24,6 +29,7 @@ struct entry {
     struct waiter *waiters;
     struct lt_streams *owner; /* NULL once the cache is freed */
     uint64_t epoch;           /* control epoch the status was learnt in */
+    int64_t parked_at;        /* > 0: waiting for Redis to take the lookup */
     char id[];
 };
 
@@ -31,12 +37,20 @@ struct lt_streams {
     struct lt_store *store;
     struct lt_map map;
     uint64_t epoch;
+    struct event *retry;
+    int max_wait_ms;
+    size_t parked;
 };
 
-struct lt_streams *lt_streams_new(struct lt_store *store)
+static void on_retry(evutil_socket_t fd, short what, void *arg);
+
+struct lt_streams *lt_streams_new(struct event_base *base, struct lt_store *store,
+                                  int max_wait_ms)
 {
     struct lt_streams *s = lt_calloc(1, sizeof *s);
     s->store = store;
+    s->max_wait_ms = max_wait_ms;
+    s->retry = evtimer_new(base, on_retry, s);
     lt_map_init(&s->map);
     return s;
 }
@@ -55,7 +69,7 @@ static void reset(struct lt_streams *s)
     for (struct lt_map_entry *me = lt_map_next(&s->map, NULL, &i); me;
          me = lt_map_next(&s->map, me, &i)) {
         struct entry *e = me->value;
-        if (e->looking_up)
+        if (e->looking_up || e->waiters)
             lt_map_put(&keep, e->id, strlen(e->id), e);
         else
             entry_free(e);
@@ -76,7 +90,18 @@ void lt_streams_free(struct lt_streams *s)
             entry_free(e);
     }
     lt_map_clear(&s->map);
+    event_free(s->retry);
     lt_free(s);
+}
+
+static void deliver(struct waiter *w, int err, enum lt_stream_status status)
+{
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(w->arg, err, status);
+        lt_free(w);
+        w = next;
+    }
 }
 
 static void on_lookup(void *arg, int err, enum lt_stream_status status)
@@ -100,12 +125,7 @@ static void on_lookup(void *arg, int err, enum lt_stream_status status)
         e->status = status;
         e->known = true;
     }
-    while (w) {
-        struct waiter *next = w->next;
-        w->cb(w->arg, err, status);
-        lt_free(w);
-        w = next;
-    }
+    deliver(w, err, status);
 }
 
 /* Starts a lookup for e; returns 0 or the store's error. */
@@ -138,12 +158,17 @@ int lt_streams_get(struct lt_streams *s, const char *id, lt_streams_cb *cb, void
         e = lt_calloc(1, sizeof *e + len + 1);
         memcpy(e->id, id, len + 1);
         e->owner = s;
-        if (start_lookup(s, e) != 0) {
-            entry_free(e);
-            /* Not LT_EAGAIN: that would promise a callback. */
-            return LT_EDISCONNECTED;
-        }
         lt_map_put(&s->map, id, len, e);
+        if (start_lookup(s, e) != 0) {
+            /* Redis is (re)connecting: wait a little for it rather than
+             * fail at once (a worker that just started, a Redis restart). */
+            e->parked_at = lt_mono_ms();
+            s->parked++;
+            if (!evtimer_pending(s->retry, NULL)) {
+                struct timeval tv = {0, LT_STREAMS_RETRY_MS * 1000};
+                evtimer_add(s->retry, &tv);
+            }
+        }
     }
     struct waiter *w = lt_malloc(sizeof *w);
     w->cb = cb;
@@ -151,6 +176,42 @@ int lt_streams_get(struct lt_streams *s, const char *id, lt_streams_cb *cb, void
     w->next = e->waiters;
     e->waiters = w;
     return LT_EAGAIN;
+}
+
+/* Starts parked lookups once Redis takes them; fails those that waited too
+ * long. */
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct lt_streams *s = arg;
+    int64_t now = lt_mono_ms();
+    struct entry *expired[64];
+    size_t n_expired = 0, i;
+    for (struct lt_map_entry *me = lt_map_next(&s->map, NULL, &i); me;
+         me = lt_map_next(&s->map, me, &i)) {
+        struct entry *e = me->value;
+        if (!e->parked_at)
+            continue;
+        if (start_lookup(s, e) == 0) {
+            e->parked_at = 0;
+            s->parked--;
+        } else if (now - e->parked_at >= s->max_wait_ms && n_expired < 64) {
+            expired[n_expired++] = e;
+        }
+    }
+    for (size_t k = 0; k < n_expired; k++) {
+        struct entry *e = expired[k];
+        lt_map_remove(&s->map, e->id, strlen(e->id));
+        s->parked--;
+        struct waiter *w = e->waiters;
+        entry_free(e);
+        deliver(w, LT_EDISCONNECTED, LT_STATUS_NONE);
+    }
+    if (s->parked > 0) {
+        struct timeval tv = {0, LT_STREAMS_RETRY_MS * 1000};
+        evtimer_add(s->retry, &tv);
+    }
 }
 
 void lt_streams_set(struct lt_streams *s, const char *id, enum lt_stream_status status)

@@ -35,6 +35,8 @@ struct worker {
     struct event *sigterm, *sigint, *sighup;
     struct event *shutdown_poll;
     struct event *sweep;
+    int64_t started_ms;
+    bool told_ready;
     int64_t shutdown_started;
     int64_t shutdown_deadline;
     int exit_code;
@@ -174,17 +176,27 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     lt_metrics->memory_live_bytes = (uint64_t)lt_mem_live_bytes();
 }
 
+/* Tells the master this worker is ready: once its Redis connection is up,
+ * or after redis.connect_timeout_ms without it (it then serves what it can
+ * and answers 503 for the rest, and /readyz says so). */
 static void on_started(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    const struct lt_worker_args *args = arg;
-    if (args->ready_fd < 0)
+    struct worker *w = arg;
+    if (w->args->ready_fd < 0 || w->told_ready)
         return;
+    if (!lt_store_ready(w->app.store) &&
+        lt_mono_ms() - w->started_ms < w->cfg->redis_connect_timeout_ms) {
+        struct timeval tv = {0, 5000};
+        event_base_once(w->app.base, -1, EV_TIMEOUT, on_started, w, &tv);
+        return;
+    }
+    w->told_ready = true;
     char one = '1';
-    if (write(args->ready_fd, &one, 1) != 1)
+    if (write(w->args->ready_fd, &one, 1) != 1)
         lt_warn("worker", "could not tell the master it is ready");
-    close(args->ready_fd);
+    close(w->args->ready_fd);
 }
 
 int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
@@ -210,7 +222,7 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     char incarnation[64];
     make_incarnation(args->index, incarnation, sizeof incarnation);
     app->store = lt_store_new(app->base, cfg, incarnation, on_control, &w);
-    app->streams = lt_streams_new(app->store);
+    app->streams = lt_streams_new(app->base, app->store, cfg->redis_command_timeout_ms);
     app->agg = lt_agg_new(app->base, cfg, app->store);
     app->likes_budget = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
     app->http = lt_http_server_new(app->base, args->listen_fd, cfg, lt_router_dispatch, app);
@@ -224,7 +236,8 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     w.sweep = event_new(app->base, -1, EV_PERSIST, on_sweep, &w);
     struct timeval sweep_tv = {LT_SWEEP_INTERVAL_MS / 1000, 0};
     event_add(w.sweep, &sweep_tv);
-    event_base_once(app->base, -1, EV_TIMEOUT, on_started, (void *)args, NULL);
+    w.started_ms = lt_mono_ms();
+    event_base_once(app->base, -1, EV_TIMEOUT, on_started, &w, NULL);
 
     lt_info("worker", "serving (incarnation %s)", incarnation);
     event_base_dispatch(app->base);

@@ -18,12 +18,16 @@ struct lt_streams;
  * (Redis unreachable); status is then meaningless. */
 typedef void lt_streams_cb(void *arg, int err, enum lt_stream_status status);
 
-struct lt_streams *lt_streams_new(struct lt_store *store);
+/* max_wait_ms: how long a first lookup waits for Redis to be connected
+ * before its callers get LT_EDISCONNECTED. */
+struct event_base;
+struct lt_streams *lt_streams_new(struct event_base *base, struct lt_store *store,
+                                  int max_wait_ms);
 void lt_streams_free(struct lt_streams *streams);
 
 /* Returns the status (>= 0, LT_STATUS_NONE included) when known now; else
- * LT_EAGAIN, and cb runs once with the answer; or LT_EDISCONNECTED when a
- * lookup cannot start (Redis down), and cb will not run. */
+ * LT_EAGAIN, and cb runs once with the answer (err LT_EDISCONNECTED when
+ * Redis stayed unreachable for max_wait_ms). */
 int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb, void *arg);
 
 /* Record a status learnt otherwise (operator PUT in this worker, a control
