@@ -20,16 +20,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "livetally: %s\n", err);
         return 2;
     }
-    if (cli.help) {
-        lt_config_print_help(stdout);
-        return 0;
-    }
-    if (cli.version) {
-        printf("livetally %s\n", LT_VERSION);
-        return 0;
-    }
-    if (cli.check_config) {
-        printf("%s: configuration is valid\n", cfg.path ? cfg.path : "(defaults)");
+    if (cli.help || cli.version || cli.check_config) {
+        if (cli.help)
+            lt_config_print_help(stdout);
+        else if (cli.version)
+            printf("livetally %s\n", LT_VERSION);
+        else
+            printf("%s: configuration is valid\n", cfg.path ? cfg.path : "(defaults)");
         lt_config_free(&cfg);
         return 0;
     }

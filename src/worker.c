@@ -242,19 +242,20 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     lt_info("worker", "serving (incarnation %s)", incarnation);
     event_base_dispatch(app->base);
 
-    lt_http_server_free(app->http);
-    lt_agg_free(app->agg);
-    lt_streams_free(app->streams);
-    lt_store_free(app->store);
-    lt_likes_budget_free(app->likes_budget);
-    /* Redis connections release their contexts on the next loop pass. */
-    event_base_loop(app->base, EVLOOP_NONBLOCK);
+    /* Our own events first, so that the loop pass below, which lets the
+     * Redis connections release their contexts, runs none of them. */
     event_free(w.sigterm);
     event_free(w.sigint);
     event_free(w.sighup);
     event_free(w.sweep);
     if (w.shutdown_poll)
         event_free(w.shutdown_poll);
+    lt_http_server_free(app->http);
+    lt_agg_free(app->agg);
+    lt_streams_free(app->streams);
+    lt_store_free(app->store);
+    lt_likes_budget_free(app->likes_budget);
+    event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_base_free(app->base);
     return w.exit_code;
 }

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -13,12 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct lt_config cfg;
     static int ready;
-    static char shares[] = "shares", gifts[] = "gifts";
-    static char *counters[] = {shares, gifts};
     if (!ready) {
-        lt_config_defaults(&cfg);
-        cfg.counters.items = counters;
-        cfg.counters.n = 2;
+        static const char json[] = "{\"counters\": [\"shares\", \"gifts\"]}";
+        char err[256];
+        if (lt_config_load_string(&cfg, "fuzz", json, sizeof json - 1, err, sizeof err) != 0)
+            abort();
         ready = 1;
     }
     int status = 0;

@@ -10,15 +10,21 @@
 #include <string.h>
 
 static struct lt_config cfg;
-static char shares[] = "shares";
-static char *counters[] = {shares};
 
 static int setup(void **state)
 {
     (void)state;
-    lt_config_defaults(&cfg);
-    cfg.counters.items = counters;
-    cfg.counters.n = 1;
+    static const char json[] = "{\"counters\": [\"shares\"]}";
+    char err[256];
+    if (lt_config_load_string(&cfg, "test", json, sizeof json - 1, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    lt_config_free(&cfg);
     return 0;
 }
 
@@ -106,5 +112,5 @@ int main(void)
         cmocka_unit_test(test_rejected_events),
         cmocka_unit_test(test_load_body),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
