@@ -19,6 +19,9 @@
 /* Views per script call: bounds the script's run time (Redis is blocked
  * while it runs) and the argv size. */
 #define LT_MAX_VIEWS_PER_BATCH 4000
+/* A worker reports its subscribers of a stream when the number changes and
+ * at least this often, well inside LT_ONLINE_TTL_MS (store.h). */
+#define LT_ONLINE_REFRESH_MS 3000
 
 struct agg_stream {
     char id[LT_STREAM_ID_MAX + 1];
@@ -34,7 +37,16 @@ struct agg_stream {
     bool sent;                 /* inflight is with Redis now */
     bool dropped;              /* deleted while in flight: free on reply */
     bool indexed;              /* added to the stream index this active period */
+    bool online_due;           /* the next batch reports online_count */
+    int64_t online_count;
     struct lt_agg *agg;
+};
+
+/* This worker's subscribers of a stream, as the hub reports them. */
+struct online_entry {
+    int64_t count;
+    int64_t reported;    /* the count in the last sealed report; -1 none */
+    int64_t reported_ms; /* when it was sealed */
 };
 
 struct lt_agg {
@@ -42,6 +54,7 @@ struct lt_agg {
     struct lt_store *store;
     struct event *tick;
     struct lt_map streams; /* id -> struct agg_stream, only while active */
+    struct lt_map online;  /* id -> struct online_entry, while reported */
     uint64_t next_seq;     /* one sequence for all streams of this incarnation */
     size_t backlog;        /* view entries + active streams */
     size_t n_counters;
@@ -61,6 +74,7 @@ struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
     agg->n_counters = cfg->counters.n;
     agg->next_seq = 1;
     lt_map_init(&agg->streams);
+    lt_map_init(&agg->online);
     agg->tick = event_new(base, -1, EV_PERSIST, agg_tick, agg);
     struct timeval tv = {cfg->flush_interval_ms / 1000, (cfg->flush_interval_ms % 1000) * 1000};
     event_add(agg->tick, &tv);
@@ -99,6 +113,10 @@ void lt_agg_free(struct lt_agg *agg)
             stream_free(s);
     }
     lt_map_clear(&agg->streams);
+    for (struct lt_map_entry *e = lt_map_next(&agg->online, NULL, &i); e;
+         e = lt_map_next(&agg->online, e, &i))
+        lt_free(e->value);
+    lt_map_clear(&agg->online);
     event_free(agg->tick);
     lt_free(agg);
 }
@@ -232,6 +250,8 @@ static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
         for (size_t i = 0; i < s->n_sources; i++)
             s->sources[i].likes = 0;
     }
+    b->online = s->online_due ? s->online_count : -1;
+    s->online_due = false;
     s->pending = s->n_views > 0;
     return b;
 }
@@ -301,8 +321,53 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
         agg->on_applied(agg->applied_arg, id, res->stream_seq);
 }
 
+void lt_agg_set_online(struct lt_agg *agg, const char *stream, int64_t count)
+{
+    size_t len = strlen(stream);
+    struct online_entry *o = lt_map_get(&agg->online, stream, len);
+    if (!o) {
+        if (count == 0)
+            return;
+        o = lt_malloc(sizeof *o);
+        o->reported = -1;
+        o->reported_ms = 0;
+        lt_map_put(&agg->online, stream, len, o);
+    }
+    o->count = count;
+}
+
+/* Marks the online reports that are due on their streams' next batch, and
+ * forgets streams whose zero was reported. */
+static void schedule_online(struct lt_agg *agg, int64_t now)
+{
+    char *gone[64];
+    size_t n_gone = 0, i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->online, NULL, &i); e;
+         e = lt_map_next(&agg->online, e, &i)) {
+        struct online_entry *o = e->value;
+        if (o->count == 0 && o->reported == 0) {
+            if (n_gone < 64)
+                gone[n_gone++] = e->key;
+            continue;
+        }
+        if (o->count == o->reported && now - o->reported_ms < LT_ONLINE_REFRESH_MS)
+            continue;
+        struct agg_stream *s = stream_get(agg, e->key);
+        if (s->inflight)
+            continue; /* the next tick */
+        s->online_due = true;
+        s->online_count = o->count;
+        s->pending = true;
+        o->reported = o->count;
+        o->reported_ms = now;
+    }
+    for (size_t k = 0; k < n_gone; k++)
+        lt_free(lt_map_remove(&agg->online, gone[k], strlen(gone[k])));
+}
+
 void lt_agg_flush(struct lt_agg *agg)
 {
+    schedule_online(agg, lt_mono_ms());
     struct agg_stream *idle[64];
     size_t n_idle = 0, i;
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;

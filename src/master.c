@@ -7,6 +7,7 @@
 #include "livetally/log.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
+#include "livetally/store.h"
 #include "livetally/worker.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +117,7 @@ int lt_listen_sockets(const char *host, int port, int n, int *fds, int *bound_po
 
 struct master {
     struct lt_config *cfg;
+    char instance[24]; /* random per master life: names the workers' online shares */
     int argc;
     char **argv;
     int n;
@@ -146,6 +149,7 @@ static pid_t spawn(struct master *m, int i)
             close(m->ready_pipe[0]);
         struct lt_worker_args args = {
             .index = i,
+            .instance = m->instance,
             .listen_fd = m->fds[i],
             .ready_fd = m->ready_pipe[1],
             .argc = m->argc,
@@ -194,6 +198,13 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
                      (int)pid, WIFEXITED(status) ? "status" : "signal",
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
                      c->restart_delay_ms);
+            /* Its viewers' sockets died with it: take its share of online
+             * out now rather than when the share expires. */
+            char field[64];
+            snprintf(field, sizeof field, "%s.%d", m->instance, i);
+            int dropped = lt_store_drop_online_share(m->cfg, field);
+            if (dropped > 0)
+                lt_info("master", "removed worker %d's online share from %d streams", i, dropped);
         }
     }
     int running = 0;
@@ -220,6 +231,11 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
     m.n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (m.n < 1)
         m.n = 1;
+    unsigned char rnd[6];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        memset(rnd, 0, sizeof rnd);
+    for (size_t k = 0; k < sizeof rnd; k++)
+        snprintf(m.instance + 2 * k, sizeof m.instance - 2 * k, "%02x", rnd[k]);
     m.fds = lt_calloc((size_t)m.n, sizeof *m.fds);
     m.children = lt_calloc((size_t)m.n, sizeof *m.children);
     int port;

@@ -922,3 +922,9 @@ int lt_redis_unsubscribe(struct lt_redis_conn *conn, const char *channel)
     maybe_ready(conn);
     return 0;
 }
+
+void lt_redis_conn_reset(struct lt_redis_conn *conn)
+{
+    if (conn->ac)
+        schedule_kill(conn, "reset by its owner");
+}

@@ -6,6 +6,7 @@
 #include "livetally/error.h"
 #include "livetally/ids.h"
 #include "livetally/log.h"
+#include "livetally/map.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
 #include "livetally/redis_conn.h"
@@ -23,9 +24,17 @@
 #define LT_STREAM_INDEX "lt:streams"
 
 /* Key names: every key of a stream carries the hash tag {id}. */
-enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_APPLIED, KEY_REPORTED };
-static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview", "applied",
+enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORTED };
+static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview", "online",
                                          "reported"};
+
+/* The set of streams a worker reported online shares to (spans streams:
+ * written apart, idempotently), so the master can remove a dead worker's
+ * shares. */
+#define LT_ONLINE_STREAMS_PREFIX "lt:online-streams:"
+/* A worker publishes to its own channel and expects to hear it back on its
+ * subscriber connection: the only liveness check hiredis 0.14 allows there. */
+#define LT_LIVENESS_INTERVAL_MS 2000
 
 static size_t stream_key(char *buf, size_t cap, const char *stream, enum stream_key k)
 {
@@ -36,11 +45,19 @@ static size_t stream_key(char *buf, size_t cap, const char *stream, enum stream_
 struct lt_store {
     const struct lt_config *cfg;
     char *incarnation;
+    char *online_field;
+    struct lt_map online_registered; /* streams already in our registry set */
     struct lt_redis_conn *data;
     struct lt_redis_conn *pubsub;
     struct lt_redis_script *apply;
     struct lt_redis_script *read;
     struct lt_redis_script *put;
+    struct lt_redis_script *drop_share;
+    lt_store_push_cb *on_push;
+    lt_store_resync_cb *on_resync;
+    void *push_arg;
+    char liveness_channel[96];
+    int64_t liveness_sent_ms; /* > 0: a probe is out, not heard back yet */
     lt_store_control_cb *on_control;
     void *control_arg;
     uint64_t control_epoch;
@@ -102,9 +119,13 @@ static void on_pubsub_state(struct lt_redis_conn *conn, enum lt_redis_state stat
     (void)conn;
     struct lt_store *store = arg;
     if (state == LT_REDIS_READY) {
-        /* Messages may have been missed while down: the owner drops its
-         * cached statuses when it sees the epoch change. */
+        /* Messages may have been missed while down: the owner refreshes its
+         * cached statuses when it sees the epoch change, and the hub takes
+         * fresh snapshots. */
         store->control_epoch++;
+        store->liveness_sent_ms = 0;
+        if (store->on_resync)
+            store->on_resync(store->push_arg);
     }
 }
 
@@ -122,15 +143,85 @@ static void on_health(evutil_socket_t fd, short what, void *arg)
     struct lt_store *store = arg;
     if (lt_store_ready(store) && lt_redis_conn_pending(store->data) == 0)
         lt_redis_command(store->data, NULL, NULL, "PING");
+    /* The subscriber connection cannot PING in hiredis 0.14: publish to
+     * ourselves and expect to hear it back before the next probe. */
+    int64_t now = lt_mono_ms();
+    if (store->liveness_sent_ms && now - store->liveness_sent_ms > LT_LIVENESS_INTERVAL_MS &&
+        lt_store_control_ready(store)) {
+        lt_warn("store", "subscriber connection did not hear its own probe; reconnecting it");
+        lt_redis_conn_reset(store->pubsub);
+        store->liveness_sent_ms = 0;
+    } else if (!store->liveness_sent_ms && lt_store_ready(store) &&
+               lt_store_control_ready(store) &&
+               lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %lld",
+                                store->liveness_channel, (long long)now) == 0) {
+        store->liveness_sent_ms = now;
+    }
+}
+
+static void on_liveness(struct lt_redis_conn *conn, const char *channel, size_t channel_len,
+                        const char *payload, size_t len, void *arg)
+{
+    (void)conn;
+    (void)channel;
+    (void)channel_len;
+    (void)payload;
+    (void)len;
+    struct lt_store *store = arg;
+    store->liveness_sent_ms = 0;
+}
+
+/* Messages of lt:{id}:totals channels. */
+static void on_stream_message(struct lt_redis_conn *conn, const char *channel, size_t channel_len,
+                              const char *payload, size_t len, void *arg)
+{
+    (void)conn;
+    struct lt_store *store = arg;
+    /* "lt:{" id "}:totals" */
+    if (channel_len < 12 || !store->on_push)
+        return;
+    size_t id_len = channel_len - 4 - 8;
+    if (id_len > LT_STREAM_ID_MAX)
+        return;
+    char id[LT_STREAM_ID_MAX + 1];
+    memcpy(id, channel + 4, id_len);
+    id[id_len] = '\0';
+    store->on_push(store->push_arg, id, payload, len);
+}
+
+void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
+                      lt_store_resync_cb *on_resync, void *arg)
+{
+    store->on_push = on_push;
+    store->on_resync = on_resync;
+    store->push_arg = arg;
+}
+
+int lt_store_subscribe_stream(struct lt_store *store, const char *stream)
+{
+    char channel[128];
+    snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
+    return lt_redis_subscribe(store->pubsub, channel, on_stream_message, store);
+}
+
+int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream)
+{
+    char channel[128];
+    snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
+    return lt_redis_unsubscribe(store->pubsub, channel);
 }
 
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
-                              const char *incarnation, lt_store_control_cb *on_control,
-                              void *control_arg)
+                              const char *incarnation, const char *online_field,
+                              lt_store_control_cb *on_control, void *control_arg)
 {
     struct lt_store *store = lt_calloc(1, sizeof *store);
     store->cfg = cfg;
     store->incarnation = lt_strdup(incarnation);
+    store->online_field = lt_strdup(online_field);
+    lt_map_init(&store->online_registered);
+    snprintf(store->liveness_channel, sizeof store->liveness_channel, "lt:probe:%s", incarnation);
+    store->drop_share = lt_redis_script_new(lt_script_drop_share);
     store->on_control = on_control;
     store->control_arg = control_arg;
     store->apply = lt_redis_script_new(lt_script_apply);
@@ -153,6 +244,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     opts.on_state = on_pubsub_state;
     store->pubsub = lt_redis_conn_new(base, &opts);
     lt_redis_subscribe(store->pubsub, LT_CONTROL_CHANNEL, on_control_message, store);
+    lt_redis_subscribe(store->pubsub, store->liveness_channel, on_liveness, store);
     store->health = event_new(base, -1, EV_PERSIST, on_health, store);
     struct timeval tv = {LT_HEALTH_INTERVAL_MS / 1000, (LT_HEALTH_INTERVAL_MS % 1000) * 1000};
     event_add(store->health, &tv);
@@ -167,6 +259,8 @@ void lt_store_free(struct lt_store *store)
     lt_redis_conn_free(store->data);
     lt_redis_conn_free(store->pubsub);
     lt_free(store->incarnation);
+    lt_free(store->online_field);
+    lt_map_clear(&store->online_registered);
     lt_free(store);
     /* Scripts live for the process (redis_conn.h). */
 }
@@ -311,12 +405,16 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     struct argv_builder av;
     argv_init(&av, 16 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
     char key[128];
-    for (enum stream_key k = KEY_META; k <= KEY_APPLIED; k++)
+    for (enum stream_key k = KEY_META; k <= KEY_ONLINE; k++)
         argv_add(&av, key, stream_key(key, sizeof key, b->stream, k));
     argv_add_str(&av, store->incarnation);
     argv_add_int(&av, (int64_t)b->seq);
     argv_add_int(&av, b->at_ms);
     argv_add_int(&av, (int64_t)store->cfg->views_dedup_seconds * 1000);
+    argv_add_str(&av, b->stream);
+    argv_add_str(&av, b->online >= 0 ? store->online_field : "");
+    argv_add_int(&av, b->online >= 0 ? b->online : 0);
+    argv_add_int(&av, LT_ONLINE_TTL_MS);
     argv_add_int(&av, (int64_t)b->n_sources);
     for (size_t i = 0; i < b->n_sources; i++) {
         argv_add_str(&av, b->sources[i].name);
@@ -343,9 +441,19 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     int rc = lt_redis_eval(store->data, store->apply, 5, av.argc, av.argv, av.lens, on_batch_reply,
                            call);
     argv_free(&av);
-    if (rc != 0)
+    if (rc != 0) {
         lt_free(call);
-    return rc;
+        return rc;
+    }
+    /* Record the stream in this worker's registry once, so the master can
+     * remove our share should we die. */
+    size_t id_len = strlen(b->stream);
+    if (b->online > 0 && !lt_map_get(&store->online_registered, b->stream, id_len)) {
+        lt_map_put(&store->online_registered, b->stream, id_len, store);
+        lt_redis_command(store->data, NULL, NULL, "SADD %s%s %s", LT_ONLINE_STREAMS_PREFIX,
+                         store->online_field, b->stream);
+    }
+    return 0;
 }
 
 void lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms)
@@ -501,7 +609,7 @@ static json_t *totals_from_reply(const struct lt_store *store, const char *strea
     json_object_set_new(o, "views", json_integer(views + rep_views));
     json_object_set_new(o, "uniques", json_integer(reply_int(r->element[2])));
     json_object_set_new(o, "likes", json_integer(likes + rep_likes));
-    json_object_set_new(o, "online", json_integer(0));
+    json_object_set_new(o, "online", json_integer(reply_int(r->element[4])));
     json_object_set_new(o, "peak_online", json_integer(peak));
     json_object_set_new(o, "peak_at", peak_at);
     json_object_set_new(o, "counters", counters);
@@ -522,20 +630,23 @@ static json_t *totals_from_reply(const struct lt_store *store, const char *strea
 
 static int send_read(struct lt_store *store, const char *stream, lt_redis_cb *cb, void *arg)
 {
-    char keys[4][128];
-    const char *argv[4];
-    size_t lens[4];
-    const enum stream_key which[4] = {KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_REPORTED};
-    for (int i = 0; i < 4; i++) {
+    char keys[5][128], now[24];
+    const char *argv[6];
+    size_t lens[6];
+    const enum stream_key which[5] = {KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_REPORTED,
+                                      KEY_ONLINE};
+    for (int i = 0; i < 5; i++) {
         lens[i] = stream_key(keys[i], sizeof keys[i], stream, which[i]);
         argv[i] = keys[i];
     }
-    return lt_redis_eval(store->data, store->read, 4, 4, argv, lens, cb, arg);
+    lens[5] = (size_t)snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
+    argv[5] = now;
+    return lt_redis_eval(store->data, store->read, 5, 6, argv, lens, cb, arg);
 }
 
 static bool read_reply_ok(const redisReply *r)
 {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[1]->type == REDIS_REPLY_ARRAY &&
            r->element[3]->type == REDIS_REPLY_ARRAY;
 }
@@ -862,4 +973,60 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
     if (rc != 0)
         lt_free(call);
     return rc;
+}
+
+/* ---- master side ------------------------------------------------------ */
+
+int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_field)
+{
+    struct timeval tv = {cfg->redis_connect_timeout_ms / 1000,
+                         (cfg->redis_connect_timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    if (!c || c->err) {
+        lt_warn("store", "cannot reach redis to remove worker %s's online share: %s", online_field,
+                c ? c->errstr : "no memory");
+        if (c)
+            redisFree(c);
+        return LT_EDISCONNECTED;
+    }
+    struct timeval ctv = {cfg->redis_command_timeout_ms / 1000,
+                          (cfg->redis_command_timeout_ms % 1000) * 1000};
+    redisSetTimeout(c, ctv);
+    redisReply *r;
+    if (cfg->redis_password) {
+        r = redisCommand(c, "AUTH %s", cfg->redis_password);
+        freeReplyObject(r);
+    }
+    if (cfg->redis_db) {
+        r = redisCommand(c, "SELECT %d", cfg->redis_db);
+        freeReplyObject(r);
+    }
+    char registry[160];
+    snprintf(registry, sizeof registry, "%s%s", LT_ONLINE_STREAMS_PREFIX, online_field);
+    r = redisCommand(c, "SMEMBERS %s", registry);
+    int touched = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        char now[24];
+        snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *stream = r->element[i]->str;
+            if (!lt_valid_stream_id(stream, r->element[i]->len))
+                continue;
+            char totals[128], online[128];
+            stream_key(totals, sizeof totals, stream, KEY_TOTALS);
+            stream_key(online, sizeof online, stream, KEY_ONLINE);
+            redisReply *e = redisCommand(c, "EVAL %s 2 %s %s %s %s %s", lt_script_drop_share,
+                                         totals, online, online_field, now, stream);
+            if (e && e->type == REDIS_REPLY_INTEGER)
+                touched += (int)e->integer;
+            else
+                lt_warn("store", "removing online share of %s from %s: %s", online_field, stream,
+                        e && e->type == REDIS_REPLY_ERROR ? e->str : "no reply");
+            freeReplyObject(e);
+        }
+        freeReplyObject(redisCommand(c, "DEL %s", registry));
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return touched;
 }

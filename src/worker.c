@@ -7,6 +7,7 @@
 #include "livetally/config.h"
 #include "livetally/error.h"
 #include "livetally/http_server.h"
+#include "livetally/hub.h"
 #include "livetally/likes_budget.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
@@ -156,6 +157,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     if (level >= 0)
         lt_log_set_level((enum lt_log_level)level);
     lt_http_server_set_config(w->app.http, next);
+    lt_hub_set_config(w->app.hub, next);
     lt_agg_set_config(w->app.agg, next);
     lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second,
                                next->likes_burst);
@@ -221,9 +223,12 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
 
     char incarnation[64];
     make_incarnation(args->index, incarnation, sizeof incarnation);
-    app->store = lt_store_new(app->base, cfg, incarnation, on_control, &w);
+    char online_field[96];
+    snprintf(online_field, sizeof online_field, "%s.%d", args->instance, args->index);
+    app->store = lt_store_new(app->base, cfg, incarnation, online_field, on_control, &w);
     app->streams = lt_streams_new(app->base, app->store, cfg->redis_command_timeout_ms);
     app->agg = lt_agg_new(app->base, cfg, app->store);
+    app->hub = lt_hub_new(app->base, cfg, app->store, app->agg);
     app->likes_budget = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
     app->http = lt_http_server_new(app->base, args->listen_fd, cfg, lt_router_dispatch, app);
 
@@ -251,6 +256,7 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     if (w.shutdown_poll)
         event_free(w.shutdown_poll);
     lt_http_server_free(app->http);
+    lt_hub_free(app->hub);
     lt_agg_free(app->agg);
     lt_streams_free(app->streams);
     lt_store_free(app->store);

@@ -45,6 +45,11 @@ int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
 int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source, int64_t n);
 int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_index, int64_t n);
 
+/* This worker's subscribers of a stream that count as online (the hub
+ * calls it on every change). Reported to Redis with the stream's next batch
+ * when it changed, and refreshed every few seconds while non-zero. */
+void lt_agg_set_online(struct lt_agg *agg, const char *stream, int64_t count);
+
 /* Forget a deleted stream's pending deltas. */
 void lt_agg_drop_stream(struct lt_agg *agg, const char *stream);
 

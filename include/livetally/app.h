@@ -14,6 +14,7 @@ struct lt_agg;
 struct lt_streams;
 struct lt_likes_budget;
 struct lt_http_server;
+struct lt_hub;
 
 struct lt_app {
     struct event_base *base;
@@ -23,6 +24,7 @@ struct lt_app {
     struct lt_streams *streams;
     struct lt_likes_budget *likes_budget;
     struct lt_http_server *http;
+    struct lt_hub *hub;
     char web_root[PATH_MAX];
     int worker_index;
     bool shutting_down;

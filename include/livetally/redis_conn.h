@@ -99,4 +99,9 @@ int lt_redis_subscribe(struct lt_redis_conn *conn, const char *channel, lt_redis
                        void *arg);
 int lt_redis_unsubscribe(struct lt_redis_conn *conn, const char *channel);
 
+/* Drops the link and reconnects (on the next loop pass), as after a lost
+ * connection: pending callbacks get LT_EDISCONNECTED. For a liveness check
+ * that failed (store.c's probe of the subscriber connection). */
+void lt_redis_conn_reset(struct lt_redis_conn *conn);
+
 #endif

@@ -53,6 +53,7 @@ struct lt_batch {
     size_t n_counters;
     struct lt_batch_view *views;
     size_t n_views;
+    int64_t online; /* this worker's subscribers of the stream; -1: no report */
 };
 
 struct lt_batch_result {
@@ -71,10 +72,16 @@ typedef void lt_store_json_cb(void *arg, int err, json_t *result);
 typedef void lt_store_control_cb(void *arg, const char *stream, enum lt_stream_status status);
 
 /* incarnation: a string unique to this worker process' life, which keys the
- * high-water marks of its batches. */
+ * high-water marks of its batches. online_field: this worker's name in the
+ * streams' online shares, stable across its restarts by the master
+ * ("<instance>.<worker index>"), so the master can remove a dead worker's
+ * share (lt_store_drop_online_share). */
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
-                              const char *incarnation, lt_store_control_cb *on_control,
-                              void *control_arg);
+                              const char *incarnation, const char *online_field,
+                              lt_store_control_cb *on_control, void *control_arg);
+
+/* How long a worker's online share counts without being reported again. */
+#define LT_ONLINE_TTL_MS 10000
 void lt_store_free(struct lt_store *store);
 
 /* The data connection is up. */
@@ -111,5 +118,24 @@ struct lt_stream_fields {
 };
 int lt_store_put_stream(struct lt_store *store, const char *stream,
                         const struct lt_stream_fields *fields, lt_store_json_cb *cb, void *arg);
+
+/* Live totals: the messages published on a stream's channel, each the
+ * contract's {"type":"totals",...,"seq":N,"ts":ms} text. Subscribing is
+ * idempotent per stream and kept across reconnects; after a reconnect the
+ * caller should read a fresh snapshot (lt_store_control_epoch changes). */
+typedef void lt_store_push_cb(void *arg, const char *stream, const char *json, size_t len);
+/* on_resync runs each time the subscriber connection is (re)established with
+ * every channel confirmed: messages may have been missed before it. */
+typedef void lt_store_resync_cb(void *arg);
+void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
+                      lt_store_resync_cb *on_resync, void *arg);
+int lt_store_subscribe_stream(struct lt_store *store, const char *stream);
+int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream);
+
+/* Master side, synchronous (hiredis' blocking API with timeouts): removes a
+ * dead worker's online share from every stream it reported to, and
+ * publishes the changed totals. Returns the number of streams touched or an
+ * LT_E* code. */
+int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_field);
 
 #endif

@@ -6,7 +6,8 @@
 struct lt_config;
 
 struct lt_worker_args {
-    int index;     /* 0..workers-1: metrics slot and log tag */
+    int index;            /* 0..workers-1: metrics slot and log tag */
+    const char *instance; /* the master's random id: names online shares */
     int listen_fd; /* bound and listening, made by the master */
     int ready_fd;  /* one byte is written here once the loop runs */
     int argc;      /* the command line, to reload the config on SIGHUP */

@@ -1,0 +1,58 @@
+/* The fan-out hub of a worker: local subscribers of streams, live totals
+ * from Redis, and the pace of pushes.
+ *
+ * The hub subscribes the worker's Redis subscriber connection to a stream's
+ * channel while the stream has local subscribers, reads a snapshot when the
+ * first one arrives (and again after that connection comes back), and pushes
+ * the newest totals to every subscriber: at most every push_interval_ms per
+ * stream, at once when the last push is older than that, only when seq rose,
+ * and never a seq lower than one a subscriber already got.
+ *
+ * It knows nothing of WebSocket or SSE: a subscriber belongs to a kind
+ * (struct lt_push_kind) that encodes a push once per stream per push into
+ * shared bytes, which the hub hands to each subscriber of that kind by
+ * reference. */
+#ifndef LIVETALLY_HUB_H
+#define LIVETALLY_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct lt_config;
+struct lt_store;
+struct lt_agg;
+struct lt_shared;
+struct lt_hub;
+struct lt_hub_sub;
+
+struct lt_push_kind {
+    const char *name;
+    /* The wire bytes of one push (the contract's totals JSON text, seq). */
+    struct lt_shared *(*encode)(const char *json, size_t len, int64_t seq);
+    /* Hands a push to one subscriber; take a reference to keep it. The
+     * subscriber may unsubscribe from inside (e.g. it was too slow). */
+    void (*deliver)(void *owner, struct lt_shared *msg);
+};
+
+struct lt_hub *lt_hub_new(struct event_base *base, const struct lt_config *cfg,
+                          struct lt_store *store, struct lt_agg *agg);
+void lt_hub_free(struct lt_hub *hub);
+void lt_hub_set_config(struct lt_hub *hub, const struct lt_config *cfg);
+
+/* Subscribes owner to a stream (a valid id). The first push (the current
+ * totals) follows at once when known, else when the snapshot arrives.
+ * after_seq: pushes with seq <= after_seq are skipped (SSE Last-Event-ID);
+ * -1 for none. counts_online: whether it counts in the stream's online. */
+struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
+                                    const struct lt_push_kind *kind, void *owner,
+                                    bool counts_online, int64_t after_seq);
+void lt_hub_unsubscribe(struct lt_hub *hub, struct lt_hub_sub *sub);
+void lt_hub_set_counts_online(struct lt_hub *hub, struct lt_hub_sub *sub, bool counts);
+const char *lt_hub_sub_stream(const struct lt_hub_sub *sub);
+
+/* Subscribers in this worker (all streams). */
+size_t lt_hub_subscribers(const struct lt_hub *hub);
+
+#endif
