@@ -1,0 +1,807 @@
+"""Test harness for livetally's integration tests.
+
+Only Debian's /usr/bin/python3 standard library (plus pytest in conftest.py):
+raw sockets for HTTP so that the tests control every byte on the wire, a tiny
+RESP client for looking inside Redis, and process wrappers that start a
+throwaway redis-server and the real livetally binary and always stop them by
+PID.
+
+Every wait here is bounded; every helper that waits takes a timeout.
+"""
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+
+# ---------------------------------------------------------------------------
+# small utilities
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(fn, timeout, interval=0.02, desc="condition"):
+    """Calls fn() until it returns something truthy; returns that value.
+    Raises AssertionError naming desc (and fn's last value) on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, desc, last))
+        time.sleep(interval)
+
+
+def deep_merge(base, over):
+    """Returns base with over merged in; nested dicts merge, other values
+    replace. Keys of over may be dotted ("limits.max_body_bytes")."""
+    out = json.loads(json.dumps(base))
+    for key, value in over.items():
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        last = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last] = deep_merge(node[last], value)
+        else:
+            node[last] = json.loads(json.dumps(value))
+    return out
+
+
+def pid_alive(pid):
+    """Is pid a live (not zombie) process?"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rindex(")") + 2:].split()[0]
+    return state not in ("Z", "X")
+
+
+def children_of(pid):
+    """PIDs of the live direct children of pid, read from /proc."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        if rest[0] in ("Z", "X"):
+            continue
+        if int(rest[1]) == pid:
+            kids.append(int(name))
+    return sorted(kids)
+
+
+def tail(path, n=60):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "(no %s)" % path
+    return "\n".join(lines[-n:])
+
+
+# ---------------------------------------------------------------------------
+# HTTP over raw sockets
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, raw_head):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) in wire order
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        """The first header with this name (case-insensitive)."""
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def header_tokens(self, name):
+        """Every comma-separated token of every header with this name,
+        lower-cased."""
+        toks = []
+        for v in self.header_all(name):
+            toks += [t.strip().lower() for t in v.split(",") if t.strip()]
+        return toks
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        body = self.body[:600]
+        return "<HTTP %s %s %r body=%r>" % (self.status, self.reason, self.headers, body)
+
+
+class PeerClosed(Exception):
+    """The peer closed the connection (EOF or reset) before a full answer."""
+
+
+def build_request(method, path, host="127.0.0.1", headers=None, body=None,
+                  version="HTTP/1.1", auto=True):
+    """Bytes of one request. With auto, a Host header and a Content-Length
+    (when there is a body and no framing header) are added."""
+    headers = list(headers or [])
+    names = {k.lower() for k, _ in headers}
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if auto:
+        if "host" not in names and version == "HTTP/1.1":
+            headers.insert(0, ("Host", host))
+        if body is not None and "content-length" not in names \
+                and "transfer-encoding" not in names:
+            headers.append(("Content-Length", str(len(body))))
+    out = "%s %s %s\r\n" % (method, path, version)
+    out = out.encode("latin-1")
+    for k, v in headers:
+        k = k.encode("latin-1") if isinstance(k, str) else k
+        v = v.encode("latin-1") if isinstance(v, str) else v
+        out += k + b": " + v + b"\r\n"
+    out += b"\r\n"
+    if body is not None:
+        out += body
+    return out
+
+
+def chunked(body, sizes=(7, 1, 100), extension=True, trailers=()):
+    """A chunked encoding of body with chunks of varying sizes."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    out = b""
+    i = 0
+    k = 0
+    while i < len(body):
+        n = sizes[k % len(sizes)]
+        k += 1
+        piece = body[i:i + n]
+        i += n
+        ext = b";foo=bar" if extension and k == 1 else b""
+        out += b"%x" % len(piece) + ext + b"\r\n" + piece + b"\r\n"
+    out += b"0\r\n"
+    for name, value in trailers:
+        out += name.encode() + b": " + value.encode() + b"\r\n"
+    out += b"\r\n"
+    return out
+
+
+class HttpConn:
+    """One client connection. Sends raw bytes and reads responses one at a
+    time (Content-Length, chunked, or until close)."""
+
+    def __init__(self, host, port, timeout=5.0, source_addr=None):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=source_addr)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.eof = False
+
+    # -- low level
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def _fill(self, deadline=None):
+        if self.eof:
+            raise PeerClosed("connection closed by peer; buffered: %r" % self.buf[:200])
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("deadline passed")
+            self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            self.eof = True
+            raise PeerClosed("connection reset by peer; buffered: %r" % self.buf[:200])
+        finally:
+            self.sock.settimeout(self.timeout)
+        if not chunk:
+            self.eof = True
+            raise PeerClosed("connection closed by peer; buffered: %r" % self.buf[:200])
+        self.buf += chunk
+
+    def _read_until(self, sep, limit=1 << 20, deadline=None):
+        while True:
+            i = self.buf.find(sep)
+            if i >= 0:
+                out = self.buf[:i + len(sep)]
+                self.buf = self.buf[i + len(sep):]
+                return out
+            if len(self.buf) > limit:
+                raise AssertionError("no %r within %d bytes" % (sep, limit))
+            self._fill(deadline)
+
+    def _read_exact(self, n, deadline=None):
+        while len(self.buf) < n:
+            self._fill(deadline)
+        out = self.buf[:n]
+        self.buf = self.buf[n:]
+        return out
+
+    def _read_to_eof(self, deadline=None):
+        while True:
+            try:
+                self._fill(deadline)
+            except PeerClosed:
+                break
+        out = self.buf
+        self.buf = b""
+        return out
+
+    # -- responses
+    def read_response(self, head=False, timeout=None):
+        """Reads one response (interim 1xx responses included: the caller
+        sees them). head=True: the request was HEAD, so no body follows."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        raw = self._read_until(b"\r\n\r\n", deadline=deadline)
+        lines = raw[:-4].split(b"\r\n")
+        m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+        if not m:
+            raise AssertionError("bad status line %r" % lines[0])
+        version = m.group(1).decode()
+        status = int(m.group(2))
+        reason = (m.group(3) or b"").decode("latin-1")
+        headers = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise AssertionError("bad header line %r in %r" % (line, raw))
+            headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+        resp = Response(version, status, reason, headers, b"", raw)
+        if head or 100 <= status < 200 or status in (204, 304):
+            return resp
+        te = resp.header("transfer-encoding")
+        cl = resp.header("content-length")
+        if te is not None and "chunked" in te.lower():
+            body = b""
+            while True:
+                line = self._read_until(b"\r\n", deadline=deadline)
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self._read_until(b"\r\n", deadline=deadline) != b"\r\n":
+                        pass
+                    break
+                body += self._read_exact(size, deadline=deadline)
+                assert self._read_exact(2, deadline=deadline) == b"\r\n"
+            resp.body = body
+        elif cl is not None:
+            resp.body = self._read_exact(int(cl), deadline=deadline)
+        else:
+            resp.body = self._read_to_eof(deadline=deadline)
+        return resp
+
+    def read_final(self, head=False, timeout=None):
+        """Reads responses until a final (non-1xx) one and returns it."""
+        while True:
+            r = self.read_response(head=head, timeout=timeout)
+            if r.status >= 200:
+                return r
+
+    def request(self, method, path, body=None, headers=None, timeout=None):
+        self.send(build_request(method, path, host="%s:%d" % (self.host, self.port),
+                                headers=headers, body=body))
+        return self.read_final(head=(method == "HEAD"), timeout=timeout)
+
+    def get_json(self, path, headers=None):
+        r = self.request("GET", path, headers=headers)
+        return r, (r.json() if r.body else None)
+
+    def post_json(self, path, obj, headers=None, content_type="application/json"):
+        hdrs = [("Content-Type", content_type)] + list(headers or [])
+        return self.request("POST", path, body=json.dumps(obj), headers=hdrs)
+
+    def wait_closed(self, timeout):
+        """True when the peer closes (EOF or reset) within timeout, after
+        discarding anything it sends first; False when still open. The bytes
+        received meanwhile are kept in self.buf."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._fill(deadline)
+            except PeerClosed:
+                return True
+            except (socket.timeout, TimeoutError):
+                return False
+
+    def is_open_now(self):
+        """Non-blocking: True when nothing says the peer has closed."""
+        if self.eof:
+            return False
+        r, _, _ = select.select([self.sock], [], [], 0)
+        if not r:
+            return True
+        try:
+            data = self.sock.recv(65536, socket.MSG_PEEK)
+        except ConnectionResetError:
+            return False
+        return bool(data)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def raw_exchange(host, port, data, head=False, timeout=5.0):
+    """Opens a connection, sends exactly data, reads one final response and
+    closes. Returns the Response."""
+    with HttpConn(host, port, timeout=timeout) as c:
+        c.send(data)
+        return c.read_final(head=head)
+
+
+# ---------------------------------------------------------------------------
+# contract checks
+
+
+ERROR_CODES = {
+    "bad_request", "bad_json", "bad_event", "bad_stream_id", "not_found",
+    "unknown_stream", "method_not_allowed", "unauthorized", "forbidden",
+    "stream_ended", "too_large", "unsupported_media_type", "rate_limited",
+    "headers_too_large", "not_ready", "overloaded",
+}
+
+
+def assert_json_content_type(resp):
+    ct = (resp.header("content-type") or "").lower().replace(" ", "")
+    assert ct.startswith("application/json"), "Content-Type %r, not JSON: %r" % (ct, resp)
+
+
+def assert_error(resp, status, code=None):
+    """The contract's error: the status, Content-Type application/json and a
+    body {"error": code, "message": text}. code may be a string or a set of
+    acceptable codes."""
+    assert resp.status == status, "expected %s, got %r" % (status, resp)
+    assert_json_content_type(resp)
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError("error body is not JSON: %r" % resp)
+    assert isinstance(body, dict), resp
+    assert isinstance(body.get("error"), str), "no error code in %r" % body
+    assert isinstance(body.get("message"), str) and body["message"], \
+        "no message in %r" % body
+    if code is not None:
+        codes = {code} if isinstance(code, str) else set(code)
+        assert body["error"] in codes, "error %r, expected %s" % (body["error"], sorted(codes))
+    return body
+
+
+# ---------------------------------------------------------------------------
+# RESP (Redis) client
+
+
+class RespError(Exception):
+    pass
+
+
+class Resp:
+    """A tiny blocking Redis client: enough for FLUSHALL, SCAN, TYPE, INFO,
+    GET, HGETALL and friends."""
+
+    def __init__(self, host, port, timeout=3.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n + 2:]
+        return out
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise ConnectionError("bad RESP reply %r" % line)
+
+    def cmd(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        r = self._reply()
+        if isinstance(r, RespError):
+            raise r
+        return r
+
+    def keys(self, pattern="*"):
+        cursor = b"0"
+        found = set()
+        while True:
+            cursor, batch = self.cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+            found.update(k.decode("utf-8", "replace") for k in batch)
+            if cursor == b"0":
+                return sorted(found)
+
+    def info(self, section=None):
+        raw = self.cmd("INFO", section) if section else self.cmd("INFO")
+        out = {}
+        for line in raw.decode().splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                out[k] = v
+        return out
+
+
+# ---------------------------------------------------------------------------
+# redis-server
+
+
+class RedisServer:
+    """A throwaway redis-server with an fsync-always AOF in its own dir, so
+    that acknowledged writes survive SIGKILL; can be killed and restarted on
+    the same port and dir."""
+
+    def __init__(self, binary, workdir, port=None):
+        self.binary = binary
+        self.dir = str(workdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.proc = None
+        self.log = os.path.join(self.dir, "redis.log")
+        self.starts = 0
+
+    def start(self, timeout=10.0):
+        assert self.proc is None or self.proc.poll() is not None, "redis already running"
+        args = [self.binary,
+                "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--daemonize", "no",
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--enable-debug-command", "yes", "--protected-mode", "no",
+                "--logfile", self.log]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("redis-server exited with %s:\n%s"
+                                     % (self.proc.returncode, tail(self.log)))
+            try:
+                with Resp(self.host, self.port, timeout=1.0) as r:
+                    if r.cmd("PING") == "PONG":
+                        return
+            except (OSError, RespError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError("redis-server not answering on port %d:\n%s"
+                                     % (self.port, tail(self.log)))
+            time.sleep(0.02)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL by PID and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self):
+        return Resp(self.host, self.port)
+
+    def flushall(self):
+        with self.client() as r:
+            r.cmd("FLUSHALL")
+
+
+# ---------------------------------------------------------------------------
+# livetally
+
+
+READY_RE = re.compile(r"^livetally ready on http://(\[[^\]]+\]|[^:/]+):(\d+)\s*$", re.M)
+
+
+class LivetallyServer:
+    """One livetally master process started with a generated config file.
+
+    stdout goes to a file that is polled for the ready line; stderr goes to
+    another file shown when a test fails."""
+
+    def __init__(self, binary, workdir, config, env=None, args=(), name="lt"):
+        self.binary = binary
+        self.dir = str(workdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.name = name
+        self.config = config
+        self.config_path = os.path.join(self.dir, name + ".json")
+        self.stdout_path = os.path.join(self.dir, name + ".stdout")
+        self.stderr_path = os.path.join(self.dir, name + ".stderr")
+        self.env = env or {}
+        self.args = list(args)
+        self.proc = None
+        self.host = None
+        self.port = None
+        self.returncode = None
+        self.known_workers = set()
+        self.leftover_workers = []
+        # Tests that kill workers on purpose set this; otherwise a worker
+        # death logged by the master fails the test at teardown.
+        self.worker_deaths_expected = False
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=2)
+
+    def start(self, wait_ready=True, timeout=10.0):
+        self.write_config()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("LIVETALLY_") and not k.startswith("LT_TEST_")}
+        env.update(self.env)
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([self.binary, "--config", self.config_path] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=self._err, env=env, cwd=self.dir,
+                                     start_new_session=True)
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def stdout_text(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = READY_RE.search(self.stdout_text())
+            if m:
+                self.host = m.group(1).strip("[]")
+                self.port = int(m.group(2))
+                self.remember_workers()
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("livetally exited with %s before its ready line\n"
+                                     "stdout: %s\nstderr:\n%s"
+                                     % (self.proc.returncode, self.stdout_text(),
+                                        tail(self.stderr_path)))
+            if time.monotonic() > deadline:
+                raise AssertionError("no ready line from livetally within %.0fs\n"
+                                     "stdout: %s\nstderr:\n%s"
+                                     % (timeout, self.stdout_text(), tail(self.stderr_path)))
+            time.sleep(0.01)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def workers(self):
+        kids = children_of(self.proc.pid)
+        self.known_workers.update(kids)
+        return kids
+
+    def remember_workers(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.workers()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.remember_workers()
+        os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout):
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Sends sig to the master by PID, waits up to timeout, then SIGKILLs
+        it. Workers left behind are SIGKILLed by PID and listed in
+        leftover_workers. Returns the master's exit status (negative: killed
+        by that signal)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.remember_workers()
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.returncode = self.proc.returncode
+        # Workers should have gone with the master; give them a moment.
+        deadline = time.monotonic() + 3.0
+        alive = [p for p in self.known_workers if pid_alive(p)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+            alive = [p for p in alive if pid_alive(p)]
+        for p in alive:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.leftover_workers = alive
+        for f in (self._out, self._err):
+            try:
+                f.close()
+            except Exception:
+                pass
+        return self.returncode
+
+    # -- client helpers
+    def conn(self, timeout=5.0):
+        return HttpConn(self.host, self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=5.0):
+        with self.conn(timeout=timeout) as c:
+            return c.request(method, path, body=body, headers=headers)
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post_events(self, stream, events, headers=None, content_type="application/json"):
+        body = events if isinstance(events, (bytes, str)) else json.dumps(events)
+        hdrs = [("Content-Type", content_type)] + list(headers or [])
+        return self.request("POST", "/v1/streams/%s/events" % stream, body=body, headers=hdrs)
+
+    def put_stream(self, stream, obj, token=None, headers=None):
+        hdrs = [("Content-Type", "application/json")]
+        if token is not None:
+            hdrs.append(("Authorization", "Bearer " + token))
+        hdrs += list(headers or [])
+        return self.request("PUT", "/v1/streams/%s" % stream, body=json.dumps(obj), headers=hdrs)
+
+    def totals(self, stream, query=""):
+        """The totals object, or None for 404."""
+        r = self.get("/v1/streams/%s%s" % (stream, query))
+        if r.status == 404:
+            return None
+        assert r.status == 200, r
+        return r.json()
+
+    def wait_totals(self, stream, expect, timeout=5.0, settle=0.2):
+        """Polls GET /v1/streams/{stream} until every field in expect (dotted
+        paths allowed: "sources.direct.likes") has the expected value, then
+        checks that it stays so for `settle` seconds (nothing counted twice
+        later). Returns the totals."""
+        def current():
+            r = self.get("/v1/streams/%s" % stream)
+            if r.status == 503:  # Redis still coming back: not an answer yet
+                return None, {"<503>": r.body.decode("utf-8", "replace")}
+            if r.status == 404:
+                return None, {"<404>": True}
+            assert r.status == 200, r
+            t = r.json()
+            got = {k: dig(t, k) for k in expect}
+            return t, got
+
+        deadline = time.monotonic() + timeout
+        got = None
+        while True:
+            t, got = current()
+            if got == expect:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("totals of %s: expected %r, got %r\nfull: %r"
+                                     % (stream, expect, got, t))
+            time.sleep(0.03)
+        if settle:
+            time.sleep(settle)
+            t, got = current()
+            assert got == expect, "totals of %s changed after matching: expected %r, got %r" \
+                % (stream, expect, got)
+        return t
+
+
+
+
+def dig(obj, path):
+    """obj["a"]["b"] for path "a.b"; None when any step is missing."""
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def run_binary(binary, args, env=None, timeout=10.0, cwd=None):
+    """Runs livetally to completion (--help, --check-config). Returns
+    (exit status, stdout, stderr)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("LIVETALLY_")}
+    e.update(env or {})
+    p = subprocess.run([binary] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=e, timeout=timeout, cwd=cwd)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
