@@ -16,6 +16,19 @@ static void digest(const char *s, size_t len, unsigned char out[32])
     EVP_Digest(s, len, out, &n, EVP_sha256(), NULL);
 }
 
+bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len)
+{
+    unsigned char given[32], known[32];
+    digest(token, len, given);
+    int match = 0;
+    for (size_t i = 0; i < cfg->operator_tokens.n; i++) {
+        const char *t = cfg->operator_tokens.items[i];
+        digest(t, strlen(t), known);
+        match |= CRYPTO_memcmp(given, known, sizeof given) == 0;
+    }
+    return match != 0;
+}
+
 bool lt_auth_operator(struct lt_app *app, struct lt_request *req)
 {
     const struct lt_config *cfg = app->cfg;
@@ -34,14 +47,7 @@ bool lt_auth_operator(struct lt_app *app, struct lt_request *req)
         lt_respond_error(req, 401, "unauthorized", "use Authorization: Bearer <token>");
         return false;
     }
-    unsigned char given[32], known[32];
-    digest(h->value + 7, h->value_len - 7, given);
-    int match = 0;
-    for (size_t i = 0; i < cfg->operator_tokens.n; i++) {
-        const char *t = cfg->operator_tokens.items[i];
-        digest(t, strlen(t), known);
-        match |= CRYPTO_memcmp(given, known, sizeof given) == 0;
-    }
+    int match = lt_auth_token_ok(cfg, h->value + 7, h->value_len - 7);
     if (!match) {
         lt_respond_error(req, 403, "forbidden", "the bearer token is not an operator token");
         return false;

@@ -28,6 +28,10 @@
 #define LT_OUTPUT_HIGH_WATER (256 * 1024)
 /* Accepts per wake-up, so one listener cannot starve the loop. */
 #define LT_ACCEPTS_PER_WAKE 64
+/* Connections accepted past limits.max_connections only to be told so
+ * politely (503, or WebSocket close 1013) on their first request; past
+ * this many more, they are refused at once. */
+#define LT_OVER_LIMIT_SLACK 64
 
 enum lt_conn_state {
     CONN_IDLE,      /* between requests: idle timeout running */
@@ -52,6 +56,7 @@ struct lt_http_conn {
     struct event *timer;
     char peer[INET6_ADDRSTRLEN];
     bool peer_trusted;
+    bool over_limit; /* accepted past max_connections: answer 503/1013 */
 
     char *in; /* raw input bytes */
     size_t in_len, in_cap;
@@ -78,6 +83,7 @@ struct lt_http_server {
     void *user;
     struct lt_http_conn *conns;
     size_t n_conns;
+    size_t n_taken; /* taken over (WebSocket, SSE), still counted */
     bool draining;
 };
 
@@ -248,7 +254,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ---- answers ---------------------------------------------------------- */
 
-static bool origin_allowed(const struct lt_config *cfg, const char *origin, size_t len)
+bool lt_http_origin_allowed(const struct lt_config *cfg, const char *origin, size_t len)
 {
     for (size_t i = 0; i < cfg->cors_allowed_origins.n; i++) {
         const char *o = cfg->cors_allowed_origins.items[i];
@@ -278,7 +284,7 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
         conn_close(c, NULL);
         return;
     }
-    bool close_after = !c->keep_alive || c->srv->draining;
+    bool close_after = !c->keep_alive || c->srv->draining || c->over_limit;
     char head[1400];
     int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nServer: livetally\r\nDate: %s\r\n",
                      status, lt_status_reason(status), http_date());
@@ -290,7 +296,7 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
     const struct lt_http_header *origin =
         req->head.n_headers ? lt_http_find_header(&req->head, "Origin") : NULL;
     if (origin) {
-        if (origin_allowed(cfg, origin->value, origin->value_len))
+        if (lt_http_origin_allowed(cfg, origin->value, origin->value_len))
             n += snprintf(head + n, sizeof head - (size_t)n, "Access-Control-Allow-Origin: %.*s\r\n",
                           (int)origin->value_len, origin->value);
     }
@@ -605,7 +611,8 @@ static void conn_close(struct lt_http_conn *c, const char *reason)
         event_del(c->read_ev);
         event_del(c->write_ev);
         evtimer_del(c->timer);
-        close(c->fd);
+        if (c->fd >= 0)
+            close(c->fd);
         c->fd = -1;
         c->state = CONN_CLOSED;
         lt_metrics->http_connections_open--;
@@ -664,7 +671,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             return;
         }
         lt_metrics->http_connections_accepted_total++;
-        if (srv->n_conns >= (size_t)srv->cfg->max_connections) {
+        size_t load = srv->n_conns + srv->n_taken;
+        if (load >= (size_t)srv->cfg->max_connections + LT_OVER_LIMIT_SLACK) {
             lt_metrics->http_connections_refused_total++;
             refuse_connection(fd);
             continue;
@@ -682,6 +690,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         else
             snprintf(c->peer, sizeof c->peer, "local");
         c->peer_trusted = lt_config_is_trusted_proxy(srv->cfg, (struct sockaddr *)&ss);
+        c->over_limit = load >= (size_t)srv->cfg->max_connections;
         c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
         c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
         c->timer = evtimer_new(srv->base, on_timer, c);
@@ -742,6 +751,50 @@ void lt_http_server_drain(struct lt_http_server *srv)
 size_t lt_http_server_connections(const struct lt_http_server *srv)
 {
     return srv->n_conns;
+}
+
+size_t lt_http_server_load(const struct lt_http_server *srv)
+{
+    return srv->n_conns + srv->n_taken;
+}
+
+bool lt_request_over_limit(const struct lt_request *req)
+{
+    return req->conn->over_limit;
+}
+
+struct lt_http_server *lt_request_server(const struct lt_request *req)
+{
+    return req->conn->srv;
+}
+
+void lt_http_server_release(struct lt_http_server *srv)
+{
+    if (srv->n_taken > 0)
+        srv->n_taken--;
+}
+
+int lt_http_takeover(struct lt_request *req, int *fd, char **leftover, size_t *leftover_len)
+{
+    struct lt_http_conn *c = req->conn;
+    if (conn_output_pending(c) || c->state == CONN_CLOSED)
+        return LT_EAGAIN;
+    size_t used = c->req.head.head_len +
+                  (c->req.head.chunked ? c->chunked.in_pos : (size_t)c->req.head.content_length);
+    *leftover = NULL;
+    *leftover_len = 0;
+    if (c->in_len > used) {
+        *leftover_len = c->in_len - used;
+        *leftover = lt_malloc(*leftover_len);
+        memcpy(*leftover, c->in + used, *leftover_len);
+    }
+    *fd = c->fd;
+    c->fd = -1; /* conn_close must not close it now */
+    c->request_pending = false;
+    c->srv->n_taken++;
+    lt_metrics->http_requests_total++;
+    conn_close(c, "taken over");
+    return 0;
 }
 
 void lt_http_server_free(struct lt_http_server *srv)

@@ -22,6 +22,9 @@ static const struct route routes[] = {
     {M_GET | M_HEAD, "/v1/streams/{id}", lt_api_get_stream},
     {M_PUT, "/v1/streams/{id}", lt_api_put_stream},
     {M_GET | M_HEAD, "/v1/streams", lt_api_list_streams},
+    {M_GET, "/v1/streams/{id}/ws", lt_api_stream_ws},
+    {M_GET, "/v1/streams/{id}/live", lt_api_live},
+    {M_GET, "/v1/ws", lt_api_ws},
     {M_GET | M_HEAD, "/healthz", lt_api_healthz},
     {M_GET | M_HEAD, "/readyz", lt_api_readyz},
     {M_GET | M_HEAD, "/metrics", lt_api_metrics},
@@ -104,6 +107,11 @@ void lt_router_dispatch(struct lt_request *req)
 {
     struct lt_app *app = req->user;
     const struct lt_http_request *h = &req->head;
+    if (lt_request_over_limit(req) && !lt_http_find_header(h, "Upgrade")) {
+        lt_response_header(req, "Retry-After", "1");
+        lt_respond_error(req, 503, "overloaded", "too many connections, retry shortly");
+        return;
+    }
     struct lt_route_params params;
     unsigned allowed = 0;
     bool bad_id = false;

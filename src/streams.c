@@ -128,6 +128,14 @@ static void on_lookup(void *arg, int err, enum lt_stream_status status)
     deliver(w, err, status);
 }
 
+int lt_streams_peek(struct lt_streams *s, const char *id)
+{
+    struct entry *e = lt_map_get(&s->map, id, strlen(id));
+    if (!e || !e->known)
+        return LT_EAGAIN;
+    return (int)e->status;
+}
+
 /* Starts a lookup for e; returns 0 or the store's error. */
 static int start_lookup(struct lt_streams *s, struct entry *e)
 {

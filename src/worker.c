@@ -9,12 +9,15 @@
 #include "livetally/http_server.h"
 #include "livetally/hub.h"
 #include "livetally/likes_budget.h"
+#include "livetally/live.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
 #include "livetally/router.h"
 #include "livetally/store.h"
 #include "livetally/streams.h"
+#include "livetally/ws_conn.h"
+#include "livetally/ws_frame.h"
 
 #include <event2/event.h>
 #include <fcntl.h>
@@ -28,6 +31,9 @@
 #define LT_SHUTDOWN_POLL_MS 10
 #define LT_SWEEP_INTERVAL_MS 5000
 #define LT_SHUTDOWN_GRACE_MS 500
+/* A subscriber with this much output unsent is dropped: pushes are small
+ * and coalesced, so only a reader that stopped reading gets there. */
+#define LT_WS_MAX_PENDING_OUTPUT (256 * 1024)
 
 struct worker {
     struct lt_app app;
@@ -38,6 +44,7 @@ struct worker {
     struct event *sweep;
     int64_t started_ms;
     bool told_ready;
+    bool live_closed;
     int64_t shutdown_started;
     int64_t shutdown_deadline;
     int exit_code;
@@ -78,25 +85,48 @@ static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
     snprintf(out, cap, "%.*s/../share/livetally/web", (int)(cap > 32 ? cap - 32 : 0), dir);
 }
 
+static struct lt_ws_settings ws_settings(const struct lt_config *cfg)
+{
+    struct lt_ws_settings s = {
+        .max_message = (size_t)cfg->max_ws_message_bytes,
+        .idle_timeout_ms = cfg->idle_timeout_ms,
+        .max_pending_output = LT_WS_MAX_PENDING_OUTPUT,
+        .allow_binary = false,
+    };
+    return s;
+}
+
 static void on_control(void *arg, const char *stream, enum lt_stream_status status)
 {
     struct worker *w = arg;
     lt_streams_set(w->app.streams, stream, status);
 }
 
+/* SIGTERM, step by step: stop accepting, flush every accepted event, then
+ * close WebSockets with 1001 and event streams, flush again (their online
+ * share drops to zero), and exit once that is in Redis. */
 static void shutdown_check(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    lt_agg_flush(w->app.agg);
-    bool flushed = lt_agg_idle(w->app.agg);
+    struct lt_app *app = &w->app;
+    lt_agg_flush(app->agg);
+    bool flushed = lt_agg_idle(app->agg);
+    if (flushed && !w->live_closed) {
+        w->live_closed = true;
+        lt_ws_server_close_all(app->ws, LT_WS_CLOSE_GOING_AWAY, "server shutting down");
+        lt_sse_server_close_all(app->sse);
+        lt_agg_flush(app->agg);
+        return;
+    }
     /* Connections still reading a request get a short grace to finish it;
      * the flush is what must complete. */
     bool grace_over = lt_mono_ms() >= w->shutdown_started + LT_SHUTDOWN_GRACE_MS;
-    if (flushed && (lt_http_server_connections(w->app.http) == 0 || grace_over)) {
+    bool quiet = lt_http_server_connections(app->http) == 0 && lt_ws_server_count(app->ws) == 0;
+    if (flushed && w->live_closed && (quiet || grace_over)) {
         lt_info("worker", "every accepted event is in Redis; exiting");
-        event_base_loopbreak(w->app.base);
+        event_base_loopbreak(app->base);
         return;
     }
     if (lt_mono_ms() >= w->shutdown_deadline) {
@@ -104,10 +134,10 @@ static void shutdown_check(evutil_socket_t fd, short what, void *arg)
             lt_error("worker",
                      "shutdown_timeout_ms passed with %zu backlog entries not in Redis; "
                      "they are lost",
-                     lt_agg_backlog(w->app.agg));
+                     lt_agg_backlog(app->agg));
             w->exit_code = 1;
         }
-        event_base_loopbreak(w->app.base);
+        event_base_loopbreak(app->base);
     }
 }
 
@@ -158,6 +188,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         lt_log_set_level((enum lt_log_level)level);
     lt_http_server_set_config(w->app.http, next);
     lt_hub_set_config(w->app.hub, next);
+    struct lt_ws_settings ws = ws_settings(next);
+    lt_ws_server_set_settings(w->app.ws, &ws);
     lt_agg_set_config(w->app.agg, next);
     lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second,
                                next->likes_burst);
@@ -230,6 +262,9 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     app->agg = lt_agg_new(app->base, cfg, app->store);
     app->hub = lt_hub_new(app->base, cfg, app->store, app->agg);
     app->likes_budget = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
+    struct lt_ws_settings ws = ws_settings(cfg);
+    app->ws = lt_ws_server_new(app->base, &ws);
+    app->sse = lt_sse_server_new(app);
     app->http = lt_http_server_new(app->base, args->listen_fd, cfg, lt_router_dispatch, app);
 
     w.sigterm = evsignal_new(app->base, SIGTERM, on_sigterm, &w);
@@ -256,6 +291,8 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     if (w.shutdown_poll)
         event_free(w.shutdown_poll);
     lt_http_server_free(app->http);
+    lt_ws_server_free(app->ws);
+    lt_sse_server_free(app->sse);
     lt_hub_free(app->hub);
     lt_agg_free(app->agg);
     lt_streams_free(app->streams);

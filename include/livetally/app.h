@@ -15,6 +15,8 @@ struct lt_streams;
 struct lt_likes_budget;
 struct lt_http_server;
 struct lt_hub;
+struct lt_ws_server;
+struct lt_sse_server;
 
 struct lt_app {
     struct event_base *base;
@@ -25,6 +27,8 @@ struct lt_app {
     struct lt_likes_budget *likes_budget;
     struct lt_http_server *http;
     struct lt_hub *hub;
+    struct lt_ws_server *ws;
+    struct lt_sse_server *sse;
     char web_root[PATH_MAX];
     int worker_index;
     bool shutting_down;

@@ -70,6 +70,25 @@ void lt_respond_json(struct lt_request *req, int status, struct json_t *obj);
 /* The contract's error body {"error": code, "message": message}. */
 void lt_respond_error(struct lt_request *req, int status, const char *code, const char *message);
 
+/* Hands the request's connection over to another protocol (WebSocket) or a
+ * long-lived answer (SSE): the caller gets the socket and any bytes that
+ * came after the request (*leftover, lt_malloc'd, NULL when none) and from
+ * now on writes every byte itself; the request is gone. The connection
+ * still counts against limits.max_connections until the new owner calls
+ * lt_http_server_release. Returns 0, or LT_EAGAIN while answers to earlier
+ * pipelined requests are still being written (answer the request instead). */
+int lt_http_takeover(struct lt_request *req, int *fd, char **leftover, size_t *leftover_len);
+struct lt_http_server *lt_request_server(const struct lt_request *req);
+/* Was the connection accepted past limits.max_connections? Its requests
+ * are then answered 503 overloaded (WebSocket upgrades: close 1013). */
+bool lt_request_over_limit(const struct lt_request *req);
+void lt_http_server_release(struct lt_http_server *srv);
+/* Connections counted against limits.max_connections: HTTP and taken over. */
+size_t lt_http_server_load(const struct lt_http_server *srv);
+
+/* Is this Origin allowed by cors.allowed_origins? */
+bool lt_http_origin_allowed(const struct lt_config *cfg, const char *origin, size_t len);
+
 /* Helpers for handlers. */
 const char *lt_status_reason(int status);
 /* The first header with that name, NUL-terminated into buf; NULL if absent. */

@@ -35,6 +35,16 @@ struct evbuffer;
     X(redis_connected, gauge, "1 while the data connection to Redis is up")                        \
     X(backlog_entries, gauge, "view entries waiting for Redis")                                    \
     X(streams_dirty, gauge, "streams with counts not yet in Redis")                                \
+    X(ws_connections_accepted_total, counter, "WebSocket handshakes completed")                   \
+    X(ws_connections_open, gauge, "WebSocket connections open now")                               \
+    X(ws_messages_received_total, counter, "WebSocket text messages received")                    \
+    X(ws_frames_pushed_total, counter, "totals frames handed to WebSocket subscribers")           \
+    X(ws_protocol_errors_total, counter, "WebSocket connections closed for protocol errors")      \
+    X(ws_dropped_slow_total, counter, "subscribers dropped: too much output pending")            \
+    X(ws_idle_dropped_total, counter, "WebSocket connections dropped: no answer to ping")         \
+    X(ws_overloaded_total, counter, "WebSocket connections closed with 1013 (overloaded)")        \
+    X(sse_connections_open, gauge, "SSE subscriptions open now")                                   \
+    X(sse_events_pushed_total, counter, "totals events handed to SSE subscribers")                 \
     X(memory_live_bytes, gauge, "bytes allocated through livetally's allocator")
 
 #define LT_METRIC_FIELD(name, type, help) uint64_t name;

@@ -30,6 +30,10 @@ void lt_streams_free(struct lt_streams *streams);
  * Redis stayed unreachable for max_wait_ms). */
 int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb, void *arg);
 
+/* The cached status (>= 0) or LT_EAGAIN when unknown; never looks up. A
+ * stale status is refreshed by the next lt_streams_get. */
+int lt_streams_peek(struct lt_streams *streams, const char *id);
+
 /* Record a status learnt otherwise (operator PUT in this worker, a control
  * message, an auto-created stream). LT_STATUS_NONE forgets the stream. */
 void lt_streams_set(struct lt_streams *streams, const char *id, enum lt_stream_status status);
