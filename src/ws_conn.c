@@ -185,6 +185,13 @@ void lt_ws_send_text(struct lt_ws_conn *c, const char *data, size_t len)
     send_frame(c, LT_WS_OP_TEXT, data, len);
 }
 
+void lt_ws_send_binary(struct lt_ws_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->state != WS_OPEN)
+        return;
+    send_frame(c, LT_WS_OP_BINARY, data, len);
+}
+
 void lt_ws_send_frame(struct lt_ws_conn *c, struct lt_shared *frame)
 {
     if (c->state != WS_OPEN)

@@ -62,6 +62,8 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
 
 /* Sends a text message (copied into one frame). */
 void lt_ws_send_text(struct lt_ws_conn *conn, const char *data, size_t len);
+/* Sends a binary message (copied into one frame). */
+void lt_ws_send_binary(struct lt_ws_conn *conn, const uint8_t *data, size_t len);
 /* Sends bytes that are already a whole frame, by reference. */
 void lt_ws_send_frame(struct lt_ws_conn *conn, struct lt_shared *frame);
 /* A whole unmasked text frame of json, for lt_ws_send_frame to many. */
