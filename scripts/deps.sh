@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-run}
 
-pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev libssl-dev
+pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev libssl-dev zlib1g-dev
       redis-server redis-tools curl)
 case "$what" in
   test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets clang libfuzzer-14-dev

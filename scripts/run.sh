@@ -21,7 +21,14 @@ else
   for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
-build/livetally --config config/livetally.json --redis "127.0.0.1:$redis_port" "$@" &
+# The ready line names the address; the demo broadcast page is /demo there.
+build/livetally --config config/livetally.json --redis "127.0.0.1:$redis_port" "$@" \
+  > >(while IFS= read -r line; do
+        echo "$line"
+        case "$line" in
+          *"ready on "*) echo "run: demo broadcast page: ${line##* }/demo  (open it in two tabs and press like)" ;;
+        esac
+      done) &
 lt_pid=$!
 stop() {
   trap - INT TERM EXIT

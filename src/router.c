@@ -28,6 +28,9 @@ static const struct route routes[] = {
     {M_GET | M_HEAD, "/healthz", lt_api_healthz},
     {M_GET | M_HEAD, "/readyz", lt_api_readyz},
     {M_GET | M_HEAD, "/metrics", lt_api_metrics},
+    {M_GET | M_HEAD, "/widget.js", lt_api_widget},
+    {M_GET | M_HEAD, "/embed/{id}", lt_api_embed},
+    {M_GET | M_HEAD, "/demo", lt_api_demo},
 };
 
 enum match { NO_MATCH, MATCH, BAD_ID };

@@ -14,6 +14,7 @@
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
 #include "livetally/router.h"
+#include "livetally/static_files.h"
 #include "livetally/store.h"
 #include "livetally/streams.h"
 #include "livetally/ws_conn.h"
@@ -198,6 +199,10 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
      * allocated because the store still reads it. */
     w->app.cfg = next;
     w->cfg = next;
+    /* The web files follow too (a new widget.js without a restart). */
+    find_web_root(next, w->app.web_root, sizeof w->app.web_root);
+    lt_static_free(w->app.static_files);
+    w->app.static_files = lt_static_load(w->app.web_root);
     lt_info("worker", "config reloaded");
 }
 
@@ -252,6 +257,7 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     app->base = event_base_new_with_config(ec);
     event_config_free(ec);
     find_web_root(cfg, app->web_root, sizeof app->web_root);
+    app->static_files = lt_static_load(app->web_root);
 
     char incarnation[64];
     make_incarnation(args->index, incarnation, sizeof incarnation);
@@ -298,6 +304,7 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     lt_streams_free(app->streams);
     lt_store_free(app->store);
     lt_likes_budget_free(app->likes_budget);
+    lt_static_free(app->static_files);
     event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_base_free(app->base);
     return w.exit_code;

@@ -2,6 +2,8 @@
  *   api_events.c   POST /v1/streams/{id}/events
  *   api_streams.c  stream reads and operator writes
  *   api_service.c  /healthz, /readyz, /metrics
+ *   api_live.c     WebSocket and SSE endpoints
+ *   api_web.c      /widget.js, /embed/{id}, /demo
  * Each answers its request exactly once (http_server.h), possibly later. */
 #ifndef LIVETALLY_API_H
 #define LIVETALLY_API_H
@@ -20,6 +22,9 @@ lt_route_handler lt_api_metrics;
 lt_route_handler lt_api_stream_ws; /* api_live.c: GET /v1/streams/{id}/ws */
 lt_route_handler lt_api_ws;        /* GET /v1/ws */
 lt_route_handler lt_api_live;      /* GET /v1/streams/{id}/live (SSE) */
+lt_route_handler lt_api_widget;    /* api_web.c: GET /widget.js */
+lt_route_handler lt_api_embed;     /* GET /embed/{id} */
+lt_route_handler lt_api_demo;      /* GET /demo */
 
 /* Operator bearer-token check (auth.c): true when the request carries one
  * of the configured tokens; otherwise answers 401 (no credentials) or 403

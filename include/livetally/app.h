@@ -16,6 +16,7 @@ struct lt_likes_budget;
 struct lt_http_server;
 struct lt_hub;
 struct lt_ws_server;
+struct lt_static;
 struct lt_sse_server;
 
 struct lt_app {
@@ -29,6 +30,7 @@ struct lt_app {
     struct lt_hub *hub;
     struct lt_ws_server *ws;
     struct lt_sse_server *sse;
+    struct lt_static *static_files; /* web_root's files, read at start and on SIGHUP */
     char web_root[PATH_MAX];
     int worker_index;
     bool shutting_down;
