@@ -177,8 +177,9 @@ static void conn_set_state(struct lt_http_conn *c, enum lt_conn_state state)
         break;
     }
     case CONN_HANDLING:
-        evtimer_del(c->timer);
-        event_del(c->read_ev);
+        /* Nothing here: most handlers answer before they return, and an
+         * event_del/event_add pair would cost two epoll_ctl calls per
+         * request. dispatch() pauses reading when one does not. */
         break;
     case CONN_CLOSING:
         evtimer_del(c->timer);
@@ -445,6 +446,12 @@ static void dispatch(struct lt_http_conn *c, const char *body, size_t body_len)
     conn_set_state(c, CONN_HANDLING);
     c->request_pending = true;
     c->srv->handler(&c->req);
+    if (c->request_pending && c->state == CONN_HANDLING) {
+        /* Answered later: read nothing more until then (pipelined requests
+         * wait in the buffer, back-pressure reaches the client). */
+        evtimer_del(c->timer);
+        event_del(c->read_ev);
+    }
 }
 
 /* Parses and dispatches as many buffered requests as possible. */
