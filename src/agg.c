@@ -38,6 +38,7 @@ struct agg_stream {
     bool dropped;              /* deleted while in flight: free on reply */
     bool indexed;              /* added to the stream index this active period */
     bool online_due;           /* the next batch reports online_count */
+    int64_t last_sent_ms;      /* when a batch of it last went to Redis */
     int64_t online_count;
     struct lt_agg *agg;
 };
@@ -52,7 +53,8 @@ struct online_entry {
 struct lt_agg {
     const struct lt_config *cfg;
     struct lt_store *store;
-    struct event *tick;
+    struct event *tick; /* a quarter of flush_interval_ms: streams are paced one by one */
+    struct event *kick; /* a stream that waited long enough goes on the next loop pass */
     struct lt_map streams; /* id -> struct agg_stream, only while active */
     struct lt_map online;  /* id -> struct online_entry, while reported */
     uint64_t next_seq;     /* one sequence for all streams of this incarnation */
@@ -76,7 +78,9 @@ struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
     lt_map_init(&agg->streams);
     lt_map_init(&agg->online);
     agg->tick = event_new(base, -1, EV_PERSIST, agg_tick, agg);
-    struct timeval tv = {cfg->flush_interval_ms / 1000, (cfg->flush_interval_ms % 1000) * 1000};
+    agg->kick = event_new(base, -1, 0, agg_tick, agg);
+    int ms = cfg->flush_interval_ms / 4 > 0 ? cfg->flush_interval_ms / 4 : 1;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(agg->tick, &tv);
     return agg;
 }
@@ -118,6 +122,7 @@ void lt_agg_free(struct lt_agg *agg)
         lt_free(e->value);
     lt_map_clear(&agg->online);
     event_free(agg->tick);
+    event_free(agg->kick);
     lt_free(agg);
 }
 
@@ -160,9 +165,23 @@ static struct agg_stream *stream_get(struct lt_agg *agg, const char *id)
     s->agg = agg;
     s->counters = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *s->counters);
     lt_map_put(&agg->streams, id, len, s);
-    agg->backlog++;
-    update_gauges(agg);
     return s;
+}
+
+/* Deltas arrived. A stream whose last batch is at least flush_interval_ms
+ * old goes at once (on the next loop pass) rather than at the next tick:
+ * the leading edge of a burst costs no wait, and a busy stream still sends
+ * one batch per interval. */
+static void mark_pending(struct lt_agg *agg, struct agg_stream *s)
+{
+    if (s->pending)
+        return;
+    s->pending = true;
+    if (s->inflight)
+        return;
+    agg->backlog++; /* the stream counts in the backlog while it has deltas */
+    if (lt_mono_ms() - s->last_sent_ms >= agg->cfg->flush_interval_ms)
+        event_active(agg->kick, EV_TIMEOUT, 1);
 }
 
 static int source_index(struct agg_stream *s, const char *source)
@@ -194,7 +213,7 @@ int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
     struct lt_batch_view *v = &s->views[s->n_views++];
     snprintf(v->viewer, sizeof v->viewer, "%s", viewer);
     v->source = (uint16_t)src;
-    s->pending = true;
+    mark_pending(agg, s);
     agg->backlog++;
     return 0;
 }
@@ -206,7 +225,7 @@ int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source,
     if (src < 0)
         return src;
     s->sources[src].likes += n;
-    s->pending = true;
+    mark_pending(agg, s);
     return 0;
 }
 
@@ -216,7 +235,7 @@ int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_in
         return LT_EINVAL;
     struct agg_stream *s = stream_get(agg, stream);
     s->counters[counter_index] += n;
-    s->pending = true;
+    mark_pending(agg, s);
     return 0;
 }
 
@@ -260,6 +279,7 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
 
 static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
 {
+    s->last_sent_ms = lt_mono_ms();
     if (lt_store_apply_batch(agg->store, s->inflight, on_batch_done, s) == 0) {
         s->sent = true;
         lt_metrics->redis_batches_sent_total++;
@@ -269,7 +289,6 @@ static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
 static void stream_retire(struct lt_agg *agg, struct agg_stream *s)
 {
     lt_map_remove(&agg->streams, s->id, strlen(s->id));
-    agg->backlog--;
     stream_free(s);
     update_gauges(agg);
 }
@@ -300,7 +319,7 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
         lt_metrics->redis_batches_applied_total++;
     else
         lt_metrics->redis_batches_duplicate_total++;
-    agg->backlog -= s->inflight->n_views;
+    agg->backlog -= s->inflight->n_views + (s->pending ? 0 : 1);
     /* The index spans streams, so it is written apart, idempotently, once
      * the stream's own keys exist; once per active period of the stream in
      * this worker keeps it off the per-batch path. */
@@ -313,10 +332,7 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
     /* Done with s before the callback, which may flush or drop streams. */
     char id[LT_STREAM_ID_MAX + 1];
     memcpy(id, s->id, sizeof id);
-    if (!s->pending)
-        stream_retire(agg, s);
-    else
-        update_gauges(agg);
+    update_gauges(agg);
     if (agg->on_applied)
         agg->on_applied(agg->applied_arg, id, res->stream_seq);
 }
@@ -357,7 +373,7 @@ static void schedule_online(struct lt_agg *agg, int64_t now)
             continue; /* the next tick */
         s->online_due = true;
         s->online_count = o->count;
-        s->pending = true;
+        mark_pending(agg, s);
         o->reported = o->count;
         o->reported_ms = now;
     }
@@ -365,15 +381,23 @@ static void schedule_online(struct lt_agg *agg, int64_t now)
         lt_free(lt_map_remove(&agg->online, gone[k], strlen(gone[k])));
 }
 
-void lt_agg_flush(struct lt_agg *agg)
+/* Seals and sends what is due: every stream when forced (shutdown), else
+ * those whose last batch is at least flush_interval_ms old. A stream idle
+ * for a whole interval is forgotten (its pacing is over). */
+static void flush(struct lt_agg *agg, bool force)
 {
-    schedule_online(agg, lt_mono_ms());
+    int64_t now = lt_mono_ms();
+    schedule_online(agg, now);
     struct agg_stream *idle[64];
     size_t n_idle = 0, i;
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
         if (s->sent)
+            continue;
+        /* Forced (shutdown) or due, or idle: then forgotten, its pacing over. */
+        bool due = force || now - s->last_sent_ms >= agg->cfg->flush_interval_ms;
+        if (!due)
             continue;
         if (!s->inflight && s->pending)
             s->inflight = seal(agg, s);
@@ -387,11 +411,16 @@ void lt_agg_flush(struct lt_agg *agg)
     update_gauges(agg);
 }
 
+void lt_agg_flush(struct lt_agg *agg)
+{
+    flush(agg, true);
+}
+
 static void agg_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    lt_agg_flush(arg);
+    flush(arg, false);
 }
 
 void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
@@ -399,7 +428,8 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
     struct agg_stream *s = lt_map_remove(&agg->streams, stream, strlen(stream));
     if (!s)
         return;
-    agg->backlog -= 1 + s->n_views + (s->inflight ? s->inflight->n_views : 0);
+    agg->backlog -= (s->pending || s->inflight ? 1 : 0) + s->n_views +
+                    (s->inflight ? s->inflight->n_views : 0);
     if (s->sent)
         s->dropped = true;
     else
@@ -409,5 +439,12 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
 
 bool lt_agg_idle(const struct lt_agg *agg)
 {
-    return agg->streams.count == 0;
+    size_t i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
+         e = lt_map_next(&agg->streams, e, &i)) {
+        const struct agg_stream *s = e->value;
+        if (s->pending || s->inflight)
+            return false;
+    }
+    return true;
 }

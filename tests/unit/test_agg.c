@@ -652,7 +652,9 @@ static void test_index_stream_once_per_active_period(void **state)
     ack_full(1, true, 2, 1657939200000);
     assert_int_equal(n_indexed, 1); /* same active period */
     assert_true(lt_agg_idle(agg));
-    /* s1 went quiet and comes back: a new active period. */
+    /* s1 went quiet for a flush (which forgets it) and comes back: a new
+     * active period. */
+    lt_agg_flush(agg);
     add_likes("s1", NULL, 1);
     lt_agg_flush(agg);
     ack_full(2, true, 3, 1657939200000);
@@ -822,6 +824,36 @@ static void test_free_with_batch_in_flight(void **state)
     assert_int_equal(n_sent, 2);
 }
 
+static void loop_once(void)
+{
+    event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* The first deltas after a quiet interval go at once (the leading edge);
+ * then the stream sends at most one batch per flush_interval_ms. */
+static void test_leading_edge_then_paced(void **state)
+{
+    (void)state;
+    add_likes("s1", NULL, 1);
+    loop_once();
+    assert_int_equal(n_sent, 1); /* no wait for the tick */
+    ack(0);
+    add_likes("s1", NULL, 1);
+    loop_once();
+    assert_int_equal(n_sent, 1); /* 50 ms have not passed since the last batch */
+    struct timeval tv = {0, 70 * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    assert_int_equal(n_sent, 2); /* the tick took it once the interval was over */
+    assert_int_equal(total_likes(batch(1)), 1);
+    ack(1);
+    /* Many deltas within one interval: still one batch. */
+    for (int i = 0; i < 100; i++)
+        add_likes("s1", NULL, 1);
+    loop_once();
+    assert_int_equal(n_sent, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -840,6 +872,7 @@ int main(void)
         T(test_seqs_increase_across_streams),
         T(test_many_views_split_into_batches),
         T(test_tick_flushes),
+        T(test_leading_edge_then_paced),
         T(test_on_applied_gets_stream_and_seq),
         T(test_index_stream_once_per_active_period),
         T(test_index_not_called_without_created),
