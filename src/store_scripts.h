@@ -33,10 +33,20 @@ static const char lt_script_apply[] =
     "local views, likes, uniques = tonumber(t[3] or '0'), tonumber(t[4] or '0'), tonumber(t[5] or '0')\n"
     "local online, peak = tonumber(t[6] or '0'), tonumber(t[7] or '0')\n"
     "local changed, views_counted = false, 0\n"
-    "if redis.call('HSETNX', KEYS[1], 'created_at', ARGV[3]) == 1 then\n"
-    "  redis.call('HSET', KEYS[1], 'status', 'live', 'auto_created', '1')\n"
-    "end\n"
     "local nsrc = tonumber(ARGV[9])\n"
+    /* A batch that carries only an online report (subscribers of a stream
+     * that has no event yet) must not create the stream: subscribing
+     * creates no keys. Events create it, live. */
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  local any, j = false, 10\n"
+    "  for s = 1, nsrc do\n"
+    "    if tonumber(ARGV[j + 1]) > 0 then any = true end\n"
+    "    j = j + 2\n"
+    "  end\n"
+    "  if tonumber(ARGV[j]) > 0 or j + 1 < #ARGV then any = true end\n"
+    "  if not any then return {1, 0, 0, 0} end\n"
+    "  redis.call('HSET', KEYS[1], 'created_at', ARGV[3], 'status', 'live', 'auto_created', '1')\n"
+    "end\n"
     "local srcs, i, added = {}, 10, 0\n"
     "for s = 1, nsrc do\n"
     "  local name, n = ARGV[i], tonumber(ARGV[i + 1])\n"

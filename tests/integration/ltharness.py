@@ -9,6 +9,8 @@ PID.
 Every wait here is bounded; every helper that waits takes a timeout.
 """
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -805,3 +807,431 @@ def run_binary(binary, args, env=None, timeout=10.0, cwd=None):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        env=e, timeout=timeout, cwd=cwd)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------
+# WebSocket (RFC 6455) and Server-Sent Events over raw sockets
+#
+# Used by test_ws.py, test_sse.py and test_fanout.py. The WebSocket client
+# writes every frame itself (masked unless told otherwise) so that tests can
+# send exactly the bytes they mean, broken ones included.
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def ws_accept_key(key):
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key + WS_GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+    """One frame's bytes. length overrides the length written in the header
+    (the payload is still appended as given: pass b"" to send only a header)."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0x0F)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, mbit | n])
+    elif n < 65536:
+        head = bytes([b0, mbit | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, mbit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+def ws_close_payload(code, reason=""):
+    return code.to_bytes(2, "big") + reason.encode("utf-8")
+
+
+class WsClosed(Exception):
+    """A close frame arrived where a message was expected."""
+
+    def __init__(self, code, reason):
+        Exception.__init__(self, "close frame %s %r" % (code, reason))
+        self.code = code
+        self.reason = reason
+
+
+class WsClient:
+    """A raw-socket WebSocket client. connect() sends the upgrade request
+    and reads the answer's head into .response; when it is 101 the socket
+    speaks frames from then on (.open is True)."""
+
+    def __init__(self, host, port, path, headers=None, timeout=5.0, key=None,
+                 auto_pong=True, connect=True):
+        self.host, self.port, self.path = host, port, path
+        self.timeout = timeout
+        self.key = key or base64.b64encode(os.urandom(16)).decode("ascii")
+        self.extra_headers = list(headers or [])
+        self.auto_pong = auto_pong
+        self.conn = None
+        self.response = None
+        self.open = False
+        self.messages = []   # every JSON message received, in order
+        self.pings = []      # payloads of pings received
+        self.close_frame = None  # (code, reason) once a close frame arrived
+        if connect:
+            self.connect()
+
+    # -- handshake
+    def upgrade_headers(self):
+        return [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", self.key), ("Sec-WebSocket-Version", "13")]
+
+    def connect(self, headers=None):
+        self.conn = HttpConn(self.host, self.port, timeout=self.timeout)
+        hdrs = self.upgrade_headers() if headers is None else list(headers)
+        hdrs += self.extra_headers
+        self.conn.send(build_request("GET", self.path, host="%s:%d" % (self.host, self.port),
+                                     headers=hdrs))
+        self.response = self.conn.read_response()
+        if self.response.status == 101:
+            self.open = True
+            got = self.response.header("Sec-WebSocket-Accept")
+            assert got == ws_accept_key(self.key), \
+                "Sec-WebSocket-Accept %r, expected %r" % (got, ws_accept_key(self.key))
+        return self.response
+
+    # -- output
+    def send_raw(self, data):
+        self.conn.send(data)
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        self.conn.send(ws_frame(opcode, payload, **kw))
+
+    def send_text(self, text, **kw):
+        self.send_frame(OP_TEXT, text, **kw)
+
+    def send_json(self, obj):
+        self.send_text(json.dumps(obj))
+
+    def send_close(self, code=1000, reason=""):
+        self.send_frame(OP_CLOSE, ws_close_payload(code, reason) if code is not None else b"")
+
+    # -- input
+    def recv_frame(self, timeout=None):
+        """(fin, rsv, opcode, payload) of the next frame. Raises PeerClosed
+        on EOF, socket.timeout when no complete frame came in time (a partial
+        frame stays buffered for the next call)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        c = self.conn
+        while True:
+            frame = self._parse_frame(c.buf)
+            if frame is not None:
+                used, fin, rsv, op, payload = frame
+                c.buf = c.buf[used:]
+                return fin, rsv, op, payload
+            c._fill(deadline)
+
+    @staticmethod
+    def _parse_frame(buf):
+        if len(buf) < 2:
+            return None
+        fin = bool(buf[0] & 0x80)
+        rsv = (buf[0] >> 4) & 7
+        op = buf[0] & 0x0F
+        masked = bool(buf[1] & 0x80)
+        n = buf[1] & 0x7F
+        i = 2
+        if n == 126:
+            if len(buf) < 4:
+                return None
+            n = int.from_bytes(buf[2:4], "big")
+            i = 4
+        elif n == 127:
+            if len(buf) < 10:
+                return None
+            n = int.from_bytes(buf[2:10], "big")
+            i = 10
+        assert not masked, "the server masked a frame (RFC 6455 5.1 forbids it)"
+        if len(buf) < i + n:
+            return None
+        return i + n, fin, rsv, op, bytes(buf[i:i + n])
+
+    def recv(self, timeout=None):
+        """The next data message as (opcode, payload bytes); pings are
+        answered (unless auto_pong is off) and recorded, pongs skipped. A close
+        frame raises WsClosed (after recording it)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        parts, first_op = [], None
+        while True:
+            fin, rsv, op, payload = self.recv_frame(timeout=max(0.0, deadline - time.monotonic()))
+            assert rsv == 0, "server frame with RSV bits %d" % rsv
+            if op == OP_PING:
+                self.pings.append(payload)
+                if self.auto_pong:
+                    self.send_frame(OP_PONG, payload)
+                continue
+            if op == OP_PONG:
+                continue
+            if op == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                reason = payload[2:].decode("utf-8", "replace")
+                self.close_frame = (code, reason)
+                raise WsClosed(code, reason)
+            if op != OP_CONT:
+                first_op = op
+            parts.append(payload)
+            if fin:
+                return first_op, b"".join(parts)
+
+    def recv_json(self, timeout=None):
+        op, payload = self.recv(timeout)
+        assert op == OP_TEXT, "expected a text frame, got opcode %d: %r" % (op, payload[:200])
+        msg = json.loads(payload.decode("utf-8"))
+        self.messages.append(msg)
+        return msg
+
+    def wait_message(self, pred=None, timeout=3.0, desc="message"):
+        """Reads messages until one satisfies pred (any when None) and
+        returns it; the others are kept in .messages."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %s within %.1fs; got %r" % (desc, timeout, seen[-8:]))
+            try:
+                msg = self.recv_json(timeout=left)
+            except (socket.timeout, TimeoutError):
+                raise AssertionError("no %s within %.1fs; got %r" % (desc, timeout, seen[-8:]))
+            seen.append(msg)
+            if pred is None or pred(msg):
+                return msg
+
+    def wait_totals(self, timeout=3.0, **expect):
+        """The next totals message whose fields equal expect."""
+        def ok(m):
+            return m.get("type") == "totals" and all(m.get(k) == v for k, v in expect.items())
+        return self.wait_message(ok, timeout, desc="totals with %r" % (expect,))
+
+    def wait_error(self, code=None, timeout=3.0):
+        def ok(m):
+            return m.get("type") == "error" and (code is None or m.get("code") == code)
+        return self.wait_message(ok, timeout, desc="error %s" % (code,))
+
+    def quiet_for(self, seconds):
+        """Reads for `seconds` and returns the messages that came (pings are
+        answered as usual)."""
+        deadline = time.monotonic() + seconds
+        got = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            try:
+                got.append(self.recv_json(timeout=left))
+            except (socket.timeout, TimeoutError):
+                return got
+
+    def wait_close(self, timeout=3.0, reply=True):
+        """Reads until a close frame; returns (code, reason). With reply, the
+        close is answered (the closing handshake)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no close frame within %.1fs; messages %r"
+                                     % (timeout, self.messages[-5:]))
+            try:
+                self.recv(timeout=left)
+            except WsClosed as e:
+                if reply:
+                    try:
+                        self.send_close(e.code if e.code is not None else None)
+                    except OSError:
+                        pass
+                return e.code, e.reason
+            except (socket.timeout, TimeoutError):
+                continue
+            except PeerClosed:
+                raise AssertionError("TCP closed without a close frame; messages %r"
+                                     % (self.messages[-5:],))
+
+    def wait_eof(self, timeout=3.0):
+        """True when the server closes TCP within timeout (anything it sends
+        meanwhile is discarded)."""
+        return self.conn.wait_closed(timeout)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SseClient:
+    """GET an event stream over a raw socket and read it block by block
+    (a block: lines up to an empty line)."""
+
+    def __init__(self, host, port, path, headers=None, timeout=5.0):
+        self.conn = HttpConn(host, port, timeout=timeout)
+        self.timeout = timeout
+        hdrs = [("Accept", "text/event-stream")] + list(headers or [])
+        self.conn.send(build_request("GET", path, host="%s:%d" % (host, port), headers=hdrs))
+        deadline = time.monotonic() + timeout
+        raw = self.conn._read_until(b"\r\n\r\n", deadline=deadline)
+        lines = raw[:-4].split(b"\r\n")
+        m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+        assert m, "bad status line %r" % lines[0]
+        headers_out = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers_out.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+        self.response = Response(m.group(1).decode(), int(m.group(2)),
+                                 (m.group(3) or b"").decode("latin-1"), headers_out, b"", raw)
+        self.comments = []   # (monotonic time, text) of every comment line
+        self.blocks = []     # every block read, as lists of (field, value)
+
+    def read_block(self, timeout=None):
+        """The next block as a list of (field, value); comment lines are
+        recorded in .comments and kept in the block as ("", text). Raises
+        socket.timeout / PeerClosed."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        block = []
+        while True:
+            line = self.conn._read_until(b"\n", deadline=deadline)[:-1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            text = line.decode("utf-8")
+            if text == "":
+                if block:
+                    self.blocks.append(block)
+                    return block
+                continue
+            if text.startswith(":"):
+                self.comments.append((time.monotonic(), text[1:].strip()))
+                block.append(("", text[1:].strip()))
+                continue
+            field, _, value = text.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            block.append((field, value))
+
+    def next_event(self, timeout=3.0):
+        """The next block with data, as a dict {id, event, data (parsed JSON),
+        fields}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("no event within %.1fs" % timeout)
+            block = self.read_block(timeout=left)
+            fields = [(f, v) for f, v in block if f]
+            if any(f == "data" for f, _ in fields):
+                ev = {"fields": fields}
+                for f, v in fields:
+                    if f == "data":
+                        ev["data"] = v if "data" not in ev else ev["data"] + "\n" + v
+                    else:
+                        ev[f] = v
+                ev["data"] = json.loads(ev["data"])
+                return ev
+
+    def wait_event(self, pred, timeout=3.0, desc="event"):
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise socket.timeout()
+                ev = self.next_event(timeout=left)
+            except (socket.timeout, TimeoutError):
+                raise AssertionError("no %s within %.1fs; got %r" % (desc, timeout, seen[-6:]))
+            seen.append(ev)
+            if pred(ev):
+                return ev
+
+    def events_for(self, seconds):
+        """Every event that comes within `seconds`."""
+        deadline = time.monotonic() + seconds
+        got = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            try:
+                got.append(self.next_event(timeout=left))
+            except (socket.timeout, TimeoutError):
+                return got
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def ws_connect(srv, path, headers=None, timeout=5.0, **kw):
+    """A WsClient to server srv; asserts that the upgrade succeeded."""
+    c = WsClient(srv.host, srv.port, path, headers=headers, timeout=timeout, **kw)
+    assert c.response.status == 101, "upgrade of %s refused: %r" % (path, c.response)
+    return c
+
+
+def sse_connect(srv, path, headers=None, timeout=5.0):
+    return SseClient(srv.host, srv.port, path, headers=headers, timeout=timeout)
+
+
+def server_side_sockets(port):
+    """{inode: remote port} of the established TCP sockets whose local port
+    is `port` (the server's side of client connections), from /proc/net."""
+    out = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            local, remote, st, inode = cols[1], cols[2], cols[3], int(cols[9])
+            if st == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                out[inode] = int(remote.rsplit(":", 1)[1], 16)
+    return out
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets process pid holds open."""
+    found = set()
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return found
+    for n in names:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, n))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def connections_per_worker(srv, client_ports):
+    """{worker pid: number of the given client ports whose connection that
+    worker holds}."""
+    server_socks = server_side_sockets(srv.port)
+    out = {}
+    for pid in srv.workers():
+        inodes = socket_inodes(pid)
+        out[pid] = sum(1 for ino, rport in server_socks.items()
+                       if ino in inodes and rport in client_ports)
+    return out
