@@ -4,13 +4,14 @@
 #include "livetally/clock.h"
 #include "livetally/config.h"
 #include "livetally/error.h"
+#include "livetally/list.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
+#include "livetally/outq.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -67,7 +68,7 @@ struct lt_http_conn {
     bool keep_alive; /* of the current request */
     char xff_addr[INET6_ADDRSTRLEN];
 
-    struct evbuffer *out; /* unwritten output; NULL while empty */
+    struct lt_outq out; /* what the socket did not take yet */
     struct lt_request req;
     bool request_pending; /* a handler holds req and has not answered */
     int in_callback;      /* > 0 while a callback of ours is on the stack */
@@ -194,40 +195,22 @@ static void conn_set_state(struct lt_http_conn *c, enum lt_conn_state state)
 
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
-/* Writes straight to the socket when nothing is queued; queues the rest. */
+/* Writes straight to the socket when nothing is queued; queues the rest
+ * (outq.h). */
 static void conn_send(struct lt_http_conn *c, const struct iovec *iov, int iovcnt)
 {
     if (c->state == CONN_CLOSED)
         return;
-    int first = 0;
-    size_t skip = 0;
-    if (!c->out || evbuffer_get_length(c->out) == 0) {
-        ssize_t n = writev(c->fd, iov, iovcnt);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_close(c, "write error");
-            return;
-        }
-        size_t done = n > 0 ? (size_t)n : 0;
-        while (first < iovcnt && done >= iov[first].iov_len) {
-            done -= iov[first].iov_len;
-            first++;
-        }
-        skip = done;
-        if (first == iovcnt)
-            return;
-    }
-    if (!c->out)
-        c->out = evbuffer_new();
-    for (int i = first; i < iovcnt; i++) {
-        evbuffer_add(c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
-        skip = 0;
-    }
-    event_add(c->write_ev, NULL);
+    int rc = lt_outq_writev(&c->out, c->fd, iov, iovcnt);
+    if (rc < 0)
+        conn_close(c, "write error");
+    else if (rc == 1)
+        event_add(c->write_ev, NULL);
 }
 
 static bool conn_output_pending(const struct lt_http_conn *c)
 {
-    return c->out && evbuffer_get_length(c->out) > 0;
+    return lt_outq_pending(&c->out) > 0;
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -235,10 +218,10 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct lt_http_conn *c = arg;
     c->in_callback++;
-    int n = evbuffer_write(c->out, fd);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    int rc = lt_outq_flush(&c->out, fd);
+    if (rc < 0) {
         conn_close(c, "write error");
-    } else if (evbuffer_get_length(c->out) == 0) {
+    } else if (rc == 0) {
         event_del(c->write_ev);
         if (c->state == CONN_CLOSING)
             conn_close(c, c->close_reason ? c->close_reason : "closed after answer");
@@ -460,7 +443,7 @@ static void conn_process(struct lt_http_conn *c)
     const struct lt_config *cfg = c->srv->cfg;
     while (c->state != CONN_CLOSED && c->state != CONN_CLOSING && c->state != CONN_HANDLING &&
            c->in_len > 0) {
-        if (c->out && evbuffer_get_length(c->out) > LT_OUTPUT_HIGH_WATER) {
+        if (lt_outq_pending(&c->out) > LT_OUTPUT_HIGH_WATER) {
             /* The client does not read its answers: stop reading its
              * requests until on_write drains the queue. */
             event_del(c->read_ev);
@@ -628,18 +611,12 @@ static void conn_close(struct lt_http_conn *c, const char *reason)
      * lt_respond on a closed connection comes back here to free it. */
     if (c->in_callback > 0 || c->request_pending)
         return;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LT_LIST_REMOVE(srv->conns, c);
     srv->n_conns--;
     event_free(c->read_ev);
     event_free(c->write_ev);
     event_free(c->timer);
-    if (c->out)
-        evbuffer_free(c->out);
+    lt_outq_free(&c->out);
     lt_free(c->in);
     lt_free(c->chunked_body);
     lt_free(c);
@@ -701,10 +678,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
         c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
         c->timer = evtimer_new(srv->base, on_timer, c);
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
+        LT_LIST_PUSH(srv->conns, c);
         srv->n_conns++;
         lt_metrics->http_connections_open++;
         conn_set_state(c, CONN_IDLE);

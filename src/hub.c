@@ -6,6 +6,7 @@
 #include "livetally/config.h"
 #include "livetally/error.h"
 #include "livetally/ids.h"
+#include "livetally/list.h"
 #include "livetally/log.h"
 #include "livetally/map.h"
 #include "livetally/mem.h"
@@ -329,10 +330,7 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
     sub->owner = owner;
     sub->counts_online = counts_online;
     sub->sent_seq = after_seq;
-    sub->next = st->subs;
-    if (st->subs)
-        st->subs->prev = sub;
-    st->subs = sub;
+    LT_LIST_PUSH(st->subs, sub);
     st->n_subs++;
     hub->n_subs++;
     if (counts_online) {
@@ -349,12 +347,7 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
 void lt_hub_unsubscribe(struct lt_hub *hub, struct lt_hub_sub *sub)
 {
     struct hub_stream *st = sub->st;
-    if (sub->prev)
-        sub->prev->next = sub->next;
-    else
-        st->subs = sub->next;
-    if (sub->next)
-        sub->next->prev = sub->prev;
+    LT_LIST_REMOVE(st->subs, sub);
     st->n_subs--;
     hub->n_subs--;
     if (sub->counts_online) {

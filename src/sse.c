@@ -6,6 +6,7 @@
 #include "livetally/error.h"
 #include "livetally/hub.h"
 #include "livetally/live.h"
+#include "livetally/list.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
@@ -59,12 +60,7 @@ static void client_close(struct sse_client *c, const char *why)
     lt_outq_free(&c->out);
     close(c->fd);
     lt_http_server_release(c->http);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LT_LIST_REMOVE(srv->clients, c);
     srv->count--;
     lt_metrics->sse_connections_open--;
     lt_free(c);
@@ -223,10 +219,7 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     memcpy(c->peer, peer, sizeof peer);
     c->ev_read = event_new(srv->app->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->app->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
+    LT_LIST_PUSH(srv->clients, c);
     srv->count++;
     lt_metrics->sse_connections_open++;
     event_add(c->ev_read, NULL);

@@ -3,6 +3,7 @@
 
 #include "livetally/clock.h"
 #include "livetally/error.h"
+#include "livetally/list.h"
 #include "livetally/log.h"
 #include "livetally/mem.h"
 #include "livetally/metrics.h"
@@ -136,12 +137,7 @@ static void conn_finish(struct lt_ws_conn *c, const char *reason)
     close(c->fd);
     c->fd = -1;
     lt_http_server_release(c->http);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LT_LIST_REMOVE(srv->conns, c);
     srv->count--;
     lt_metrics->ws_connections_open--;
 }
@@ -525,10 +521,7 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     lt_ws_reader_init(&c->reader, srv->settings.max_message, true, srv->settings.allow_binary);
     c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
+    LT_LIST_PUSH(srv->conns, c);
     srv->count++;
     lt_metrics->ws_connections_open++;
     lt_metrics->ws_connections_accepted_total++;
