@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-de
       redis-server redis-tools curl)
 case "$what" in
   test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets clang libfuzzer-14-dev
-               libclang-rt-14-dev) ;;
+               libclang-rt-14-dev chromium) ;;
   bench) pkgs+=(nginx-light wrk) ;;
   run) ;;
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
@@ -30,7 +30,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Browser tests need Node.js; a stock Debian has none.
-if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then
-  $sudo apt-get install -y -q nodejs npm >/dev/null
+# Browser tests need Node.js; a stock Debian has none. playwright-core comes
+# from npm (never `npx playwright install`: the browser is Debian's chromium).
+if [ "$what" = test ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    $sudo apt-get install -y -q nodejs npm >/dev/null
+  fi
+  browser="$(dirname "$0")/../tests/browser"
+  if [ -f "$browser/package.json" ]; then
+    (cd "$browser" && npm install --no-audit --no-fund --loglevel=error)
+  fi
 fi

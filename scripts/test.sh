@@ -16,7 +16,7 @@ ctest --test-dir build-test --output-on-failure -j"$jobs"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|fuzz|integration'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|fuzz|integration' -E '^web/'
 
 # libFuzzer (clang): every parser's fuzz target runs briefly from its corpus.
 if command -v clang >/dev/null 2>&1; then
