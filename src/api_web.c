@@ -48,16 +48,20 @@ void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_r
     const struct lt_static_file *f = file_or_404(app, req, "widget.js");
     if (!f)
         return;
-    lt_response_header(req, "ETag", f->etag);
+    /* The gzip variant is other bytes, so it has its own tag (RFC 9110 8.8.3). */
+    bool gz = f->gz && accepts_gzip(req);
+    char etag[32];
+    snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(f->etag) - 1, f->etag, gz ? "-gz" : "");
+    lt_response_header(req, "ETag", etag);
     lt_response_header(req, "Cache-Control", LT_WIDGET_MAX_AGE);
     lt_response_header(req, "Vary", "Accept-Encoding");
     /* Pages with Cross-Origin-Embedder-Policy may load it too. */
     lt_response_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
-    if (etag_matches(req, f->etag)) {
+    if (etag_matches(req, etag)) {
         lt_respond(req, 304, NULL, NULL, 0);
         return;
     }
-    if (f->gz && accepts_gzip(req)) {
+    if (gz) {
         lt_response_header(req, "Content-Encoding", "gzip");
         lt_respond(req, 200, f->content_type, f->gz, f->gz_len);
         return;
