@@ -234,6 +234,12 @@ static void on_push_message(void *arg, const char *stream, const char *json, siz
     struct hub_stream *st = lt_map_get(&hub->streams, stream, strlen(stream));
     if (!st || st->dead)
         return;
+    if (!json) {
+        /* Subscribed only now: a change published between the first
+         * snapshot and this point was missed. Read again. */
+        request_snapshot(st);
+        return;
+    }
     /* seq is the last but one field of the script's message; find it
      * without a full parse. */
     const char *p = NULL;

@@ -375,9 +375,14 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
             payload->type == REDIS_REPLY_STRING)
             s->cb(conn, s->channel, s->len, payload->str, payload->len, s->arg);
     } else if (strcmp(kind, "subscribe") == 0) {
+        bool confirmed_now = s->state == SUB_PENDING && conn->state == LT_REDIS_READY;
         if (s->state == SUB_PENDING)
             s->state = SUB_ACTIVE;
         maybe_ready(conn); /* also when it was unsubscribed meanwhile */
+        /* A subscription made while READY: from here on nothing published
+         * is missed, which the owner may want to know (a fresh read). */
+        if (confirmed_now)
+            s->cb(conn, s->channel, s->len, NULL, 0, s->arg);
     } else if (strcmp(kind, "unsubscribe") == 0 && s->state == SUB_LEAVING) {
         /* Resubscribing only now, not when the owner asked: hiredis 0.14
          * drops its callback for the channel on this confirmation, which

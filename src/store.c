@@ -100,6 +100,8 @@ static void on_control_message(struct lt_redis_conn *conn, const char *channel, 
     (void)channel;
     (void)channel_len;
     struct lt_store *store = arg;
+    if (!payload)
+        return; /* the subscription confirmed (redis_conn.h) */
     const char *sp = memchr(payload, ' ', len);
     if (!sp)
         return;
@@ -179,7 +181,7 @@ static void on_stream_message(struct lt_redis_conn *conn, const char *channel, s
     struct lt_store *store = arg;
     /* "lt:{" id "}:totals" */
     if (channel_len < 12 || !store->on_push)
-        return;
+        return; /* payload NULL: subscribed (redis_conn.h), passed on as is */
     size_t id_len = channel_len - 4 - 8;
     if (id_len > LT_STREAM_ID_MAX)
         return;

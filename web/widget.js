@@ -312,7 +312,14 @@ button:focus-visible{outline:3px solid var(--fo);outline-offset:2px}button:disab
 
     // Not EventSource's own retry (fixed delay, all viewers at once): ours.
     function openSse(my) {
-      const es = new EventSource(api + '/live'), timer = setTimeout(fail, 10000);
+      let es;
+      try {
+        es = new EventSource(api + '/live');
+      } catch (e) { // blocked or missing: step down to polling
+        mode = 'poll', retry();
+        return;
+      }
+      const timer = setTimeout(fail, 10000);
       let live = false;
       function fail() {
         if (my === gen) retry(0, !live);

@@ -90,7 +90,10 @@ int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *scri
 /* Subscriber mode. A connection used for SUBSCRIBE should carry nothing
  * else. lt_redis_subscribe records the channel and subscribes now (if READY)
  * and again after every reconnect; on_message runs for each message with the
- * channel name and payload (not NUL-terminated). Unsubscribe forgets it.
+ * channel name and payload (not NUL-terminated), and once with payload NULL
+ * when Redis confirms a subscription made while READY: whatever is published
+ * after that point arrives (after a reconnect, READY itself says so).
+ * Unsubscribe forgets it.
  * Returns 0 or LT_EINVAL (already subscribed). */
 typedef void lt_redis_message_cb(struct lt_redis_conn *conn, const char *channel,
                                  size_t channel_len, const char *payload, size_t payload_len,

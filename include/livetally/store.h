@@ -123,6 +123,8 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
  * contract's {"type":"totals",...,"seq":N,"ts":ms} text. Subscribing is
  * idempotent per stream and kept across reconnects; after a reconnect the
  * caller should read a fresh snapshot (lt_store_control_epoch changes). */
+/* json NULL: the stream's channel subscription was just confirmed; what
+ * was published before may have been missed (read a snapshot). */
 typedef void lt_store_push_cb(void *arg, const char *stream, const char *json, size_t len);
 /* on_resync runs each time the subscriber connection is (re)established with
  * every channel confirmed: messages may have been missed before it. */

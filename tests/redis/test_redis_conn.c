@@ -263,6 +263,7 @@ static void on_state(struct lt_redis_conn *conn, enum lt_redis_state state, void
 
 struct inbox {
     int count;
+    int confirmed; /* subscriptions confirmed while READY (payload NULL) */
     char channel[64];
     char payload[64];
     size_t payload_len;
@@ -274,6 +275,10 @@ static void on_message(struct lt_redis_conn *conn, const char *channel, size_t c
 {
     (void)conn;
     struct inbox *in = arg;
+    if (!payload) {
+        in->confirmed++;
+        return;
+    }
     in->count++;
     snprintf(in->channel, sizeof in->channel, "%.*s", (int)channel_len, channel);
     in->payload_len = payload_len < sizeof in->payload ? payload_len : sizeof in->payload;
@@ -534,6 +539,8 @@ static void test_subscribe(const struct server *s)
     }
     CHECK(a.count >= 1 && !strcmp(a.channel, "ch:a") && a.payload_len == 3 &&
           !memcmp(a.payload, "x\0y", 3));
+    /* made while READY: the confirmation is reported once, before messages */
+    CHECK(a.confirmed == 1);
     WAIT((cmd(c, &p, "PUBLISH ch:b %s", "bee", NULL), b.count > 0), 3000);
     CHECK(b.count >= 1 && !strcmp(b.channel, "ch:b"));
 

@@ -249,8 +249,15 @@ static void test_resync_takes_a_fresh_snapshot(void **state)
     r.sub = lt_hub_subscribe(hub, "s", &kind_a, &r, true, -1);
     answer_snapshot(10);
     assert_int_equal(r.got, 1);
-    resync_cb(push_arg);
+    /* The channel subscription confirmed after the first read: read again
+     * (a change published in between would otherwise be missed). */
+    push_cb(push_arg, "s", NULL, 0);
     assert_int_equal(snapshots, 2);
+    answer_snapshot(11);
+    run_for(150);
+    assert_int_equal(r.last_seq, 11);
+    resync_cb(push_arg);
+    assert_int_equal(snapshots, 3);
     answer_snapshot(12); /* messages were missed while away */
     run_for(150);
     assert_int_equal(r.last_seq, 12);
