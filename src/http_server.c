@@ -35,6 +35,7 @@
 #define LT_OVER_LIMIT_SLACK 64
 
 enum lt_conn_state {
+    CONN_NEW,       /* accepted; its events are armed by the move to IDLE */
     CONN_IDLE,      /* between requests: idle timeout running */
     CONN_READ_HEAD, /* bytes of a head arrived: header deadline running */
     CONN_READ_BODY, /* head parsed, body incomplete: idle timeout per read */
@@ -43,7 +44,7 @@ enum lt_conn_state {
     CONN_CLOSED,    /* socket closed; freed when no callback holds it */
 };
 
-static const char *const state_names[] = {"idle", "read_head", "read_body",
+static const char *const state_names[] = {"new", "idle", "read_head", "read_body",
                                           "handling", "closing", "closed"};
 
 struct lt_http_conn {
@@ -186,6 +187,7 @@ static void conn_set_state(struct lt_http_conn *c, enum lt_conn_state state)
         evtimer_del(c->timer);
         event_del(c->read_ev);
         break;
+    case CONN_NEW:
     case CONN_CLOSED:
         break;
     }
@@ -666,7 +668,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         struct lt_http_conn *c = lt_calloc(1, sizeof *c);
         c->srv = srv;
         c->fd = fd;
-        c->state = CONN_CLOSED; /* so conn_set_state(CONN_IDLE) arms everything */
+        c->state = CONN_NEW;
         if (ss.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof c->peer);
         else if (ss.ss_family == AF_INET6)
