@@ -79,6 +79,7 @@ struct wsb_options {
     double idle_seconds;
     const char *pids_arg;
     long ramp;
+    long poll_us; /* > 0: poll the sockets this often instead of sleeping in epoll */
     double client_timeout;
     double final_wait;
     double timeout;
@@ -832,7 +833,19 @@ static void worker_main(const struct wsb_options *o, struct wsb_shared *sh, int 
     w.ramp_start = now_ns();
     worker_check_settled(&w);
 
-    event_base_dispatch(w.base);
+    if (o->poll_us > 0) {
+        /* Polling: no sleep in epoll, so no wake-up and context switch per
+         * burst of frames (measured: 2.8 instead of 4.8 us of CPU per frame,
+         * on the cores the server shares). A frame waits at most poll_us
+         * before it is read, and its receive time is taken when it is read,
+         * so the measured latency can only grow. */
+        struct timespec nap = {0, o->poll_us * 1000};
+        while (event_base_loop(w.base, EVLOOP_NONBLOCK) == 0 && !event_base_got_break(w.base) &&
+               !event_base_got_exit(w.base))
+            nanosleep(&nap, NULL);
+    } else {
+        event_base_dispatch(w.base);
+    }
 
     /* Sockets close with the process; what matters is that our CPU time is
      * in the shared slot before the coordinator reads it. */
@@ -1642,6 +1655,10 @@ static const struct wsb_opt wsb_opts[] = {
     {"server-pids", WSB_OPT_STR, WSB_F(pids_arg), 0, 0, "P,..",
      "server processes for CPU and RSS (their children are added)"},
     {"ramp", WSB_OPT_LONG, WSB_F(ramp), 1, 1e6, "R", "connections opened per second per process"},
+    {"poll-us", WSB_OPT_LONG, WSB_F(poll_us), 0, 100000, "US",
+     "0: wait in epoll (a process is woken and switched in again and again during a "
+     "fan-out); else look every US microseconds: cheaper on the cores the server shares, "
+     "adds at most US to the measured latency"},
     {"client-timeout", WSB_OPT_SECONDS, WSB_F(client_timeout), 0.1, 3600, "S",
      "per client, without progress before its first totals"},
     {"final-wait", WSB_OPT_SECONDS, WSB_F(final_wait), 0, 3600, "S",
