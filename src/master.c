@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -117,6 +118,7 @@ int lt_listen_sockets(const char *host, int port, int n, int *fds, int *bound_po
 
 struct master {
     struct lt_config *cfg;
+    pid_t pid;
     char instance[24]; /* random per master life: names the workers' online shares */
     int argc;
     char **argv;
@@ -134,6 +136,11 @@ static pid_t spawn(struct master *m, int i)
         return -1;
     }
     if (pid == 0) {
+        /* A worker whose master dies (even by SIGKILL) is told to stop as
+         * after SIGTERM: it flushes and exits rather than live on unseen. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != m->pid)
+            _exit(1); /* the master died before prctl took effect */
         /* The child keeps its own listening socket and the ready pipe. */
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
@@ -226,6 +233,7 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
     struct master m;
     memset(&m, 0, sizeof m);
     m.cfg = cfg;
+    m.pid = getpid();
     m.argc = argc;
     m.argv = argv;
     m.n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
