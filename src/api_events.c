@@ -177,12 +177,12 @@ static void ingest_with_status(struct ingest *in, int err, enum lt_stream_status
             lt_streams_set(app->streams, in->stream, LT_STATUS_LIVE);
         ingest_accept(in);
     }
-    ingest_free(in);
 }
 
 static void on_status(void *arg, int err, enum lt_stream_status status)
 {
     ingest_with_status(arg, err, status);
+    ingest_free(arg);
 }
 
 void lt_api_post_events(struct lt_app *app, struct lt_request *req,
@@ -201,16 +201,20 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
         lt_respond_error(req, status, status == 413 ? "too_large" : "bad_json", msg);
         return;
     }
+    struct ingest local = {.app = app, .req = req, .body = body};
+    snprintf(local.stream, sizeof local.stream, "%s", params->id);
+    /* The usual case: the status is cached, nothing to keep past this call. */
+    int st = lt_streams_peek(app->streams, params->id);
+    if (st >= 0) {
+        ingest_with_status(&local, 0, (enum lt_stream_status)st);
+        json_decref(body);
+        return;
+    }
     struct ingest *in = lt_malloc(sizeof *in);
-    in->app = app;
-    in->req = req;
-    in->body = body;
-    snprintf(in->stream, sizeof in->stream, "%s", params->id);
-    int st = lt_streams_get(app->streams, params->id, on_status, in);
+    *in = local;
+    st = lt_streams_get(app->streams, params->id, on_status, in);
     if (st == LT_EAGAIN)
         return; /* on_status answers */
-    if (st < 0)
-        ingest_with_status(in, st, LT_STATUS_NONE);
-    else
-        ingest_with_status(in, 0, (enum lt_stream_status)st);
+    ingest_with_status(in, st < 0 ? st : 0, st < 0 ? LT_STATUS_NONE : (enum lt_stream_status)st);
+    ingest_free(in);
 }

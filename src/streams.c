@@ -128,14 +128,6 @@ static void on_lookup(void *arg, int err, enum lt_stream_status status)
     deliver(w, err, status);
 }
 
-int lt_streams_peek(struct lt_streams *s, const char *id)
-{
-    struct entry *e = lt_map_get(&s->map, id, strlen(id));
-    if (!e || !e->known)
-        return LT_EAGAIN;
-    return (int)e->status;
-}
-
 /* Starts a lookup for e; returns 0 or the store's error. */
 static int start_lookup(struct lt_streams *s, struct entry *e)
 {
@@ -145,6 +137,17 @@ static int start_lookup(struct lt_streams *s, struct entry *e)
         e->epoch = s->epoch;
     }
     return rc;
+}
+
+int lt_streams_peek(struct lt_streams *s, const char *id)
+{
+    s->epoch = lt_store_control_epoch(s->store);
+    struct entry *e = lt_map_get(&s->map, id, strlen(id));
+    if (!e || !e->known)
+        return LT_EAGAIN;
+    if (!e->looking_up && e->epoch != s->epoch)
+        start_lookup(s, e); /* stale: answer now, refresh behind */
+    return (int)e->status;
 }
 
 int lt_streams_get(struct lt_streams *s, const char *id, lt_streams_cb *cb, void *arg)

@@ -30,8 +30,9 @@ void lt_streams_free(struct lt_streams *streams);
  * Redis stayed unreachable for max_wait_ms). */
 int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb, void *arg);
 
-/* The cached status (>= 0) or LT_EAGAIN when unknown; never looks up. A
- * stale status is refreshed by the next lt_streams_get. */
+/* The cached status (>= 0), or LT_EAGAIN when unknown (then use
+ * lt_streams_get). Never waits: a stale status is answered and refreshed in
+ * the background, as lt_streams_get does. */
 int lt_streams_peek(struct lt_streams *streams, const char *id);
 
 /* Record a status learnt otherwise (operator PUT in this worker, a control
