@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (req.query) {
         char value[64];
         long v = lt_query_get(req.query, req.query_len, "a", value, sizeof value);
-        CHECK(v >= -1 && v < (long)sizeof value);
+        CHECK(v == LT_QUERY_ABSENT || v == LT_QUERY_BAD || (v >= 0 && v < (long)sizeof value));
         if (v >= 0)
             CHECK(value[v] == '\0' && strlen(value) == (size_t)v);
     }
