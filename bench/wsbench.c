@@ -1085,7 +1085,7 @@ static uint64_t sum_stat(const struct wsb_coord *co, size_t offset)
 {
     uint64_t s = 0;
     for (int i = 0; i < co->nkids; i++)
-        s += ld((_Atomic uint64_t *)((char *)&co->sh->procs[i] + offset));
+        s += ld((_Atomic uint64_t *)(void *)((char *)&co->sh->procs[i] + offset)); /* offsetof of a uint64_t field: aligned */
     return s;
 }
 #define SUM(co, field) sum_stat((co), offsetof(struct wsb_proc_stats, field))

@@ -395,7 +395,9 @@ static void test_bounds(void **state)
         for (int k = 0; k < 2; k++) {
             snprintf(value, sizeof value, "%lld", edges[k]);
             expect_ok(nest(b->key, value));
-            assert_int_equal(*(const int *)((const char *)&cfg + b->off), edges[k]);
+            int got;
+            memcpy(&got, (const char *)&cfg + b->off, sizeof got);
+            assert_int_equal(got, edges[k]);
             lt_config_free(&cfg);
         }
         snprintf(value, sizeof value, "%lld", b->min - 1);
