@@ -4,30 +4,15 @@
 // query values cannot inject markup. See README.md.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib/harness');
 
 const env = h.environment();
 
 h.suite('embed page in an iframe of another origin', env, {}, () => {
-  let servers, lt, origin, browser;
-
-  before(async () => {
-    servers = await h.startServers(env, 'embed', { workers: 1 });
-    lt = servers.lt;
-    origin = await h.startOrigin();
-    browser = await h.launchBrowser(env);
-  });
-
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (origin) await origin.close();
-    if (servers) {
-      const r = await servers.stop();
-      assert.equal(r.code, 0, `livetally's exit on SIGTERM: ${JSON.stringify(r)}\n${lt.stderr()}`);
-    }
-  });
+  let lt, origin, browser;
+  h.fixture(env, 'embed', { workers: 1 }, f => ({ lt, origin, browser } = f));
 
   const framePage = (src, title) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font:16px system-ui,sans-serif;margin:16px}</style></head><body>

@@ -3,27 +3,15 @@
 // again within its backoff, without counting its view again. See README.md.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib/harness');
 
 const env = h.environment();
 
 h.suite('widget across a livetally restart', env, {}, () => {
-  let servers, lt, origin, browser;
-
-  before(async () => {
-    servers = await h.startServers(env, 'restart', { workers: 1 });
-    lt = servers.lt;
-    origin = await h.startOrigin();
-    browser = await h.launchBrowser(env);
-  });
-
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (origin) await origin.close();
-    if (servers) await servers.stop();
-  });
+  let lt, origin, browser;
+  h.fixture(env, 'restart', { workers: 1 }, f => ({ lt, origin, browser } = f), { checkExit: false });
 
   test('after SIGTERM and a start on the same port, the widget shows new totals within its backoff',
        { timeout: 110000 }, async () => {

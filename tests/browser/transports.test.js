@@ -4,7 +4,7 @@
 // missing), or the connection fails on the network. See README.md.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib/harness');
 
@@ -54,23 +54,8 @@ const FAILING_WEBSOCKET = () => {
 };
 
 h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency: true }, () => {
-  let servers, lt, origin, browser;
-
-  before(async () => {
-    servers = await h.startServers(env, 'transports', { workers: 1 });
-    lt = servers.lt;
-    origin = await h.startOrigin();
-    browser = await h.launchBrowser(env);
-  });
-
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (origin) await origin.close();
-    if (servers) {
-      const r = await servers.stop();
-      assert.equal(r.code, 0, `livetally's exit on SIGTERM: ${JSON.stringify(r)}\n${lt.stderr()}`);
-    }
-  });
+  let lt, origin, browser;
+  h.fixture(env, 'transports', { workers: 1 }, f => ({ lt, origin, browser } = f));
 
   /* A viewer whose page gets `inits` before any script; every request and
    * WebSocket of the page is logged with its time. */

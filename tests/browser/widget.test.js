@@ -4,7 +4,7 @@
 // number and the size of /widget.js as served. See README.md.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -15,23 +15,8 @@ const h = require('./lib/harness');
 const env = h.environment();
 
 h.suite('widget on another origin', env, {}, () => {
-  let servers, lt, origin, browser;
-
-  before(async () => {
-    servers = await h.startServers(env, 'widget', { workers: 2 });
-    lt = servers.lt;
-    origin = await h.startOrigin();
-    browser = await h.launchBrowser(env);
-  });
-
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (origin) await origin.close();
-    if (servers) {
-      const r = await servers.stop();
-      assert.equal(r.code, 0, `livetally's exit on SIGTERM: ${JSON.stringify(r)}\n${lt.stderr()}`);
-    }
-  });
+  let lt, origin, browser;
+  h.fixture(env, 'widget', { workers: 2 }, f => ({ lt, origin, browser } = f));
 
   // A fresh context (one viewer: its own localStorage) and page, watched.
   async function viewer(label, contextOptions = {}) {

@@ -602,10 +602,34 @@ async function waitShown(frame, key, { text, value, timeout = 5000, host = 'live
   return Date.now() - t0;
 }
 
+/* The setup every test file shares: Redis and livetally, the other origin
+ * and a browser, started before its tests and stopped after them. `bind`
+ * gets {servers, lt, origin, browser} once they run. With checkExit, the
+ * file fails when livetally does not exit 0 on SIGTERM. */
+function fixture(env, name, overrides, bind, { checkExit = true } = {}) {
+  const { before, after } = require('node:test');
+  const f = {};
+  before(async () => {
+    f.servers = await startServers(env, name, overrides);
+    f.lt = f.servers.lt;
+    f.origin = await startOrigin();
+    f.browser = await launchBrowser(env);
+    bind(f);
+  });
+  after(async () => {
+    if (f.browser) await f.browser.close().catch(() => {});
+    if (f.origin) await f.origin.close();
+    if (!f.servers) return;
+    const r = await f.servers.stop();
+    if (checkExit)
+      assert.equal(r.code, 0, `livetally's exit on SIGTERM: ${JSON.stringify(r)}\n${f.lt.stderr()}`);
+  });
+}
+
 const uniq = prefix => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 
 module.exports = {
   SOURCE_DIR, ARTIFACTS, CHROMIUM, environment, suite, waitFor, sleep, freePort, startServers, startOrigin,
   widgetPage, launchBrowser, watchConsole, networkErrorsOf, screenshot, writeArtifact, readWidget, waitShown,
-  stopProcess, uniq, escapeAttr
+  stopProcess, uniq, escapeAttr, fixture
 };
