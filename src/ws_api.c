@@ -7,6 +7,7 @@
 #include "livetally/clock.h"
 #include "livetally/config.h"
 #include "livetally/error.h"
+#include "livetally/event.h"
 #include "livetally/hub.h"
 #include "livetally/ids.h"
 #include "livetally/likes_budget.h"
@@ -207,6 +208,25 @@ static const char *message_stream(struct ws_client *cl, json_t *msg, const char 
     return NULL;
 }
 
+/* A view or like message: the same rules as an HTTP event (event.c), plus
+ * the stream it is about and the socket's viewer and source as defaults. */
+static const char *parse_event(struct ws_client *cl, json_t *msg, struct action *a)
+{
+    struct lt_event ev;
+    const char *why = lt_event_parse(cl->app->cfg, msg, &ev);
+    if (why)
+        return why;
+    const char *stream = message_stream(cl, msg, &why);
+    if (!stream)
+        return why;
+    a->type = ev.type == LT_EVENT_VIEW ? ACT_VIEW : ACT_LIKE;
+    a->n = ev.n;
+    snprintf(a->stream, sizeof a->stream, "%s", stream);
+    snprintf(a->viewer, sizeof a->viewer, "%s", ev.viewer ? ev.viewer : cl->viewer);
+    snprintf(a->source, sizeof a->source, "%s", ev.source ? ev.source : cl->source);
+    return NULL;
+}
+
 static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void *arg)
 {
     (void)conn;
@@ -224,30 +244,7 @@ static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void 
     memset(&a, 0, sizeof a);
     const char *why = NULL;
     if (strcmp(type, "view") == 0 || strcmp(type, "like") == 0) {
-        a.type = type[0] == 'v' ? ACT_VIEW : ACT_LIKE;
-        const char *stream = message_stream(cl, msg, &why);
-        json_t *v = json_object_get(msg, "viewer"), *s = json_object_get(msg, "source");
-        json_t *n = json_object_get(msg, "n");
-        a.n = 1;
-        if (n && (!json_is_integer(n) || json_integer_value(n) < 1 ||
-                  json_integer_value(n) > cfg->likes_max_per_message ||
-                  (a.type == ACT_VIEW && json_integer_value(n) != 1)))
-            why = "n is a whole number from 1 to likes.max_per_message";
-        else if (n)
-            a.n = json_integer_value(n);
-        if (v && !json_is_null(v) &&
-            (!json_is_string(v) || !lt_valid_viewer_id(json_string_value(v), json_string_length(v))))
-            why = "viewer is 8-64 characters of A-Z a-z 0-9 _ -";
-        if (s && !json_is_null(s) &&
-            (!json_is_string(s) || !lt_valid_source_id(json_string_value(s), json_string_length(s))))
-            why = "source is 1-32 characters of a-z 0-9 _ -";
-        if (!why) {
-            snprintf(a.stream, sizeof a.stream, "%s", stream);
-            snprintf(a.viewer, sizeof a.viewer, "%s",
-                     json_is_string(v) ? json_string_value(v) : cl->viewer);
-            snprintf(a.source, sizeof a.source, "%s",
-                     json_is_string(s) ? json_string_value(s) : cl->source);
-        }
+        why = parse_event(cl, msg, &a);
     } else if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
         json_t *s = json_object_get(msg, "stream");
         if (cl->fixed)
