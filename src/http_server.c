@@ -746,32 +746,32 @@ bool lt_request_over_limit(const struct lt_request *req)
     return req->conn->over_limit;
 }
 
-struct lt_http_server *lt_request_server(const struct lt_request *req)
-{
-    return req->conn->srv;
-}
-
 void lt_http_server_release(struct lt_http_server *srv)
 {
     if (srv->n_taken > 0)
         srv->n_taken--;
 }
 
-int lt_http_takeover(struct lt_request *req, int *fd, char **leftover, size_t *leftover_len)
+int lt_http_takeover(struct lt_request *req, struct lt_takeover *t)
 {
     struct lt_http_conn *c = req->conn;
-    if (conn_output_pending(c) || c->state == CONN_CLOSED)
+    if (conn_output_pending(c) || c->state == CONN_CLOSED) {
+        lt_response_header(req, "Retry-After", "1");
+        lt_respond_error(req, 503, "overloaded", "answers to earlier requests are still queued");
         return LT_EAGAIN;
+    }
     size_t used = c->req.head.head_len +
                   (c->req.head.chunked ? c->chunked.in_pos : (size_t)c->req.head.content_length);
-    *leftover = NULL;
-    *leftover_len = 0;
+    t->leftover = NULL;
+    t->leftover_len = 0;
     if (c->in_len > used) {
-        *leftover_len = c->in_len - used;
-        *leftover = lt_malloc(*leftover_len);
-        memcpy(*leftover, c->in + used, *leftover_len);
+        t->leftover_len = c->in_len - used;
+        t->leftover = lt_malloc(t->leftover_len);
+        memcpy(t->leftover, c->in + used, t->leftover_len);
     }
-    *fd = c->fd;
+    t->srv = c->srv;
+    snprintf(t->peer, sizeof t->peer, "%s", req->client_addr);
+    t->fd = c->fd;
     c->fd = -1; /* conn_close must not close it now */
     c->request_pending = false;
     c->srv->n_taken++;

@@ -200,23 +200,16 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
         lt_http_origin_allowed(cfg, origin->value, origin->value_len))
         snprintf(cors, sizeof cors, "Access-Control-Allow-Origin: %.*s\r\n",
                  (int)origin->value_len, origin->value);
-    char peer[46];
-    snprintf(peer, sizeof peer, "%s", req->client_addr);
-    struct lt_http_server *http = lt_request_server(req);
-    int fd;
-    char *leftover;
-    size_t leftover_len;
-    if (lt_http_takeover(req, &fd, &leftover, &leftover_len) != 0) {
-        lt_response_header(req, "Retry-After", "1");
-        lt_respond_error(req, 503, "overloaded", "try again");
+    struct lt_takeover t;
+    if (lt_http_takeover(req, &t) != 0)
         return;
-    }
-    lt_free(leftover);
+    lt_free(t.leftover); /* an event stream's client has nothing more to say */
+    int fd = t.fd;
     struct sse_client *c = lt_calloc(1, sizeof *c);
     c->srv = srv;
-    c->http = http;
+    c->http = t.srv;
     c->fd = fd;
-    memcpy(c->peer, peer, sizeof peer);
+    memcpy(c->peer, t.peer, sizeof c->peer);
     c->ev_read = event_new(srv->app->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->app->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     LT_LIST_PUSH(srv->clients, c);

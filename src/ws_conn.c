@@ -498,26 +498,21 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     const struct lt_http_header *key = lt_http_find_header(&req->head, "Sec-WebSocket-Key");
     char accept[29];
     lt_ws_accept_key(key->value, key->value_len, accept);
-    char peer[46];
-    snprintf(peer, sizeof peer, "%s", req->client_addr);
-    struct lt_http_server *http = lt_request_server(req);
-    int fd;
-    char *leftover;
-    size_t leftover_len;
-    if (lt_http_takeover(req, &fd, &leftover, &leftover_len) != 0) {
-        lt_response_header(req, "Retry-After", "1");
-        lt_respond_error(req, 503, "overloaded", "try again");
+    struct lt_takeover t;
+    if (lt_http_takeover(req, &t) != 0)
         return NULL;
-    }
+    int fd = t.fd;
+    char *leftover = t.leftover;
+    size_t leftover_len = t.leftover_len;
     struct lt_ws_conn *c = lt_calloc(1, sizeof *c);
     c->srv = srv;
-    c->http = http;
+    c->http = t.srv;
     c->fd = fd;
     c->state = WS_OPEN;
     c->h = handlers;
     c->arg = arg;
     c->last_rx_ms = lt_mono_ms();
-    memcpy(c->peer, peer, sizeof peer);
+    memcpy(c->peer, t.peer, sizeof c->peer);
     lt_ws_reader_init(&c->reader, srv->settings.max_message, true, srv->settings.allow_binary);
     c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

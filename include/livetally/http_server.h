@@ -70,15 +70,23 @@ void lt_respond_json(struct lt_request *req, int status, struct json_t *obj);
 /* The contract's error body {"error": code, "message": message}. */
 void lt_respond_error(struct lt_request *req, int status, const char *code, const char *message);
 
+/* A socket handed over by lt_http_takeover. */
+struct lt_takeover {
+    int fd;
+    char *leftover; /* bytes that came after the request, lt_malloc'd; NULL when none */
+    size_t leftover_len;
+    struct lt_http_server *srv; /* to call lt_http_server_release on when it closes */
+    char peer[46];              /* the request's client address */
+};
+
 /* Hands the request's connection over to another protocol (WebSocket) or a
- * long-lived answer (SSE): the caller gets the socket and any bytes that
- * came after the request (*leftover, lt_malloc'd, NULL when none) and from
- * now on writes every byte itself; the request is gone. The connection
- * still counts against limits.max_connections until the new owner calls
- * lt_http_server_release. Returns 0, or LT_EAGAIN while answers to earlier
- * pipelined requests are still being written (answer the request instead). */
-int lt_http_takeover(struct lt_request *req, int *fd, char **leftover, size_t *leftover_len);
-struct lt_http_server *lt_request_server(const struct lt_request *req);
+ * long-lived answer (SSE): the caller owns t->fd and writes every byte
+ * itself from now on; the request is gone. The connection still counts
+ * against limits.max_connections until the new owner calls
+ * lt_http_server_release(t->srv). Returns 0; or, while answers to earlier
+ * pipelined requests are still being written, answers the request itself
+ * (503 overloaded, Retry-After: 1) and returns LT_EAGAIN. */
+int lt_http_takeover(struct lt_request *req, struct lt_takeover *t);
 /* Was the connection accepted past limits.max_connections? Its requests
  * are then answered 503 overloaded (WebSocket upgrades: close 1013). */
 bool lt_request_over_limit(const struct lt_request *req);
