@@ -1,6 +1,7 @@
 /* Aggregation: accepted events only change in-memory deltas of their stream;
- * a timer (flush_interval_ms) seals each changed stream's deltas into one
- * batch and hands it to the store as one script call.
+ * each changed stream's deltas are sealed into one batch and handed to the
+ * store as one script call, at most once per flush_interval_ms per stream
+ * (the first deltas after a quiet interval go at once).
  *
  * Exactly once, without per-batch marker keys: each stream has at most one
  * batch in flight; a batch whose outcome is unknown (timeout, lost
@@ -11,7 +12,7 @@
  * While Redis is away the deltas wait here. Counts of likes and counters take
  * constant space; views carry their viewer ids and so take space: their
  * number (plus one per waiting stream) is the backlog, bounded by
- * redis.max_backlog. lt_agg_reserve says whether a request may add more. */
+ * redis.max_backlog. lt_agg_can_accept says whether a request may add more. */
 #ifndef LIVETALLY_AGG_H
 #define LIVETALLY_AGG_H
 

@@ -36,7 +36,8 @@ int lt_streams_get(struct lt_streams *streams, const char *id, lt_streams_cb *cb
 int lt_streams_peek(struct lt_streams *streams, const char *id);
 
 /* Record a status learnt otherwise (operator PUT in this worker, a control
- * message, an auto-created stream). LT_STATUS_NONE forgets the stream. */
+ * message, an auto-created stream). LT_STATUS_NONE records that it does
+ * not exist (deleted). */
 void lt_streams_set(struct lt_streams *streams, const char *id, enum lt_stream_status status);
 
 #endif
