@@ -50,7 +50,7 @@
 #include <event2/event_struct.h> /* struct event inside each client: no allocation */
 #include <jansson.h>
 
-#include "livetally/ws_frame.h"
+#include "livetally/net/ws_frame.h"
 
 #define WSB_MAX_SOURCES 64
 #define WSB_MAX_PIDS 64

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "livetally/http_parse.h"
+#include "livetally/net/http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* Fuzz target for the config loader: any bytes as a config file. The loader
  * must fail with a message or succeed, never crash or leak. */
-#include "livetally/config.h"
+#include "livetally/conf/config.h"
 
 #include <netinet/in.h>
 #include <stddef.h>

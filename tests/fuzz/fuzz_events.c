@@ -1,7 +1,7 @@
 /* Fuzz target: an events request body through lt_events_load and
  * lt_event_parse, with a config that has two counters. */
-#include "livetally/config.h"
-#include "livetally/event.h"
+#include "livetally/conf/config.h"
+#include "livetally/core/event_validate.h"
 
 #include <assert.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "livetally/http_parse.h"
+#include "livetally/net/http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "livetally/ws_frame.h"
+#include "livetally/net/ws_frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

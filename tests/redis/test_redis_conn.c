@@ -6,11 +6,11 @@
  * dies. Every wait is bounded. The last line is "N passed, M failed".
  *
  * LT_REDIS_SERVER names the redis-server binary (default "redis-server"). */
-#include "livetally/clock.h"
-#include "livetally/error.h"
-#include "livetally/log.h"
-#include "livetally/mem.h"
-#include "livetally/redis_conn.h"
+#include "livetally/base/clock.h"
+#include "livetally/base/error.h"
+#include "livetally/base/log.h"
+#include "livetally/base/mem.h"
+#include "livetally/store/redis_conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

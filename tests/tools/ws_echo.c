@@ -6,10 +6,10 @@
  *   lt-ws-echo --listen HOST:PORT [--max-payload N]
  *
  * Prints "lt-ws-echo ready on ws://HOST:PORT" once it accepts connections. */
-#include "livetally/config.h"
-#include "livetally/master.h"
-#include "livetally/mem.h"
-#include "livetally/ws_conn.h"
+#include "livetally/base/mem.h"
+#include "livetally/conf/config.h"
+#include "livetally/net/listen.h"
+#include "livetally/net/ws_conn.h"
 
 #include <event2/event.h>
 #include <signal.h>

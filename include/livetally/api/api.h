@@ -1,0 +1,41 @@
+/* Request handlers of the HTTP API, one file per group:
+ *   api_events.c   POST /v1/streams/{id}/events
+ *   api_streams.c  stream reads and operator writes
+ *   api_service.c  /healthz, /readyz, /metrics
+ *   api_live.c     WebSocket and SSE endpoints
+ *   api_web.c      /widget.js, /embed/{id}, /demo
+ * Each answers its request exactly once (http_server.h), possibly later. */
+#ifndef LIVETALLY_API_H
+#define LIVETALLY_API_H
+
+#include "livetally/api/router.h"
+
+#include <stdbool.h>
+
+lt_route_handler lt_api_post_events;
+lt_route_handler lt_api_get_stream;
+lt_route_handler lt_api_put_stream;
+lt_route_handler lt_api_list_streams;
+lt_route_handler lt_api_healthz;
+lt_route_handler lt_api_readyz;
+lt_route_handler lt_api_metrics;
+lt_route_handler lt_api_stream_ws; /* api_live.c: GET /v1/streams/{id}/ws */
+lt_route_handler lt_api_ws;        /* GET /v1/ws */
+lt_route_handler lt_api_live;      /* GET /v1/streams/{id}/live (SSE) */
+lt_route_handler lt_api_widget;    /* api_web.c: GET /widget.js */
+lt_route_handler lt_api_embed;     /* GET /embed/{id} */
+lt_route_handler lt_api_demo;      /* GET /demo */
+
+/* Operator bearer-token check (auth.c): true when the request carries one
+ * of the configured tokens; otherwise answers 401 (no credentials) or 403
+ * (wrong ones, or none configured) and returns false. */
+bool lt_auth_operator(struct lt_app *app, struct lt_request *req);
+
+/* Is token one of the operator tokens (constant time)? */
+struct lt_config;
+bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len);
+
+/* Maps an LT_E* error from the store to 503 not_ready with Retry-After. */
+void lt_api_respond_store_error(struct lt_request *req, int err);
+
+#endif

@@ -1,0 +1,302 @@
+/* Stream reads (GET /v1/streams, GET /v1/streams/{id}) and the operator's
+ * PUT /v1/streams/{id}. */
+#include "livetally/base/clock.h"
+#include "livetally/base/display.h"
+#include "livetally/base/error.h"
+#include "livetally/base/mem.h"
+#include "livetally/store/store.h"
+#include "livetally/core/stream_cache.h"
+#include "livetally/api/api.h"
+#include "livetally/api/app.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LT_LIST_DEFAULT_LIMIT 50
+#define LT_LIST_MAX_LIMIT 500
+#define LT_TITLE_MAX 256
+
+/* Reads query parameter name into buf. Returns 1 (present, *len set), 0
+ * (absent), or -1 after answering 400 (undecodable or too long). */
+static int query_param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len)
+{
+    if (!req->head.query)
+        return 0;
+    long n = lt_query_get(req->head.query, req->head.query_len, name, buf, cap);
+    if (n == LT_QUERY_ABSENT)
+        return 0;
+    if (n < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "query parameter %s is malformed or too long", name);
+        lt_respond_error(req, 400, "bad_request", msg);
+        return -1;
+    }
+    *len = n;
+    return 1;
+}
+
+/* What ?locale= and ?style= ask for: display strings beside the counts. */
+struct display_opts {
+    bool wanted;
+    enum lt_display_locale locale;
+    enum lt_display_style style;
+};
+
+/* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
+static bool display_opts_parse(struct lt_request *req, struct display_opts *d)
+{
+    char locale[64], style[16];
+    long n;
+    int r;
+    memset(d, 0, sizeof *d);
+    d->style = LT_STYLE_FLOOR;
+    if ((r = query_param(req, "locale", locale, sizeof locale, &n)) < 0)
+        return false;
+    if (r > 0) {
+        d->wanted = true;
+        d->locale = lt_display_locale_parse(locale, (size_t)n);
+    }
+    if ((r = query_param(req, "style", style, sizeof style, &n)) < 0)
+        return false;
+    if (r > 0) {
+        int st = lt_display_style_parse(style, (size_t)n);
+        if (st < 0) {
+            lt_respond_error(req, 400, "bad_request", "style is floor or compact");
+            return false;
+        }
+        d->style = (enum lt_display_style)st;
+    }
+    return true;
+}
+
+static void add_display(json_t *totals, const struct display_opts *d)
+{
+    if (!d->wanted)
+        return;
+    static const char *const fields[] = {"views", "likes", "uniques", "online", "peak_online"};
+    json_t *display = json_object();
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char text[LT_DISPLAY_MAX];
+        json_int_t v = json_integer_value(json_object_get(totals, fields[i]));
+        lt_display_format(v, d->locale, d->style, text);
+        json_object_set_new(display, fields[i], json_string(text));
+    }
+    json_object_set_new(display, "locale", json_string(lt_display_locale_name(d->locale)));
+    json_object_set_new(totals, "display", display);
+}
+
+struct read_ctx {
+    struct lt_request *req;
+    struct display_opts display;
+};
+
+static void on_totals(void *arg, int err, json_t *totals)
+{
+    struct read_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
+        lt_api_respond_store_error(req, err);
+    } else if (!totals) {
+        lt_respond_error(req, 404, "unknown_stream", "no such stream");
+    } else {
+        add_display(totals, &ctx->display);
+        lt_respond_json(req, 200, json_incref(totals));
+    }
+    lt_free(ctx);
+}
+
+void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
+                       const struct lt_route_params *params)
+{
+    struct read_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    if (!display_opts_parse(req, &ctx->display)) {
+        lt_free(ctx);
+        return;
+    }
+    int rc = lt_store_get_totals(app->store, params->id, on_totals, ctx);
+    if (rc != 0) {
+        lt_free(ctx);
+        lt_api_respond_store_error(req, rc);
+    }
+}
+
+static void on_list(void *arg, int err, json_t *result)
+{
+    struct read_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
+        lt_api_respond_store_error(req, err);
+    } else {
+        size_t i;
+        json_t *totals;
+        json_array_foreach(json_object_get(result, "streams"), i, totals)
+            add_display(totals, &ctx->display);
+        lt_respond_json(req, 200, json_incref(result));
+    }
+    lt_free(ctx);
+}
+
+void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
+                         const struct lt_route_params *params)
+{
+    (void)params;
+    char status[16], series[LT_SERIES_ID_MAX + 1], limit_s[16], cursor[128];
+    long n;
+    int r;
+    const char *status_p = NULL, *series_p = NULL, *cursor_p = NULL;
+    int limit = LT_LIST_DEFAULT_LIMIT;
+    if ((r = query_param(req, "status", status, sizeof status, &n)) < 0)
+        return;
+    if (r > 0) {
+        if (lt_status_parse(status, (size_t)n) == LT_STATUS_NONE) {
+            lt_respond_error(req, 400, "bad_request", "status is scheduled, live or ended");
+            return;
+        }
+        status_p = status;
+    }
+    if ((r = query_param(req, "series", series, sizeof series, &n)) < 0)
+        return;
+    if (r > 0) {
+        if (!lt_valid_series_id(series, (size_t)n)) {
+            lt_respond_error(req, 400, "bad_request", "series is not a valid series id");
+            return;
+        }
+        series_p = series;
+    }
+    if ((r = query_param(req, "limit", limit_s, sizeof limit_s, &n)) < 0)
+        return;
+    if (r > 0) {
+        char *end;
+        long v = strtol(limit_s, &end, 10);
+        if (n == 0 || *end || v < 1 || v > LT_LIST_MAX_LIMIT) {
+            lt_respond_error(req, 400, "bad_request", "limit is a whole number from 1 to 500");
+            return;
+        }
+        limit = (int)v;
+    }
+    if ((r = query_param(req, "cursor", cursor, sizeof cursor, &n)) < 0)
+        return;
+    if (r > 0 && n > 0)
+        cursor_p = cursor;
+    struct read_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    if (!display_opts_parse(req, &ctx->display)) {
+        lt_free(ctx);
+        return;
+    }
+    int rc = lt_store_list_streams(app->store, status_p, series_p, cursor_p, limit, on_list, ctx);
+    if (rc != 0)
+        lt_free(ctx);
+    if (rc == LT_EINVAL)
+        lt_respond_error(req, 400, "bad_request", "cursor is not one this server gave out");
+    else if (rc != 0)
+        lt_api_respond_store_error(req, rc);
+}
+
+/* ---- PUT -------------------------------------------------------------- */
+
+struct put_ctx {
+    struct lt_request *req;
+    struct lt_app *app;
+    char stream[LT_STREAM_ID_MAX + 1];
+};
+
+static void on_put(void *arg, int err, json_t *totals)
+{
+    struct put_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
+        lt_api_respond_store_error(req, err);
+    } else if (!totals) {
+        lt_respond_error(req, 404, "unknown_stream", "the stream was removed meanwhile");
+    } else {
+        const char *status = json_string_value(json_object_get(totals, "status"));
+        if (status)
+            lt_stream_cache_set(ctx->app->stream_cache, ctx->stream, lt_status_parse(status, strlen(status)));
+        lt_respond_json(req, 200, json_incref(totals));
+    }
+    lt_free(ctx);
+}
+
+static const char *string_field(json_t *body, const char *name, bool *bad)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v)
+        return NULL;
+    if (json_is_null(v) && strcmp(name, "series") == 0)
+        return "";
+    if (!json_is_string(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+void lt_api_put_stream(struct lt_app *app, struct lt_request *req,
+                       const struct lt_route_params *params)
+{
+    if (!lt_auth_operator(app, req))
+        return;
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        lt_respond_error(req, 400, "bad_json", "the body must be a JSON object");
+        return;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value)
+    {
+        if (strcmp(key, "title") && strcmp(key, "series") && strcmp(key, "status") &&
+            strcmp(key, "starts_at")) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "unknown field \"%.64s\"", key);
+            lt_respond_error(req, 400, "bad_request", msg);
+            json_decref(body);
+            return;
+        }
+    }
+    bool bad = false;
+    struct lt_stream_fields f = {
+        .title = string_field(body, "title", &bad),
+        .series = string_field(body, "series", &bad),
+        .status = string_field(body, "status", &bad),
+        .starts_at = string_field(body, "starts_at", &bad),
+    };
+    const char *problem = NULL;
+    char starts[40];
+    int64_t ms;
+    if (bad)
+        problem = "title, series, status and starts_at are strings";
+    else if (f.title && strlen(f.title) > LT_TITLE_MAX)
+        problem = "title is at most 256 bytes";
+    else if (f.series && f.series[0] && !lt_valid_series_id(f.series, strlen(f.series)))
+        problem = "series is 1-64 characters of A-Z a-z 0-9 _ - .";
+    else if (f.status && lt_status_parse(f.status, strlen(f.status)) == LT_STATUS_NONE)
+        problem = "status is scheduled, live or ended";
+    else if (f.starts_at && lt_parse_time(f.starts_at, strlen(f.starts_at), &ms) != 0)
+        problem = "starts_at is an RFC 3339 time";
+    if (problem) {
+        lt_respond_error(req, 400, "bad_request", problem);
+        json_decref(body);
+        return;
+    }
+    if (f.starts_at) {
+        lt_format_rfc3339(ms, 0, starts, sizeof starts);
+        f.starts_at = starts;
+    }
+    struct put_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    ctx->app = app;
+    snprintf(ctx->stream, sizeof ctx->stream, "%s", params->id);
+    int rc = lt_store_put_stream(app->store, params->id, &f, on_put, ctx);
+    json_decref(body);
+    if (rc != 0) {
+        lt_free(ctx);
+        lt_api_respond_store_error(req, rc);
+    }
+}

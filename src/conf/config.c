@@ -1,0 +1,1330 @@
+/* Configuration (see config.h). One table of options, in the manner of tmux's
+ * options-table.c, drives everything: defaults are JSON text applied through
+ * the same code as a file (so a bad default cannot slip past validation),
+ * command-line overrides go through it too, and --help and
+ * docs/configuration.md are printed from it. Adding a key is one row in
+ * `options` plus a field in struct lt_config. */
+#include "livetally/conf/config.h"
+
+#include "livetally/base/error.h"
+#include "livetally/base/ids.h"
+#include "livetally/base/log.h"
+#include "livetally/base/mem.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type {
+    OPT_INT,
+    OPT_BOOL,
+    OPT_STRING,
+    OPT_NULLABLE_STRING,
+    OPT_STRING_LIST,
+    OPT_HOST_PORT,
+    OPT_SOURCES, /* auth.sources: {"id": {"key_env": "VAR"}} */
+    OPT_PROXIES, /* trusted_proxies: ["10.0.0.0/8", "::1"] */
+};
+
+struct option {
+    const char *name; /* dotted JSON path: "limits.max_body_bytes" */
+    enum opt_type type;
+    size_t off;      /* the field in struct lt_config */
+    size_t off2;     /* host:port: the int port; sources and proxies: the size_t count */
+    const char *def; /* default, as JSON text */
+    /* int: bounds; host:port: bounds of the port; string list: max items (0 = any) */
+    long long min, max;
+    /* Extra check of a string or of each list item. On failure it writes a
+     * reason that reads after the quoted value: "is not a valid origin". */
+    bool (*check)(const char *s, char *why, size_t whylen);
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct lt_config, f)
+#define ID_RULE "1-32 characters of a-z 0-9 _ -"
+#define MAX_COUNTERS 32
+#define MAX_FILE_BYTES (4 << 20)
+
+static bool check_host(const char *s, char *why, size_t whylen);
+static bool check_cluster_seed(const char *s, char *why, size_t whylen);
+static bool check_env_name(const char *s, char *why, size_t whylen);
+static bool check_counter(const char *s, char *why, size_t whylen);
+static bool check_origin(const char *s, char *why, size_t whylen);
+static bool check_log_level(const char *s, char *why, size_t whylen);
+
+/* clang-format off */
+static const struct option options[] = {
+    {"listen", OPT_HOST_PORT, FIELD(listen_host), FIELD(listen_port), "\"127.0.0.1:8080\"", 0, 65535, NULL,
+     "address and port for HTTP and WebSocket clients; port 0 picks a free one (shown on the ready line); IPv6 as [::1]:8080"},
+    {"workers", OPT_INT, FIELD(workers), 0, "0", 0, 256, NULL,
+     "worker processes; 0 = one per CPU"},
+    {"redis.host", OPT_STRING, FIELD(redis_host), 0, "\"127.0.0.1\"", 0, 0, check_host,
+     "Redis server host name or address"},
+    {"redis.port", OPT_INT, FIELD(redis_port), 0, "6379", 1, 65535, NULL,
+     "Redis server port"},
+    {"redis.password_env", OPT_NULLABLE_STRING, FIELD(redis_password_env), 0, "null", 0, 0, check_env_name,
+     "environment variable holding the Redis password; null = no AUTH"},
+    {"redis.db", OPT_INT, FIELD(redis_db), 0, "0", 0, 255, NULL,
+     "Redis database number; must be 0 with redis.cluster"},
+    {"redis.cluster", OPT_STRING_LIST, FIELD(redis_cluster), 0, "[]", 0, 0, check_cluster_seed,
+     "HOST:PORT seed nodes of a Redis Cluster; when set, redis.host and redis.port are unused"},
+    {"redis.connect_timeout_ms", OPT_INT, FIELD(redis_connect_timeout_ms), 0, "1000", 100, 60000, NULL,
+     "how long connecting to Redis may take"},
+    {"redis.command_timeout_ms", OPT_INT, FIELD(redis_command_timeout_ms), 0, "2000", 100, 60000, NULL,
+     "how long to wait for a Redis reply"},
+    {"redis.max_backlog", OPT_INT, FIELD(redis_max_backlog), 0, "100000", 100, 10000000, NULL,
+     "pending view entries a worker keeps while Redis is unreachable before ingest answers 503"},
+    {"flush_interval_ms", OPT_INT, FIELD(flush_interval_ms), 0, "50", 5, 10000, NULL,
+     "how often counts go to Redis"},
+    {"push_interval_ms", OPT_INT, FIELD(push_interval_ms), 0, "250", 10, 60000, NULL,
+     "the fastest pace of pushes per stream"},
+    {"streams.auto_create", OPT_BOOL, FIELD(streams_auto_create), 0, "true", 0, 0, NULL,
+     "events for an unknown stream create it; when false they get 404"},
+    {"views.dedup_seconds", OPT_INT, FIELD(views_dedup_seconds), 0, "1800", 1, 604800, NULL,
+     "a viewer is counted once per stream within this window"},
+    {"likes.max_per_message", OPT_INT, FIELD(likes_max_per_message), 0, "50", 1, 100000, NULL,
+     "most likes one message may carry"},
+    {"likes.rate_per_second", OPT_INT, FIELD(likes_rate_per_second), 0, "20", 1, 1000000, NULL,
+     "likes per second one viewer may send (token bucket rate)"},
+    {"likes.burst", OPT_INT, FIELD(likes_burst), 0, "100", 1, 10000000, NULL,
+     "likes one viewer may send at once (token bucket size)"},
+    {"counters", OPT_STRING_LIST, FIELD(counters), 0, "[]", 0, MAX_COUNTERS, check_counter,
+     "extra counter names, e.g. [\"shares\"]: " ID_RULE ", not view, like, views, likes, online or uniques"},
+    {"cors.allowed_origins", OPT_STRING_LIST, FIELD(cors_allowed_origins), 0, "[\"*\"]", 0, 0, check_origin,
+     "origins allowed by CORS and for a WebSocket's Origin: \"*\" or scheme://host[:port]"},
+    {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, check_env_name,
+     "environment variable with comma-separated bearer tokens for operator endpoints; none set = they answer 403"},
+    {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, 0, NULL,
+     "partner keys: {\"SOURCE\": {\"key_env\": \"VAR\"}}, the key read from VAR"},
+    {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,
+     "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
+    {"limits.max_connections", OPT_INT, FIELD(max_connections), 0, "10000", 1, 1000000, NULL,
+     "open connections per worker"},
+    {"limits.max_body_bytes", OPT_INT, FIELD(max_body_bytes), 0, "65536", 1024, 16777216, NULL,
+     "largest request body"},
+    {"limits.max_header_bytes", OPT_INT, FIELD(max_header_bytes), 0, "8192", 1024, 1048576, NULL,
+     "largest request line and headers"},
+    {"limits.max_ws_message_bytes", OPT_INT, FIELD(max_ws_message_bytes), 0, "4096", 125, 16777216, NULL,
+     "largest WebSocket message from a client"},
+    {"limits.header_timeout_ms", OPT_INT, FIELD(header_timeout_ms), 0, "10000", 100, 3600000, NULL,
+     "time a client has to send a complete request head"},
+    {"limits.idle_timeout_ms", OPT_INT, FIELD(idle_timeout_ms), 0, "60000", 100, 86400000, NULL,
+     "an idle connection is closed after this"},
+    {"shutdown_timeout_ms", OPT_INT, FIELD(shutdown_timeout_ms), 0, "10000", 100, 600000, NULL,
+     "how long SIGTERM waits for the last flush to Redis"},
+    {"log_level", OPT_STRING, FIELD(log_level), 0, "\"info\"", 0, 0, check_log_level,
+     "debug, info, warn or error"},
+    {"web_root", OPT_NULLABLE_STRING, FIELD(web_root), 0, "null", 0, 0, NULL,
+     "directory of files served; null = the web/ directory beside the binary"},
+};
+/* clang-format on */
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+enum cli_id { CLI_CONFIG, CLI_LISTEN, CLI_REDIS, CLI_WORKERS, CLI_CHECK, CLI_HELP, CLI_VERSION };
+
+struct cli_option {
+    enum cli_id id;
+    const char *name;
+    const char *alias;
+    const char *arg; /* NULL for a flag */
+    const char *help;
+};
+
+static const struct cli_option cli_options[] = {
+    {CLI_CONFIG, "--config", NULL, "FILE",
+     "the config file; when not given, " LT_CONFIG_DEFAULT_PATH " if it exists"},
+    {CLI_LISTEN, "--listen", NULL, "HOST:PORT", "overrides listen"},
+    {CLI_REDIS, "--redis", NULL, "HOST:PORT",
+     "overrides redis.host and redis.port, and clears redis.cluster"},
+    {CLI_WORKERS, "--workers", NULL, "N", "overrides workers"},
+    {CLI_CHECK, "--check-config", NULL, NULL, "load and validate the config, then exit"},
+    {CLI_HELP, "--help", "-h", NULL, "print this help and exit"},
+    {CLI_VERSION, "--version", NULL, NULL, "print the version and exit"},
+};
+
+#define N_CLI_OPTIONS (sizeof cli_options / sizeof cli_options[0])
+
+/* Where a message goes and how it starts: "PATH: KEY: reason" for a file,
+ * "--listen: reason" for a command-line override (which has no key). */
+struct errctx {
+    char *buf;
+    size_t len;
+    const char *path;
+    const char *cli_name;
+};
+
+/* Messages quote user input; keep them one printable line for the log. */
+static void make_printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(struct errctx *e, const char *key,
+                                                      const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (e->cli_name)
+        snprintf(e->buf, e->len, "%s: %s", e->cli_name, reason);
+    else if (key)
+        snprintf(e->buf, e->len, "%s: %s: %s", e->path, key, reason);
+    else
+        snprintf(e->buf, e->len, "%s: %s", e->path, reason);
+    make_printable(e->buf);
+    return LT_EINVAL;
+}
+
+/* A value as it appears in a message: "like this", cut short when long. */
+static const char *quoted(const char *s, char *buf, size_t len)
+{
+    size_t n = strlen(s);
+    if (n + 3 <= len)
+        snprintf(buf, len, "\"%s\"", s);
+    else
+        snprintf(buf, len, "\"%.*s...\"", (int)(len > 6 ? len - 6 : 0), s);
+    return buf;
+}
+
+static const char *type_name(const json_t *v)
+{
+    static const char *const names[] = {
+        [JSON_OBJECT] = "an object",   [JSON_ARRAY] = "a list",
+        [JSON_STRING] = "a string",    [JSON_INTEGER] = "a whole number",
+        [JSON_REAL] = "a real number", [JSON_TRUE] = "a boolean",
+        [JSON_FALSE] = "a boolean",    [JSON_NULL] = "null",
+    };
+    return names[json_typeof(v)];
+}
+
+static void *field(struct lt_config *cfg, size_t off)
+{
+    return (char *)cfg + off;
+}
+
+static const struct option *find_option(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Is name the start of some option's path ("limits" of "limits.max_body_bytes")? */
+static bool is_group(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strncmp(options[i].name, name, n) == 0 && options[i].name[n] == '.')
+            return true;
+    return false;
+}
+
+/* ---- value checks ---- */
+
+static bool is_lower_or_digit(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* Counter names follow the source id rule of the contract: they end up in
+ * Redis hash fields and JSON names, so they stay short and need no escaping. */
+static bool is_id(const char *s)
+{
+    return lt_valid_source_id(s, strlen(s));
+}
+
+static bool is_host_name(const char *s, size_t n)
+{
+    if (n < 1 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!is_lower_or_digit(c) && !(c >= 'A' && c <= 'Z') && c != '-' && c != '.' && c != '_')
+            return false;
+    }
+    return true;
+}
+
+static bool is_ipv6(const char *s, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    unsigned char addr[16];
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* A port is digits only: strtol would also take " +8080" or "8080abc". */
+static bool parse_port(const char *s, long long min, long long max, int *port, char *why,
+                       size_t whylen)
+{
+    long long n = 0;
+    size_t len = strlen(s);
+    if (len == 0 || len > 5 || strspn(s, "0123456789") != len) {
+        snprintf(why, whylen, "has no valid port (HOST:PORT, port %lld..%lld)", min, max);
+        return false;
+    }
+    for (; *s; s++)
+        n = n * 10 + (*s - '0');
+    if (n < min || n > max) {
+        snprintf(why, whylen, "has port %lld outside %lld..%lld", n, min, max);
+        return false;
+    }
+    *port = (int)n;
+    return true;
+}
+
+/* HOST:PORT or [IPv6]:PORT. On success *host (when asked for) is a new
+ * string without brackets, ready for getaddrinfo. */
+static bool parse_host_port(const char *s, long long pmin, long long pmax, char **host, int *port,
+                            char *why, size_t whylen)
+{
+    const char *h = s, *colon;
+    size_t hlen;
+    int p = 0;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':') {
+            snprintf(why, whylen, "is not [IPv6]:PORT");
+            return false;
+        }
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+        if (!is_ipv6(h, hlen)) {
+            snprintf(why, whylen, "has an invalid IPv6 address");
+            return false;
+        }
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) {
+            snprintf(why, whylen, "is not HOST:PORT (the port is missing)");
+            return false;
+        }
+        hlen = (size_t)(colon - s);
+        if (memchr(s, ':', hlen)) {
+            snprintf(why, whylen, "needs brackets around an IPv6 address, as in [::1]:8080");
+            return false;
+        }
+        if (!is_host_name(s, hlen)) {
+            snprintf(why, whylen, "has an invalid host");
+            return false;
+        }
+    }
+    if (!parse_port(colon + 1, pmin, pmax, &p, why, whylen))
+        return false;
+    if (host)
+        *host = lt_strndup(h, hlen);
+    if (port)
+        *port = p;
+    return true;
+}
+
+static bool check_host(const char *s, char *why, size_t whylen)
+{
+    size_t n = strlen(s);
+    if (strchr(s, ':') ? is_ipv6(s, n) : is_host_name(s, n))
+        return true;
+    snprintf(why, whylen, "is not a host name or IP address");
+    return false;
+}
+
+static bool check_cluster_seed(const char *s, char *why, size_t whylen)
+{
+    return parse_host_port(s, 1, 65535, NULL, NULL, why, whylen);
+}
+
+static bool check_env_name(const char *s, char *why, size_t whylen)
+{
+    bool ok = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_';
+    for (const char *c = s; ok && *c; c++)
+        ok = (*c >= 'A' && *c <= 'Z') || is_lower_or_digit(*c) || *c == '_';
+    if (!ok)
+        snprintf(why, whylen, "is not an environment variable name (letters, digits, _)");
+    return ok;
+}
+
+static bool check_counter(const char *s, char *why, size_t whylen)
+{
+    /* The built-in counts and the names the API already uses for them. */
+    static const char *const reserved[] = {"view", "like", "views", "likes", "online", "uniques"};
+    if (!is_id(s)) {
+        snprintf(why, whylen, "is not a valid counter name (" ID_RULE ")");
+        return false;
+    }
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        if (strcmp(s, reserved[i]) == 0) {
+            snprintf(why, whylen, "is reserved for a built-in count");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An origin as browsers send it: scheme://host[:port], lowercase, nothing
+ * after. The HTTP layer compares origins byte for byte, so an entry with a
+ * path or capitals would never match; better to say so at start-up. */
+static bool check_origin(const char *s, char *why, size_t whylen)
+{
+    const char *host, *end;
+    size_t hlen;
+
+    if (strcmp(s, "*") == 0)
+        return true;
+    if (strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else {
+        snprintf(why, whylen, "is not an origin: \"*\" or http:// or https:// expected");
+        return false;
+    }
+    if (host[strcspn(host, "/?#")] != '\0') {
+        snprintf(why, whylen, "is not an origin: scheme://host[:port] with no path or slash");
+        return false;
+    }
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (!end || !is_ipv6(host + 1, (size_t)(end - host - 1))) {
+            snprintf(why, whylen, "is not an origin: invalid IPv6 address");
+            return false;
+        }
+        end++;
+    } else {
+        end = host + strcspn(host, ":");
+        hlen = (size_t)(end - host);
+        if (!is_host_name(host, hlen)) {
+            snprintf(why, whylen, "is not an origin: invalid host");
+            return false;
+        }
+        for (const char *c = host; c < end; c++) {
+            if (*c >= 'A' && *c <= 'Z') {
+                snprintf(why, whylen, "is not an origin: browsers send it in lowercase");
+                return false;
+            }
+        }
+    }
+    if (*end == ':') {
+        int port;
+        return parse_port(end + 1, 1, 65535, &port, why, whylen);
+    }
+    if (*end != '\0') {
+        snprintf(why, whylen, "is not an origin: invalid host");
+        return false;
+    }
+    return true;
+}
+
+static bool check_log_level(const char *s, char *why, size_t whylen)
+{
+    if (lt_log_level_parse(s) >= 0)
+        return true;
+    snprintf(why, whylen, "is not one of debug, info, warn, error");
+    return false;
+}
+
+/* "10.0.0.0/8", "::1", "fe80::/10". Host bits after the prefix are refused
+ * rather than masked: "10.1.2.3/8" is more likely a typo than a wish. */
+static bool parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whylen)
+{
+    char buf[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN];
+    unsigned char masked[16];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    int max_len;
+
+    memset(out, 0, sizeof *out);
+    if (alen == 0 || alen >= sizeof buf)
+        goto bad;
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        max_len = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        max_len = 128;
+    } else {
+        goto bad;
+    }
+    out->prefix_len = max_len;
+    if (slash) {
+        const char *p = slash + 1;
+        size_t plen = strlen(p);
+        if (plen < 1 || plen > 3 || strspn(p, "0123456789") != plen || atoi(p) > max_len) {
+            snprintf(why, whylen, "has a prefix length outside 0..%d", max_len);
+            return false;
+        }
+        out->prefix_len = atoi(p);
+    }
+    memcpy(masked, out->addr, sizeof masked);
+    for (int bit = out->prefix_len; bit < max_len; bit++)
+        masked[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
+    if (memcmp(masked, out->addr, sizeof masked) != 0) {
+        inet_ntop(out->family, masked, net, sizeof net);
+        snprintf(why, whylen, "has bits set after the prefix (did you mean %s/%d?)", net,
+                 out->prefix_len);
+        return false;
+    }
+    return true;
+bad:
+    snprintf(why, whylen, "is not an IP address or CIDR block");
+    return false;
+}
+
+/* ---- applying a JSON value to one option ---- */
+
+static void strlist_free(struct lt_strlist *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        lt_free(list->items[i]);
+    lt_free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+static void sources_free(struct lt_source_auth *sources, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lt_free(sources[i].source);
+        lt_free(sources[i].key_env);
+        lt_free(sources[i].key);
+    }
+    lt_free(sources);
+}
+
+static void option_free(struct lt_config *cfg, const struct option *opt)
+{
+    char **str = field(cfg, opt->off);
+    size_t *count = field(cfg, opt->off2);
+
+    switch (opt->type) {
+    case OPT_INT:
+    case OPT_BOOL:
+        break;
+    case OPT_STRING:
+    case OPT_NULLABLE_STRING:
+    case OPT_HOST_PORT:
+        lt_free(*str);
+        *str = NULL;
+        break;
+    case OPT_STRING_LIST:
+        strlist_free(field(cfg, opt->off));
+        break;
+    case OPT_SOURCES:
+        sources_free(*(struct lt_source_auth **)field(cfg, opt->off), *count);
+        *(struct lt_source_auth **)field(cfg, opt->off) = NULL;
+        *count = 0;
+        break;
+    case OPT_PROXIES:
+        lt_free(*(struct lt_cidr **)field(cfg, opt->off));
+        *(struct lt_cidr **)field(cfg, opt->off) = NULL;
+        *count = 0;
+        break;
+    }
+}
+
+/* The checks every string value gets: not empty (null says "none"), then the
+ * option's own check. */
+static int check_string(const struct option *opt, const char *s, const char *key, struct errctx *e)
+{
+    char why[256], q[80];
+    if (*s == '\0')
+        return fail(e, key, "must not be empty");
+    if (opt->check && !opt->check(s, why, sizeof why))
+        return fail(e, key, "%s %s", quoted(s, q, sizeof q), why);
+    return 0;
+}
+
+static int apply_int(struct lt_config *cfg, const struct option *opt, const json_t *v,
+                     const char *key, struct errctx *e)
+{
+    long long n;
+    if (!json_is_integer(v))
+        return fail(e, key, "expected a whole number, got %s", type_name(v));
+    n = (long long)json_integer_value(v);
+    if (n < opt->min)
+        return fail(e, key, "%lld is below the minimum %lld", n, opt->min);
+    if (n > opt->max)
+        return fail(e, key, "%lld is above the maximum %lld", n, opt->max);
+    *(int *)field(cfg, opt->off) = (int)n;
+    return 0;
+}
+
+static int apply_bool(struct lt_config *cfg, const struct option *opt, const json_t *v,
+                      const char *key, struct errctx *e)
+{
+    if (!json_is_boolean(v))
+        return fail(e, key, "expected true or false, got %s", type_name(v));
+    *(bool *)field(cfg, opt->off) = json_is_true(v);
+    return 0;
+}
+
+static int apply_string(struct lt_config *cfg, const struct option *opt, const json_t *v,
+                        const char *key, struct errctx *e)
+{
+    char **str = field(cfg, opt->off);
+    bool nullable = opt->type == OPT_NULLABLE_STRING;
+    int rc;
+
+    if (nullable && json_is_null(v)) {
+        lt_free(*str);
+        *str = NULL;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(e, key, "expected %s, got %s", nullable ? "a string or null" : "a string",
+                    type_name(v));
+    if ((rc = check_string(opt, json_string_value(v), key, e)) != 0)
+        return rc;
+    lt_free(*str);
+    *str = lt_strdup(json_string_value(v));
+    return 0;
+}
+
+static int apply_host_port(struct lt_config *cfg, const struct option *opt, const json_t *v,
+                           const char *key, struct errctx *e)
+{
+    char why[256], q[80];
+    char *host = NULL;
+    int port = 0;
+
+    if (!json_is_string(v))
+        return fail(e, key, "expected a string \"HOST:PORT\", got %s", type_name(v));
+    if (!parse_host_port(json_string_value(v), opt->min, opt->max, &host, &port, why, sizeof why))
+        return fail(e, key, "%s %s", quoted(json_string_value(v), q, sizeof q), why);
+    lt_free(*(char **)field(cfg, opt->off));
+    *(char **)field(cfg, opt->off) = host;
+    *(int *)field(cfg, opt->off2) = port;
+    return 0;
+}
+
+/* A string list is built aside and swapped in only when every item passed,
+ * so a failed load never leaves half a list behind. */
+static int apply_string_list(struct lt_config *cfg, const struct option *opt, json_t *v,
+                             const char *key, struct errctx *e)
+{
+    struct lt_strlist list = {NULL, 0}, *dst = field(cfg, opt->off);
+    char ikey[160], q[80];
+    json_t *item;
+    size_t i;
+    int rc = 0;
+
+    if (!json_is_array(v))
+        return fail(e, key, "expected a list of strings, got %s", type_name(v));
+    if (opt->max > 0 && json_array_size(v) > (size_t)opt->max)
+        return fail(e, key, "has %zu items, at most %lld are allowed", json_array_size(v),
+                    opt->max);
+    list.items = lt_calloc(json_array_size(v) + 1, sizeof *list.items);
+    json_array_foreach(v, i, item)
+    {
+        const char *s = json_string_value(item);
+        snprintf(ikey, sizeof ikey, "%s[%zu]", key, i);
+        if (!s) {
+            rc = fail(e, ikey, "expected a string, got %s", type_name(item));
+            goto out;
+        }
+        if ((rc = check_string(opt, s, ikey, e)) != 0)
+            goto out;
+        for (size_t j = 0; j < list.n; j++) {
+            if (strcmp(list.items[j], s) == 0) {
+                rc = fail(e, ikey, "%s is listed twice", quoted(s, q, sizeof q));
+                goto out;
+            }
+        }
+        list.items[list.n++] = lt_strdup(s);
+    }
+    strlist_free(dst);
+    *dst = list;
+    return 0;
+out:
+    strlist_free(&list);
+    return rc;
+}
+
+static int parse_source(json_t *entry, const char *id, const char *key, const char **key_env,
+                        struct errctx *e)
+{
+    char ikey[160], kkey[240], why[256], q[80];
+    const char *k;
+    json_t *val;
+
+    snprintf(ikey, sizeof ikey, "%s.%s", key, id);
+    if (!json_is_object(entry))
+        return fail(e, ikey, "expected an object like {\"key_env\": \"VAR\"}, got %s",
+                    type_name(entry));
+    *key_env = NULL;
+    json_object_foreach(entry, k, val)
+    {
+        snprintf(kkey, sizeof kkey, "%s.%s", ikey, k);
+        if (strcmp(k, "key_env") != 0)
+            return fail(e, kkey, "unknown key");
+        if (!json_is_string(val))
+            return fail(e, kkey, "expected a string, got %s", type_name(val));
+        if (!check_env_name(json_string_value(val), why, sizeof why))
+            return fail(e, kkey, "%s %s", quoted(json_string_value(val), q, sizeof q), why);
+        *key_env = json_string_value(val);
+    }
+    if (!*key_env)
+        return fail(e, ikey, "missing \"key_env\"");
+    return 0;
+}
+
+static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t *v,
+                         const char *key, struct errctx *e)
+{
+    struct lt_source_auth *sources, **dst = field(cfg, opt->off);
+    size_t n = 0, *count = field(cfg, opt->off2);
+    char q[80];
+    const char *id, *key_env = NULL;
+    json_t *entry;
+    int rc = 0;
+
+    if (!json_is_object(v))
+        return fail(e, key, "expected an object {\"SOURCE\": {\"key_env\": \"VAR\"}}, got %s",
+                    type_name(v));
+    sources = lt_calloc(json_object_size(v) + 1, sizeof *sources);
+    json_object_foreach(v, id, entry)
+    {
+        if (!is_id(id)) {
+            rc = fail(e, key, "%s is not a valid source id (" ID_RULE ")", quoted(id, q, sizeof q));
+            goto out;
+        }
+        if ((rc = parse_source(entry, id, key, &key_env, e)) != 0)
+            goto out;
+        sources[n].source = lt_strdup(id);
+        sources[n].key_env = lt_strdup(key_env);
+        n++;
+    }
+    sources_free(*dst, *count);
+    *dst = sources;
+    *count = n;
+    return 0;
+out:
+    sources_free(sources, n);
+    return rc;
+}
+
+static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t *v,
+                         const char *key, struct errctx *e)
+{
+    struct lt_cidr *cidrs, **dst = field(cfg, opt->off);
+    size_t *count = field(cfg, opt->off2);
+    char ikey[160], why[256], q[80];
+    json_t *item;
+    size_t i;
+
+    if (!json_is_array(v))
+        return fail(e, key, "expected a list of addresses, got %s", type_name(v));
+    cidrs = lt_calloc(json_array_size(v) + 1, sizeof *cidrs);
+    json_array_foreach(v, i, item)
+    {
+        const char *s = json_string_value(item);
+        int rc = 0;
+        snprintf(ikey, sizeof ikey, "%s[%zu]", key, i);
+        if (!s)
+            rc = fail(e, ikey, "expected a string, got %s", type_name(item));
+        else if (!parse_cidr(s, &cidrs[i], why, sizeof why))
+            rc = fail(e, ikey, "%s %s", quoted(s, q, sizeof q), why);
+        if (rc) {
+            lt_free(cidrs);
+            return rc;
+        }
+    }
+    lt_free(*dst);
+    *dst = cidrs;
+    *count = json_array_size(v);
+    return 0;
+}
+
+static int apply(struct lt_config *cfg, const struct option *opt, json_t *v, const char *key,
+                 struct errctx *e)
+{
+    switch (opt->type) {
+    case OPT_INT:
+        return apply_int(cfg, opt, v, key, e);
+    case OPT_BOOL:
+        return apply_bool(cfg, opt, v, key, e);
+    case OPT_STRING:
+    case OPT_NULLABLE_STRING:
+        return apply_string(cfg, opt, v, key, e);
+    case OPT_HOST_PORT:
+        return apply_host_port(cfg, opt, v, key, e);
+    case OPT_STRING_LIST:
+        return apply_string_list(cfg, opt, v, key, e);
+    case OPT_SOURCES:
+        return apply_sources(cfg, opt, v, key, e);
+    case OPT_PROXIES:
+        return apply_proxies(cfg, opt, v, key, e);
+    }
+    return fail(e, key, "unsupported option type");
+}
+
+/* Walks a JSON object against the option names, so that an unknown key is
+ * caught at any depth ("limits.max_body_byte", "redis.tls"). */
+static int walk(struct lt_config *cfg, json_t *obj, const char *prefix, struct errctx *e)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(obj, k, v)
+    {
+        char name[128];
+        const struct option *opt = NULL;
+        bool group = false;
+        int n, rc;
+
+        n = prefix ? snprintf(name, sizeof name, "%s.%s", prefix, k)
+                   : snprintf(name, sizeof name, "%s", k);
+        /* A name longer than the buffer can be no option (they are short). */
+        if (n > 0 && (size_t)n < sizeof name && *k && !strchr(k, '.')) {
+            opt = find_option(name);
+            group = !opt && is_group(name);
+        }
+        if (opt)
+            rc = apply(cfg, opt, v, name, e);
+        else if (group && json_is_object(v))
+            rc = walk(cfg, v, name, e);
+        else if (group)
+            rc = fail(e, name, "expected an object, got %s", type_name(v));
+        else if (strchr(k, '.') && find_option(name))
+            rc = fail(e, name, "unknown key (a dotted name is written as nested objects)");
+        else
+            rc = fail(e, name, "unknown key");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Parses JSON text and applies it through the table. */
+static int apply_json_text(struct lt_config *cfg, const struct option *opt, const char *text,
+                           struct errctx *e)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
+    int rc;
+    if (!v)
+        return fail(e, opt->name, "%s", jerr.text);
+    rc = apply(cfg, opt, v, opt->name, e);
+    json_decref(v);
+    return rc;
+}
+
+/* Rules that span keys; run after the file and after overrides. */
+static int check_combinations(struct lt_config *cfg, struct errctx *e)
+{
+    if (cfg->redis_cluster.n > 0 && cfg->redis_db != 0)
+        return fail(e, "redis.db",
+                    "must be 0 when redis.cluster is set (a Redis Cluster has "
+                    "only database 0)");
+    return 0;
+}
+
+/* ---- secrets ---- */
+
+static char *env_secret(const char *name)
+{
+    const char *v = name ? getenv(name) : NULL;
+    return v && *v ? lt_strdup(v) : NULL;
+}
+
+static void split_tokens(const char *s, struct lt_strlist *out)
+{
+    size_t cap = 0;
+    while (s && *s) {
+        size_t len = strcspn(s, ",");
+        const char *start = s, *end = s + len;
+        while (start < end && strchr(" \t\r\n", *start))
+            start++;
+        while (end > start && strchr(" \t\r\n", end[-1]))
+            end--;
+        if (end > start) {
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 4;
+                out->items = lt_realloc(out->items, cap * sizeof *out->items);
+            }
+            out->items[out->n++] = lt_strndup(start, (size_t)(end - start));
+        }
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+}
+
+static void read_secrets(struct lt_config *cfg)
+{
+    lt_free(cfg->redis_password);
+    cfg->redis_password = env_secret(cfg->redis_password_env);
+    strlist_free(&cfg->operator_tokens);
+    split_tokens(cfg->operator_tokens_env ? getenv(cfg->operator_tokens_env) : NULL,
+                 &cfg->operator_tokens);
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        lt_free(cfg->sources[i].key);
+        cfg->sources[i].key = env_secret(cfg->sources[i].key_env);
+    }
+}
+
+/* ---- loading ---- */
+
+void lt_config_defaults(struct lt_config *cfg)
+{
+    char err[512];
+    struct errctx e = {err, sizeof err, "built-in default", NULL};
+
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (apply_json_text(cfg, &options[i], options[i].def, &e) != 0) {
+            fprintf(stderr, "livetally: %s\n", err);
+            abort();
+        }
+    }
+}
+
+void lt_config_free(struct lt_config *cfg)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        option_free(cfg, &options[i]);
+    lt_free(cfg->path);
+    lt_free(cfg->redis_password);
+    strlist_free(&cfg->operator_tokens);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static int load_json(struct lt_config *cfg, const char *path, const char *json, size_t len,
+                     char *err, size_t errlen)
+{
+    struct errctx e = {err, errlen, path, NULL};
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc;
+
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
+                 jerr.text);
+        make_printable(err);
+        return LT_EINVAL;
+    }
+    if (json_is_object(root))
+        rc = walk(cfg, root, NULL, &e);
+    else
+        rc = fail(&e, NULL, "expected a JSON object at the top level, got %s", type_name(root));
+    json_decref(root);
+    return rc;
+}
+
+int lt_config_load_string(struct lt_config *cfg, const char *path, const char *json, size_t len,
+                          char *err, size_t errlen)
+{
+    char none[1];
+    struct errctx e = {err, errlen, path ? path : "<config>", NULL};
+    int rc;
+
+    if (!err || errlen == 0) {
+        e.buf = err = none;
+        e.len = errlen = sizeof none;
+    }
+    lt_config_defaults(cfg);
+    cfg->path = path ? lt_strdup(path) : NULL;
+    rc = load_json(cfg, e.path, json, len, err, errlen);
+    if (rc == 0)
+        rc = check_combinations(cfg, &e);
+    if (rc != 0) {
+        lt_config_free(cfg);
+        return rc;
+    }
+    read_secrets(cfg);
+    return 0;
+}
+
+/* Reads and applies a file. A missing default file is not an error, so that
+ * the binary runs with defaults from any directory; a missing --config is. */
+static int load_file(struct lt_config *cfg, const char *path, bool optional, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = 0, cap = 4096, n;
+    char *buf;
+    int rc;
+
+    if (!f) {
+        if (optional && errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return LT_EINVAL;
+    }
+    buf = lt_malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            if (cap >= MAX_FILE_BYTES)
+                break;
+            cap *= 2;
+            buf = lt_realloc(buf, cap);
+        }
+    }
+    if (ferror(f))
+        rc = snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    else if (len >= MAX_FILE_BYTES)
+        rc = snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_FILE_BYTES);
+    else
+        rc = 0;
+    fclose(f);
+    if (rc == 0) {
+        cfg->path = lt_strdup(path);
+        rc = load_json(cfg, path, buf, len, err, errlen);
+    } else {
+        rc = LT_EINVAL;
+    }
+    lt_free(buf);
+    return rc;
+}
+
+/* Recognises argv[*i] as an option, taking its value from "=value" or the
+ * next argument (advancing *i). */
+static int next_cli(int argc, char **argv, int *i, const struct cli_option **opt,
+                    const char **value, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+    *opt = NULL;
+    *value = NULL;
+    for (size_t k = 0; k < N_CLI_OPTIONS && !*opt; k++) {
+        const struct cli_option *o = &cli_options[k];
+        if ((strlen(o->name) == nlen && strncmp(o->name, arg, nlen) == 0) ||
+            (o->alias && strcmp(o->alias, arg) == 0))
+            *opt = o;
+    }
+    if (!*opt) {
+        snprintf(err, errlen, "%.*s: %s", (int)nlen, arg,
+                 arg[0] == '-' ? "unknown option (see --help)" : "unexpected argument");
+        make_printable(err);
+        return LT_EINVAL;
+    }
+    if ((*opt)->arg && eq) {
+        *value = eq + 1;
+    } else if ((*opt)->arg && *i + 1 < argc) {
+        *value = argv[++*i];
+    } else if ((*opt)->arg) {
+        snprintf(err, errlen, "%s: missing value %s", (*opt)->name, (*opt)->arg);
+        return LT_EINVAL;
+    } else if (eq) {
+        snprintf(err, errlen, "%s: takes no value", (*opt)->name);
+        return LT_EINVAL;
+    }
+    return 0;
+}
+
+static int apply_cli_value(struct lt_config *cfg, const char *name, json_t *v, struct errctx *e)
+{
+    int rc;
+    if (!v)
+        return fail(e, name, "is not valid UTF-8");
+    rc = apply(cfg, find_option(name), v, name, e);
+    json_decref(v);
+    return rc;
+}
+
+/* Turns an override into the JSON value the file would hold and applies it
+ * through the table, so the checks exist once. */
+static int apply_cli(struct lt_config *cfg, const struct cli_option *o, const char *value,
+                     char *err, size_t errlen)
+{
+    struct errctx e = {err, errlen, NULL, o->name};
+    const struct option *port_opt = find_option("redis.port");
+    char why[256], q[80], *host = NULL;
+    int port = 0, rc;
+    long long n;
+    char *end;
+
+    switch (o->id) {
+    case CLI_LISTEN:
+        return apply_cli_value(cfg, "listen", json_string(value), &e);
+    case CLI_WORKERS:
+        errno = 0;
+        n = strtoll(value, &end, 10);
+        if (!(value[0] == '-' || (value[0] >= '0' && value[0] <= '9')) || *end || errno)
+            return fail(&e, NULL, "%s is not a whole number", quoted(value, q, sizeof q));
+        return apply_cli_value(cfg, "workers", json_integer(n), &e);
+    case CLI_REDIS:
+        if (!parse_host_port(value, port_opt->min, port_opt->max, &host, &port, why, sizeof why))
+            return fail(&e, NULL, "%s %s", quoted(value, q, sizeof q), why);
+        rc = apply_cli_value(cfg, "redis.host", json_string(host), &e);
+        lt_free(host);
+        if (rc == 0)
+            rc = apply_cli_value(cfg, "redis.port", json_integer(port), &e);
+        /* The contract says redis.host/port are unused with a cluster: an
+         * override that was silently ignored would be worse. */
+        if (rc == 0)
+            rc = apply_cli_value(cfg, "redis.cluster", json_array(), &e);
+        return rc;
+    case CLI_CONFIG:
+    case CLI_CHECK:
+    case CLI_HELP:
+    case CLI_VERSION:
+        break;
+    }
+    return 0;
+}
+
+int lt_config_load_args(struct lt_config *cfg, struct lt_cli *cli, int argc, char **argv, char *err,
+                        size_t errlen)
+{
+    const struct cli_option *o;
+    const char *value;
+    bool explicit_config = false;
+    char none[1];
+    struct errctx e = {err, errlen, NULL, NULL};
+    int rc = 0;
+
+    if (!err || errlen == 0) {
+        e.buf = err = none;
+        e.len = errlen = sizeof none;
+    }
+    lt_config_defaults(cfg);
+    memset(cli, 0, sizeof *cli);
+    cli->config_path = LT_CONFIG_DEFAULT_PATH;
+    /* First pass: syntax and flags; overrides wait until the file is in. */
+    for (int i = 1; i < argc && rc == 0; i++) {
+        rc = next_cli(argc, argv, &i, &o, &value, err, errlen);
+        if (rc == 0 && o->id == CLI_CONFIG) {
+            cli->config_path = value;
+            explicit_config = true;
+        }
+        cli->check_config |= rc == 0 && o->id == CLI_CHECK;
+        cli->help |= rc == 0 && o->id == CLI_HELP;
+        cli->version |= rc == 0 && o->id == CLI_VERSION;
+    }
+    if (rc != 0 || cli->help || cli->version)
+        goto out;
+    rc = load_file(cfg, cli->config_path, !explicit_config, err, errlen);
+    for (int i = 1; i < argc && rc == 0; i++) {
+        rc = next_cli(argc, argv, &i, &o, &value, err, errlen);
+        if (rc == 0)
+            rc = apply_cli(cfg, o, value, err, errlen);
+    }
+    e.path = cfg->path ? cfg->path : "command line";
+    if (rc == 0)
+        rc = check_combinations(cfg, &e);
+    if (rc == 0)
+        read_secrets(cfg);
+out:
+    if (rc != 0)
+        lt_config_free(cfg);
+    return rc;
+}
+
+/* ---- lookups ---- */
+
+static bool prefix_matches(const unsigned char *a, const unsigned char *b, int bits)
+{
+    int full = bits / 8, rest = bits % 8;
+    unsigned char mask;
+    if (memcmp(a, b, (size_t)full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    mask = (unsigned char)(0xff << (8 - rest));
+    return (a[full] & mask) == (b[full] & mask);
+}
+
+bool lt_config_is_trusted_proxy(const struct lt_config *cfg, const struct sockaddr *addr)
+{
+    /* The peer in both spellings: a dual-stack socket reports an IPv4 client
+     * as ::ffff:a.b.c.d, and either form may be written in the config. */
+    unsigned char v4[4] = {0}, v6[16] = {0};
+    bool has_v4 = false;
+
+    if (!addr)
+        return false;
+    if (addr->sa_family == AF_INET) {
+        struct sockaddr_in sin;
+        memcpy(&sin, addr, sizeof sin);
+        memcpy(v4, &sin.sin_addr, 4);
+        v6[10] = v6[11] = 0xff;
+        memcpy(v6 + 12, v4, 4);
+        has_v4 = true;
+    } else if (addr->sa_family == AF_INET6) {
+        struct sockaddr_in6 sin6;
+        memcpy(&sin6, addr, sizeof sin6);
+        memcpy(v6, &sin6.sin6_addr, 16);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+            memcpy(v4, v6 + 12, 4);
+            has_v4 = true;
+        }
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++) {
+        const struct lt_cidr *c = &cfg->trusted_proxies[i];
+        if (c->family == AF_INET && has_v4 && prefix_matches(c->addr, v4, c->prefix_len))
+            return true;
+        if (c->family == AF_INET6 && prefix_matches(c->addr, v6, c->prefix_len))
+            return true;
+    }
+    return false;
+}
+
+bool lt_config_has_counter(const struct lt_config *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->counters.n; i++) {
+        const char *c = cfg->counters.items[i];
+        if (strlen(c) == len && memcmp(c, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- help and docs ---- */
+
+static const char *opt_type_name(const struct option *opt)
+{
+    static const char *const names[] = {
+        [OPT_INT] = "integer",
+        [OPT_BOOL] = "boolean",
+        [OPT_STRING] = "string",
+        [OPT_NULLABLE_STRING] = "string or null",
+        [OPT_STRING_LIST] = "list of strings",
+        [OPT_HOST_PORT] = "string HOST:PORT",
+        [OPT_SOURCES] = "object",
+        [OPT_PROXIES] = "list of addresses",
+    };
+    return names[opt->type];
+}
+
+static const char *opt_bounds(const struct option *opt, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (opt->type == OPT_INT)
+        snprintf(buf, len, "%lld..%lld", opt->min, opt->max);
+    else if (opt->type == OPT_HOST_PORT)
+        snprintf(buf, len, "port %lld..%lld", opt->min, opt->max);
+    else if (opt->type == OPT_STRING_LIST && opt->max > 0)
+        snprintf(buf, len, "at most %lld items", opt->max);
+    return buf;
+}
+
+static const char *cli_synopsis(const struct cli_option *o, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+             o->arg ? " " : "", o->arg ? o->arg : "");
+    return buf;
+}
+
+void lt_config_print_help(FILE *out)
+{
+    char buf[64];
+
+    fprintf(out, "usage: livetally");
+    for (size_t i = 0; i < N_CLI_OPTIONS; i++)
+        fprintf(out, " [%s%s%s]", cli_options[i].name, cli_options[i].arg ? " " : "",
+                cli_options[i].arg ? cli_options[i].arg : "");
+    fprintf(out, "\n\noptions:\n");
+    for (size_t i = 0; i < N_CLI_OPTIONS; i++)
+        fprintf(out, "  %-22s %s\n", cli_synopsis(&cli_options[i], buf, sizeof buf),
+                cli_options[i].help);
+    fprintf(out, "\nconfig file keys (JSON; \"limits.max_body_bytes\" is written "
+                 "{\"limits\": {\"max_body_bytes\": ...}}):\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *opt = &options[i];
+        opt_bounds(opt, buf, sizeof buf);
+        fprintf(out, "  %s (%s, default %s%s%s)\n      %s\n", opt->name, opt_type_name(opt),
+                opt->def, buf[0] ? ", " : "", buf, opt->help);
+    }
+}
+
+/* Table cells cannot hold a bare '|'. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+void lt_config_print_markdown(FILE *out)
+{
+    char buf[64];
+
+    fprintf(out,
+            "# Configuration\n\n"
+            "<!-- Generated from the option table in src/conf/config.c; do not edit by hand.\n"
+            "     Regenerate with: build/tests/test_config --write-docs -->\n\n"
+            "livetally reads one JSON file. A dotted key below names nested objects:\n"
+            "`limits.max_body_bytes` is written `{\"limits\": {\"max_body_bytes\": 65536}}`.\n"
+            "An unknown key, a value of the wrong type or out of bounds, or invalid JSON\n"
+            "stops the server with a message naming the file and the key, e.g.\n"
+            "`config/x.json: limits.max_body_bytes: 10 is below the minimum 1024`.\n\n"
+            "[`config/livetally.json`](../config/livetally.json) holds every default;\n"
+            "[`config/example-full.json`](../config/example-full.json) sets every key.\n\n"
+            "## How the file is found\n\n"
+            "1. Every key starts at its default (table below).\n"
+            "2. With `--config FILE`, that file is read; if it cannot be read, livetally\n"
+            "   exits with an error. Without `--config`, `%s` (relative to the\n"
+            "   working directory) is read if it exists; if it does not, the defaults are\n"
+            "   used, so the binary runs from any directory.\n"
+            "3. Command-line overrides are applied, with the same checks as the file.\n"
+            "4. Secrets are read from the environment variables the config names:\n"
+            "   `redis.password_env`, `auth.operator_tokens_env` (tokens split on `,`,\n"
+            "   blanks trimmed, empty items dropped) and each `auth.sources.*.key_env`.\n"
+            "   An unset or empty variable means no secret.\n\n"
+            "## Command line\n\n"
+            "| option | meaning |\n"
+            "|---|---|\n",
+            LT_CONFIG_DEFAULT_PATH);
+    for (size_t i = 0; i < N_CLI_OPTIONS; i++) {
+        fprintf(out, "| `%s` | ", cli_synopsis(&cli_options[i], buf, sizeof buf));
+        md_cell(out, cli_options[i].help);
+        fprintf(out, " |\n");
+    }
+    fprintf(out, "\n`--opt value` and `--opt=value` are both accepted.\n\n"
+                 "## Keys\n\n"
+                 "| key | type | default | bounds | meaning |\n"
+                 "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *opt = &options[i];
+        fprintf(out, "| `%s` | ", opt->name);
+        md_cell(out, opt_type_name(opt));
+        fprintf(out, " | `");
+        md_cell(out, opt->def);
+        fprintf(out, "` | %s | ", opt_bounds(opt, buf, sizeof buf));
+        md_cell(out, opt->help);
+        fprintf(out, " |\n");
+    }
+    fprintf(
+        out,
+        "\n## Shapes of the structured keys\n\n"
+        "```json\n"
+        "{\n"
+        "  \"listen\": \"[::1]:8080\",\n"
+        "  \"redis\": {\"cluster\": [\"10.0.0.5:7000\", \"10.0.0.6:7000\"]},\n"
+        "  \"counters\": [\"shares\", \"gifts\"],\n"
+        "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
+        "\"http://localhost:3000\"]},\n"
+        "  \"auth\": {\"sources\": {\"partner-a\": {\"key_env\": \"LIVETALLY_KEY_PARTNER_A\"}}},\n"
+        "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
+        "}\n"
+        "```\n\n"
+        "Counter names and source ids are " ID_RULE ". An origin is\n"
+        "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
+        "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
+        "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
+}

@@ -1,0 +1,450 @@
+/* Per-stream deltas and the exactly-once flush to Redis (see agg.h). */
+#include "livetally/core/agg.h"
+
+#include "livetally/base/clock.h"
+#include "livetally/base/error.h"
+#include "livetally/base/ids.h"
+#include "livetally/base/log.h"
+#include "livetally/base/map.h"
+#include "livetally/base/mem.h"
+#include "livetally/base/metrics.h"
+#include "livetally/conf/config.h"
+#include "livetally/store/store.h"
+
+#include <event2/event.h>
+#include <string.h>
+
+/* Distinct sources one stream may have in one worker between flushes. */
+#define LT_MAX_SOURCES 64
+/* Views per script call: bounds the script's run time (Redis is blocked
+ * while it runs) and the argv size. */
+#define LT_MAX_VIEWS_PER_BATCH 4000
+/* A worker reports its subscribers of a stream when the number changes and
+ * at least this often, well inside LT_ONLINE_TTL_MS (store.h). */
+#define LT_ONLINE_REFRESH_MS 3000
+
+struct agg_stream {
+    char id[LT_STREAM_ID_MAX + 1];
+    /* Deltas since the last seal. Views point into sources[] by index. */
+    struct lt_batch_source sources[LT_MAX_SOURCES];
+    size_t n_sources;
+    int64_t *counters;
+    struct lt_batch_view *views;
+    size_t n_views, cap_views;
+    bool pending;
+
+    struct lt_batch *inflight; /* sealed, not yet acknowledged */
+    bool sent;                 /* inflight is with Redis now */
+    bool dropped;              /* deleted while in flight: free on reply */
+    bool indexed;              /* added to the stream index this active period */
+    bool online_due;           /* the next batch reports online_count */
+    int64_t last_sent_ms;      /* when a batch of it last went to Redis */
+    int64_t online_count;
+    struct lt_agg *agg;
+};
+
+/* This worker's subscribers of a stream, as the hub reports them. */
+struct online_entry {
+    int64_t count;
+    int64_t reported;    /* the count in the last sealed report; -1 none */
+    int64_t reported_ms; /* when it was sealed */
+};
+
+struct lt_agg {
+    const struct lt_config *cfg;
+    struct lt_store *store;
+    struct event *tick; /* a quarter of flush_interval_ms: streams are paced one by one */
+    struct event *kick; /* a stream that waited long enough goes on the next loop pass */
+    struct lt_map streams; /* id -> struct agg_stream, only while active */
+    struct lt_map online;  /* id -> struct online_entry, while reported */
+    uint64_t next_seq;     /* one sequence for all streams of this incarnation */
+    size_t backlog;        /* view entries + active streams */
+    size_t n_counters;
+    uint64_t failures;
+    lt_agg_applied_cb *on_applied;
+    void *applied_arg;
+};
+
+static void agg_tick(evutil_socket_t fd, short what, void *arg);
+
+struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
+                          struct lt_store *store)
+{
+    struct lt_agg *agg = lt_calloc(1, sizeof *agg);
+    agg->cfg = cfg;
+    agg->store = store;
+    agg->n_counters = cfg->counters.n;
+    agg->next_seq = 1;
+    lt_map_init(&agg->streams);
+    lt_map_init(&agg->online);
+    agg->tick = event_new(base, -1, EV_PERSIST, agg_tick, agg);
+    agg->kick = event_new(base, -1, 0, agg_tick, agg);
+    int ms = cfg->flush_interval_ms / 4 > 0 ? cfg->flush_interval_ms / 4 : 1;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(agg->tick, &tv);
+    return agg;
+}
+
+static void batch_free(struct lt_batch *b)
+{
+    if (!b)
+        return;
+    lt_free(b->sources);
+    lt_free(b->counters);
+    lt_free(b->views);
+    lt_free(b);
+}
+
+static void stream_free(struct agg_stream *s)
+{
+    batch_free(s->inflight);
+    lt_free(s->counters);
+    lt_free(s->views);
+    lt_free(s);
+}
+
+void lt_agg_free(struct lt_agg *agg)
+{
+    if (!agg)
+        return;
+    size_t i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
+         e = lt_map_next(&agg->streams, e, &i)) {
+        struct agg_stream *s = e->value;
+        if (s->sent)
+            s->dropped = true; /* the store's callback frees it */
+        else
+            stream_free(s);
+    }
+    lt_map_clear(&agg->streams);
+    for (struct lt_map_entry *e = lt_map_next(&agg->online, NULL, &i); e;
+         e = lt_map_next(&agg->online, e, &i))
+        lt_free(e->value);
+    lt_map_clear(&agg->online);
+    event_free(agg->tick);
+    event_free(agg->kick);
+    lt_free(agg);
+}
+
+void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg)
+{
+    /* Counters are fixed for the process: batches index them by position. */
+    agg->cfg = cfg;
+}
+
+void lt_agg_on_applied(struct lt_agg *agg, lt_agg_applied_cb *cb, void *arg)
+{
+    agg->on_applied = cb;
+    agg->applied_arg = arg;
+}
+
+bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views)
+{
+    return agg->backlog + n_views + 1 <= (size_t)agg->cfg->redis_max_backlog;
+}
+
+size_t lt_agg_backlog(const struct lt_agg *agg)
+{
+    return agg->backlog;
+}
+
+static void update_gauges(const struct lt_agg *agg)
+{
+    lt_metrics->backlog_entries = agg->backlog;
+    lt_metrics->streams_dirty = agg->streams.count;
+}
+
+static struct agg_stream *stream_get(struct lt_agg *agg, const char *id)
+{
+    size_t len = strlen(id);
+    struct agg_stream *s = lt_map_get(&agg->streams, id, len);
+    if (s)
+        return s;
+    s = lt_calloc(1, sizeof *s);
+    memcpy(s->id, id, len + 1);
+    s->agg = agg;
+    s->counters = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *s->counters);
+    lt_map_put(&agg->streams, id, len, s);
+    return s;
+}
+
+/* Deltas arrived. A stream whose last batch is at least flush_interval_ms
+ * old goes at once (on the next loop pass) rather than at the next tick:
+ * the leading edge of a burst costs no wait, and a busy stream still sends
+ * one batch per interval. */
+static void mark_pending(struct lt_agg *agg, struct agg_stream *s)
+{
+    if (s->pending)
+        return;
+    s->pending = true;
+    if (s->inflight)
+        return;
+    agg->backlog++; /* the stream counts in the backlog while it has deltas */
+    if (lt_mono_ms() - s->last_sent_ms >= agg->cfg->flush_interval_ms)
+        event_active(agg->kick, EV_TIMEOUT, 1);
+}
+
+static int source_index(struct agg_stream *s, const char *source)
+{
+    if (!source)
+        source = LT_DEFAULT_SOURCE;
+    for (size_t i = 0; i < s->n_sources; i++)
+        if (strcmp(s->sources[i].name, source) == 0)
+            return (int)i;
+    if (s->n_sources == LT_MAX_SOURCES)
+        return LT_ETOOLARGE;
+    struct lt_batch_source *src = &s->sources[s->n_sources];
+    snprintf(src->name, sizeof src->name, "%s", source);
+    src->likes = 0;
+    return (int)s->n_sources++;
+}
+
+int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
+                    const char *source)
+{
+    struct agg_stream *s = stream_get(agg, stream);
+    int src = source_index(s, source);
+    if (src < 0)
+        return src;
+    if (s->n_views == s->cap_views) {
+        s->cap_views = s->cap_views ? s->cap_views * 2 : 16;
+        s->views = lt_realloc(s->views, s->cap_views * sizeof *s->views);
+    }
+    struct lt_batch_view *v = &s->views[s->n_views++];
+    snprintf(v->viewer, sizeof v->viewer, "%s", viewer);
+    v->source = (uint16_t)src;
+    mark_pending(agg, s);
+    agg->backlog++;
+    return 0;
+}
+
+int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source, int64_t n)
+{
+    struct agg_stream *s = stream_get(agg, stream);
+    int src = source_index(s, source);
+    if (src < 0)
+        return src;
+    s->sources[src].likes += n;
+    mark_pending(agg, s);
+    return 0;
+}
+
+int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_index, int64_t n)
+{
+    if (counter_index >= agg->n_counters)
+        return LT_EINVAL;
+    struct agg_stream *s = stream_get(agg, stream);
+    s->counters[counter_index] += n;
+    mark_pending(agg, s);
+    return 0;
+}
+
+/* Moves the deltas into a new batch; views beyond the per-batch bound stay
+ * pending for the next one. */
+static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
+{
+    struct lt_batch *b = lt_calloc(1, sizeof *b);
+    memcpy(b->stream, s->id, sizeof b->stream);
+    b->seq = agg->next_seq++;
+    b->at_ms = lt_wall_ms();
+    b->n_sources = s->n_sources;
+    b->sources = lt_malloc((s->n_sources ? s->n_sources : 1) * sizeof *b->sources);
+    memcpy(b->sources, s->sources, s->n_sources * sizeof *b->sources);
+    b->n_counters = agg->n_counters;
+    b->counters = s->counters;
+    s->counters = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *s->counters);
+    size_t take = s->n_views < LT_MAX_VIEWS_PER_BATCH ? s->n_views : LT_MAX_VIEWS_PER_BATCH;
+    if (take == s->n_views) {
+        b->views = s->views;
+        b->n_views = take;
+        s->views = NULL;
+        s->n_views = s->cap_views = 0;
+        s->n_sources = 0; /* no view refers to the table any more */
+    } else {
+        b->views = lt_malloc(take * sizeof *b->views);
+        memcpy(b->views, s->views, take * sizeof *b->views);
+        b->n_views = take;
+        memmove(s->views, s->views + take, (s->n_views - take) * sizeof *s->views);
+        s->n_views -= take;
+        for (size_t i = 0; i < s->n_sources; i++)
+            s->sources[i].likes = 0;
+    }
+    b->online = s->online_due ? s->online_count : -1;
+    s->online_due = false;
+    s->pending = s->n_views > 0;
+    return b;
+}
+
+static void on_batch_done(void *arg, int err, const struct lt_batch_result *res);
+
+static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
+{
+    s->last_sent_ms = lt_mono_ms();
+    if (lt_store_apply_batch(agg->store, s->inflight, on_batch_done, s) == 0) {
+        s->sent = true;
+        lt_metrics->redis_batches_sent_total++;
+    }
+}
+
+static void stream_retire(struct lt_agg *agg, struct agg_stream *s)
+{
+    lt_map_remove(&agg->streams, s->id, strlen(s->id));
+    stream_free(s);
+    update_gauges(agg);
+}
+
+static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
+{
+    struct agg_stream *s = arg;
+    struct lt_agg *agg = s->agg;
+    s->sent = false;
+    if (s->dropped) {
+        stream_free(s);
+        return;
+    }
+    if (err) {
+        /* Unknown outcome: keep the batch as it is and resend it. */
+        lt_metrics->redis_batch_failures_total++;
+        if (agg->failures++ % 100 == 0)
+            lt_warn("agg", "batch for stream %s not acknowledged (%s); will resend", s->id,
+                    lt_strerror(err));
+        return;
+    }
+    if (agg->failures) {
+        lt_info("agg", "batches acknowledged again after %llu failures",
+                (unsigned long long)agg->failures);
+        agg->failures = 0;
+    }
+    if (res->applied)
+        lt_metrics->redis_batches_applied_total++;
+    else
+        lt_metrics->redis_batches_duplicate_total++;
+    agg->backlog -= s->inflight->n_views + (s->pending ? 0 : 1);
+    /* The index spans streams, so it is written apart, idempotently, once
+     * the stream's own keys exist; once per active period of the stream in
+     * this worker keeps it off the per-batch path. */
+    if (res->created_ms > 0 && !s->indexed) {
+        lt_store_index_stream(agg->store, s->id, res->created_ms);
+        s->indexed = true;
+    }
+    batch_free(s->inflight);
+    s->inflight = NULL;
+    /* Done with s before the callback, which may flush or drop streams. */
+    char id[LT_STREAM_ID_MAX + 1];
+    memcpy(id, s->id, sizeof id);
+    update_gauges(agg);
+    if (agg->on_applied)
+        agg->on_applied(agg->applied_arg, id, res->stream_seq);
+}
+
+void lt_agg_set_online(struct lt_agg *agg, const char *stream, int64_t count)
+{
+    size_t len = strlen(stream);
+    struct online_entry *o = lt_map_get(&agg->online, stream, len);
+    if (!o) {
+        if (count == 0)
+            return;
+        o = lt_malloc(sizeof *o);
+        o->reported = -1;
+        o->reported_ms = 0;
+        lt_map_put(&agg->online, stream, len, o);
+    }
+    o->count = count;
+}
+
+/* Marks the online reports that are due on their streams' next batch, and
+ * forgets streams whose zero was reported. */
+static void schedule_online(struct lt_agg *agg, int64_t now)
+{
+    char *gone[64];
+    size_t n_gone = 0, i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->online, NULL, &i); e;
+         e = lt_map_next(&agg->online, e, &i)) {
+        struct online_entry *o = e->value;
+        if (o->count == 0 && o->reported == 0) {
+            if (n_gone < 64)
+                gone[n_gone++] = e->key;
+            continue;
+        }
+        if (o->count == o->reported && now - o->reported_ms < LT_ONLINE_REFRESH_MS)
+            continue;
+        struct agg_stream *s = stream_get(agg, e->key);
+        if (s->inflight)
+            continue; /* the next tick */
+        s->online_due = true;
+        s->online_count = o->count;
+        mark_pending(agg, s);
+        o->reported = o->count;
+        o->reported_ms = now;
+    }
+    for (size_t k = 0; k < n_gone; k++)
+        lt_free(lt_map_remove(&agg->online, gone[k], strlen(gone[k])));
+}
+
+/* Seals and sends what is due: every stream when forced (shutdown), else
+ * those whose last batch is at least flush_interval_ms old. A stream idle
+ * for a whole interval is forgotten (its pacing is over). */
+static void flush(struct lt_agg *agg, bool force)
+{
+    int64_t now = lt_mono_ms();
+    schedule_online(agg, now);
+    struct agg_stream *idle[64];
+    size_t n_idle = 0, i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
+         e = lt_map_next(&agg->streams, e, &i)) {
+        struct agg_stream *s = e->value;
+        if (s->sent)
+            continue;
+        /* Forced (shutdown) or due, or idle: then forgotten, its pacing over. */
+        bool due = force || now - s->last_sent_ms >= agg->cfg->flush_interval_ms;
+        if (!due)
+            continue;
+        if (!s->inflight && s->pending)
+            s->inflight = seal(agg, s);
+        if (s->inflight)
+            send_inflight(agg, s);
+        else if (n_idle < 64)
+            idle[n_idle++] = s;
+    }
+    for (size_t k = 0; k < n_idle; k++)
+        stream_retire(agg, idle[k]);
+    update_gauges(agg);
+}
+
+void lt_agg_flush(struct lt_agg *agg)
+{
+    flush(agg, true);
+}
+
+static void agg_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg, false);
+}
+
+void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
+{
+    struct agg_stream *s = lt_map_remove(&agg->streams, stream, strlen(stream));
+    if (!s)
+        return;
+    agg->backlog -= (s->pending || s->inflight ? 1 : 0) + s->n_views +
+                    (s->inflight ? s->inflight->n_views : 0);
+    if (s->sent)
+        s->dropped = true;
+    else
+        stream_free(s);
+    update_gauges(agg);
+}
+
+bool lt_agg_idle(const struct lt_agg *agg)
+{
+    size_t i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
+         e = lt_map_next(&agg->streams, e, &i)) {
+        const struct agg_stream *s = e->value;
+        if (s->pending || s->inflight)
+            return false;
+    }
+    return true;
+}
