@@ -240,7 +240,7 @@
   function parseJsonObject(text, onBad) {
     try {
       const value = JSON.parse(text);
-      if (value && typeof value === 'object') return value;
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value;
     } catch (e) {
       // reported below
     }
@@ -470,9 +470,9 @@ svg{width:18px;height:18px;fill:#fff}
     };
     const timers = new Timers();
     const ledger = new LikeLedger(LIKE_WINDOW_MS);
-    const machine = new TransportMachine((state, mode) => {
+    const machine = new TransportMachine(() => {
       host.dataset.state = machine.phase;
-      host.dataset.transport = mode;
+      host.dataset.transport = machine.mode;
     });
 
     let views = 0, online = 0, lastSeq = -1, haveTotals = false;
