@@ -826,10 +826,11 @@ svg{width:18px;height:18px;fill:#fff}
     }
 
     // The element calls these (see defineElement). A move within the page
-    // disconnects and connects it in one go: only a real removal stops it.
+    // disconnects and connects it in one go: only a removal still true a
+    // microtask later stops it (a promise: queueMicrotask is newer than ES2017).
     host[WIDGET] = {
       connected: start,
-      disconnected: () => queueMicrotask(() => host.isConnected || stop())
+      disconnected: () => Promise.resolve().then(() => host.isConnected || stop())
     };
     placeWidget(host, script, options.target);
     start();
