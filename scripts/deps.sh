@@ -30,12 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Browser tests need Node.js; a stock Debian has none. playwright-core comes
-# from npm (never `npx playwright install`: the browser is Debian's chromium).
+# The build needs npm (it installs esbuild, which minifies the widget: see
+# web/CMakeLists.txt) and so do the browser tests; a stock Debian has neither.
+# Checked by command rather than by package: a newer Node.js may be installed
+# from elsewhere. playwright-core comes from npm (never `npx playwright
+# install`: the browser is Debian's chromium).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "deps: installing nodejs npm"
+  $sudo apt-get install -y -q nodejs npm >/dev/null
+fi
 if [ "$what" = test ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    $sudo apt-get install -y -q nodejs npm >/dev/null
-  fi
   browser="$(dirname "$0")/../tests/browser"
   if [ -f "$browser/package.json" ]; then
     (cd "$browser" && npm install --no-audit --no-fund --loglevel=error)

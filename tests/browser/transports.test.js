@@ -1,7 +1,8 @@
 // The widget's fallbacks: Server-Sent Events when WebSocket is blocked,
 // polling GET /v1/streams/{id} when both are. Blocked in two ways: the
 // constructor throws (as under a Content-Security-Policy or where the API is
-// missing), or the connection fails on the network. See README.md.
+// missing), or the connection fails on the network. And frames that are not
+// JSON. See README.md.
 'use strict';
 
 const { test } = require('node:test');
@@ -53,13 +54,28 @@ const FAILING_WEBSOCKET = () => {
   window.WebSocket = WebSocket;
 };
 
+// A real WebSocket that, once open, first hands the widget frames that are
+// not JSON objects (as a broken proxy might).
+const GARBLING_WEBSOCKET = () => {
+  const Native = window.WebSocket;
+  window.WebSocket = class WebSocket extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('open', () => {
+        for (const data of ['not json', '{"type":', 'null', '42', '[1]', '<html>'])
+          if (this.onmessage) this.onmessage(new MessageEvent('message', { data }));
+      });
+    }
+  };
+};
+
 h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency: true }, () => {
   let lt, origin, browser;
   h.fixture(env, 'transports', { workers: 1 }, f => ({ lt, origin, browser } = f));
 
   /* A viewer whose page gets `inits` before any script; every request and
    * WebSocket of the page is logged with its time. */
-  async function open(label, s, inits, seed, { blockSse = false } = {}) {
+  async function open(label, s, inits, seed, { blockSse = false, onPage = () => {} } = {}) {
     await lt.addLikes(s, seed);
     const url = origin.page(`/${s}.html`, h.widgetPage(lt, { stream: s, locale: 'en' }));
     const context = await browser.newContext({ viewport: { width: 640, height: 240 } });
@@ -68,6 +84,7 @@ h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency
     if (blockSse) await context.route(lt.url(`/v1/streams/${s}/live`), r => r.abort('failed'));
     const page = await context.newPage();
     page.setDefaultTimeout(10000);
+    onPage(page);
     const requests = [], sockets = [];
     page.on('request', r => requests.push({ t: Date.now(), method: r.method(), url: r.url(), type: r.resourceType() }));
     page.on('websocket', ws => sockets.push(ws.url()));
@@ -128,6 +145,29 @@ h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency
       await sseScenario(v, s, 400, 'transport-sse-ws-fails');
       assert.equal(await v.page.evaluate(() => window.__wsAttempts), 2, 'two WebSocket attempts, then SSE');
       v.console.check();
+    } catch (e) {
+      throw await v.console.failed(e);
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test('frames that are not JSON objects are ignored, with one console warning, and nothing thrown',
+       { timeout: 30000 }, async () => {
+    const s = h.uniq('br-garbled');
+    const warnings = [];
+    const v = await open('garbled frames', s, [GARBLING_WEBSOCKET], 700, {
+      onPage: page => page.on('console', m => m.type() === 'warning' && warnings.push(m.text()))
+    });
+    try {
+      await h.waitShown(v.page, 'likes', { value: 700 });
+      const w = await h.readWidget(v.page);
+      assert.deepEqual([w.state, w.transport], ['live', 'ws']);
+      await lt.addLikes(s, 5);
+      await h.waitShown(v.page, 'likes', { value: 705, timeout: 3000 });
+      const ours = warnings.filter(t => t.startsWith('livetally widget:'));
+      assert.equal(ours.length, 1, `one warning: ${JSON.stringify(warnings)}`);
+      v.console.check(); // no uncaught exception
     } catch (e) {
       throw await v.console.failed(e);
     } finally {

@@ -1,7 +1,8 @@
 // The widget on a page of another origin, in headless Chromium: display
 // formats and labels per locale, themes, the view it counts, likes between
-// two viewers (mouse and keyboard), the demo page, the time to the first
-// number and the size of /widget.js as served. See README.md.
+// two viewers (mouse and keyboard), teardown when the element leaves the
+// page, the demo page, the time to the first number and the size of
+// /widget.js as served. See README.md.
 'use strict';
 
 const { test } = require('node:test');
@@ -230,6 +231,86 @@ h.suite('widget on another origin', env, {}, () => {
     }
   });
 
+  // Init script: every timer, interval and animation frame of the page is
+  // tracked until it runs or is cleared, so that a test can see what is left.
+  const TRACK_TIMERS = () => {
+    const pending = window.__pending = new Map();
+    const wrap = (set, clear, kind, once) => {
+      const origSet = window[set], origClear = window[clear];
+      window[set] = function (fn, ...rest) {
+        const id = origSet.call(window, function (...a) {
+          if (once) pending.delete(`${kind}:${id}`);
+          return typeof fn === 'function' ? fn.apply(this, a) : undefined;
+        }, ...rest);
+        pending.set(`${kind}:${id}`, rest[0]);
+        return id;
+      };
+      window[clear] = function (id) {
+        pending.delete(`${kind}:${id}`);
+        return origClear.call(window, id);
+      };
+    };
+    wrap('setTimeout', 'clearTimeout', 'timeout', true);
+    wrap('setInterval', 'clearInterval', 'interval', false);
+    wrap('requestAnimationFrame', 'cancelAnimationFrame', 'frame', true);
+  };
+
+  test('removed from the page, the widget closes its WebSocket (online drops), sends its last taps and leaves no ' +
+       'timer; put back, it connects again without a second view', { timeout: 45000 }, async () => {
+    const s = h.uniq('br-teardown');
+    const SEED = 20;
+    await lt.addLikes(s, SEED);
+    const url = origin.page(`/${s}.html`, h.widgetPage(lt, { stream: s, locale: 'en' }));
+    const v = await viewer('teardown');
+    await v.context.addInitScript(TRACK_TIMERS);
+    try {
+      const sockets = [];
+      v.page.on('websocket', ws => sockets.push(ws));
+      await v.page.goto(url);
+      await h.waitShown(v.page, 'likes', { value: SEED });
+      await lt.waitTotals(s, { views: 1, online: 1 }, { settle: 0 });
+      assert.equal(sockets.length, 1);
+      assert.ok(await v.page.evaluate(() => window.__pending.size) > 0, 'the timer tracking works (the probe timer)');
+
+      // three quick taps: the first goes at once, two wait for the next
+      // message (500 ms); they must not be lost with the widget
+      const like = v.page.locator('livetally-widget button');
+      for (let i = 0; i < 3; i++) await like.click();
+      await v.page.evaluate(() => {
+        window.__widget = document.querySelector('livetally-widget');
+        window.__widget.remove();
+      });
+      await h.waitFor(() => sockets[0].isClosed(), { timeout: 3000, desc: 'the WebSocket closed' });
+      await lt.waitTotals(s, { online: 0, likes: SEED + 3, views: 1 }, { timeout: 5000, settle: 500 });
+      const left = await v.page.evaluate(() => ({
+        pending: [...window.__pending.keys()],
+        state: window.__widget.dataset.state
+      }));
+      assert.deepEqual(left.pending, [], 'timers, intervals or animation frames left running');
+      assert.equal(left.state, 'stopped');
+
+      // a move within the page is not a removal
+      await v.page.evaluate(() => document.body.prepend(window.__widget));
+      await h.waitShown(v.page, 'likes', { value: SEED + 3 });
+      await lt.waitTotals(s, { online: 1, views: 1 }, { settle: 0 });
+      assert.equal(sockets.length, 2, 'one new WebSocket');
+      assert.ok(!sockets[1].url().includes('viewer='), `no second view: ${sockets[1].url()}`);
+      await v.page.evaluate(() => document.querySelector('h1').after(window.__widget));
+      await h.sleep(300);
+      assert.equal(sockets.length, 2, 'moved: the same WebSocket');
+      assert.ok(!sockets[1].isClosed(), 'moved: still open');
+      const w = await h.readWidget(v.page);
+      assert.deepEqual([w.state, w.transport], ['live', 'ws']);
+      await like.click();
+      await lt.waitTotals(s, { likes: SEED + 4, views: 1, online: 1 });
+      v.console.check();
+    } catch (e) {
+      throw await v.console.failed(e);
+    } finally {
+      await v.context.close();
+    }
+  });
+
   test('the demo page (GET /demo?stream=) shows the widget with live numbers', { timeout: 30000 }, async () => {
     const s = h.uniq('br-demo');
     await lt.addLikes(s, 5);
@@ -329,7 +410,7 @@ h.suite('widget on another origin', env, {}, () => {
     assert.ok(median <= 300, line);
   });
 
-  test('GET /widget.js: gzip as served, the repo\'s file, ETag revalidation', { timeout: 15000 }, async () => {
+  test('GET /widget.js: gzip as served, the built (minified) file, under 8 KB, ETag revalidation', { timeout: 15000 }, async () => {
     const get = headers => new Promise((resolve, reject) => {
       const req = http.get(lt.url('/widget.js'), { headers, timeout: 5000 }, res => {
         const chunks = [];
@@ -345,11 +426,12 @@ h.suite('widget on another origin', env, {}, () => {
     assert.equal(gz.headers['content-encoding'], 'gzip');
     assert.match(gz.headers.vary || '', /accept-encoding/i);
     assert.ok(gz.headers.etag, 'an ETag');
-    assert.ok(zlib.gunzipSync(gz.body).equals(file), 'gunzipped body = web/widget.js');
+    assert.ok(zlib.gunzipSync(gz.body).equals(file), 'gunzipped body = the built widget.js');
     const plain = await get({});
     assert.equal(plain.status, 200);
     assert.equal(plain.headers['content-encoding'], undefined);
-    assert.ok(plain.body.equals(file), 'identity body = web/widget.js');
+    assert.ok(plain.body.equals(file), 'identity body = the built widget.js');
+    assert.ok(gz.body.length < 8192, `${gz.body.length} bytes gzipped: over 8 KB`);
     const again = await get({ 'Accept-Encoding': 'gzip', 'If-None-Match': gz.headers.etag });
     assert.equal(again.status, 304);
     assert.equal(again.body.length, 0);

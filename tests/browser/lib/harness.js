@@ -4,7 +4,8 @@
 // watching, bounded waits and artifacts.
 //
 // Environment (set by CTest): LT_BINARY, LT_REDIS_SERVER, LT_SOURCE_DIR,
-// LT_ARTIFACTS; LT_CHROMIUM overrides /usr/bin/chromium.
+// LT_ARTIFACTS; LT_CHROMIUM overrides /usr/bin/chromium, LT_WEB_ROOT the web/
+// beside the binary.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -60,8 +61,11 @@ function environment() {
   }
   const redis = process.env.LT_REDIS_SERVER || which('redis-server');
   if (!redis || !executable(redis)) return { skip: 'no redis-server: set LT_REDIS_SERVER' };
-  const webRoot = path.join(SOURCE_DIR, 'web');
-  if (!fs.existsSync(path.join(webRoot, 'widget.js'))) throw new Error(`no widget.js in ${webRoot}: set LT_SOURCE_DIR`);
+  // What the build put beside the binary (the minified widget.js), as the
+  // server serves it by default; LT_WEB_ROOT overrides it.
+  const webRoot = process.env.LT_WEB_ROOT || path.join(path.dirname(binary), 'web');
+  if (!fs.existsSync(path.join(webRoot, 'widget.js')))
+    throw new Error(`no widget.js in ${webRoot}: build livetally with cmake (it makes web/ beside the binary), or set LT_WEB_ROOT`);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   return { playwright, binary, redis, webRoot };
 }
