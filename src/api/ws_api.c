@@ -144,12 +144,24 @@ static void act(struct ws_client *cl, const struct action *a, enum lt_ingest_cod
     case LT_INGEST_OK:
         count_event(cl, a);
         return;
-    case LT_INGEST_NOT_READY: wire = "not_ready"; break;
-    case LT_INGEST_UNKNOWN_STREAM: wire = "unknown_stream"; break;
-    case LT_INGEST_STREAM_ENDED: wire = "stream_ended"; break;
-    case LT_INGEST_OVERLOADED: wire = "overloaded"; break;
-    case LT_INGEST_RATE_LIMITED: wire = "rate_limited"; break;
-    case LT_INGEST_TOO_MANY_SOURCES: wire = "bad_message"; break;
+    case LT_INGEST_NOT_READY:
+        wire = "not_ready";
+        break;
+    case LT_INGEST_UNKNOWN_STREAM:
+        wire = "unknown_stream";
+        break;
+    case LT_INGEST_STREAM_ENDED:
+        wire = "stream_ended";
+        break;
+    case LT_INGEST_OVERLOADED:
+        wire = "overloaded";
+        break;
+    case LT_INGEST_RATE_LIMITED:
+        wire = "rate_limited";
+        break;
+    case LT_INGEST_TOO_MANY_SOURCES:
+        wire = "bad_message";
+        break;
     }
     send_error(cl, wire, lt_ingest_reason(code));
 }

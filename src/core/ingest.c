@@ -36,14 +36,20 @@ struct lt_ingest {
 const char *lt_ingest_reason(enum lt_ingest_code code)
 {
     switch (code) {
-    case LT_INGEST_OK: return "accepted";
-    case LT_INGEST_NOT_READY: return "the store (Redis) is not reachable right now";
+    case LT_INGEST_OK:
+        return "accepted";
+    case LT_INGEST_NOT_READY:
+        return "the store (Redis) is not reachable right now";
     case LT_INGEST_UNKNOWN_STREAM:
         return "no such stream (streams.auto_create is off: an operator creates it)";
-    case LT_INGEST_STREAM_ENDED: return "the stream has ended";
-    case LT_INGEST_OVERLOADED: return "events are waiting for the store (Redis); retry shortly";
-    case LT_INGEST_RATE_LIMITED: return "over the like budget of the viewer or client address";
-    case LT_INGEST_TOO_MANY_SOURCES: return "too many sources for this stream right now";
+    case LT_INGEST_STREAM_ENDED:
+        return "the stream has ended";
+    case LT_INGEST_OVERLOADED:
+        return "events are waiting for the store (Redis); retry shortly";
+    case LT_INGEST_RATE_LIMITED:
+        return "over the like budget of the viewer or client address";
+    case LT_INGEST_TOO_MANY_SOURCES:
+        return "too many sources for this stream right now";
     }
     return "?";
 }
@@ -122,8 +128,8 @@ static void on_status(void *arg, int err, enum lt_stream_status status)
     lt_free(p);
 }
 
-int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views,
-                   lt_ingest_open_cb *cb, void *arg)
+int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt_ingest_open_cb *cb,
+                   void *arg)
 {
     int st = lt_stream_cache_peek(ing->cache, stream);
     if (st >= 0)
@@ -166,8 +172,7 @@ static const char *viewer_of(const struct lt_event *e, struct lt_ingest_client *
     if (client->viewer)
         return client->viewer;
     if (!client->derived[0])
-        lt_derive_viewer(client->addr, client->user_agent, client->user_agent_len,
-                         client->derived);
+        lt_derive_viewer(client->addr, client->user_agent, client->user_agent_len, client->derived);
     return client->derived;
 }
 

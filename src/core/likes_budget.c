@@ -69,8 +69,7 @@ int64_t lt_likes_budget_take(struct lt_likes_budget *b, const char *viewer, int6
     return take;
 }
 
-int64_t lt_likes_budget_available(const struct lt_likes_budget *b, const char *key,
-                                  int64_t now_ms)
+int64_t lt_likes_budget_available(const struct lt_likes_budget *b, const char *key, int64_t now_ms)
 {
     return (int64_t)level(b, lt_map_get(&b->buckets, key, strlen(key)), now_ms);
 }

@@ -62,13 +62,13 @@ const char *lt_ingest_reason(enum lt_ingest_code code);
 
 /* Who sends the events. */
 struct lt_ingest_client {
-    const char *addr;          /* client address after trusted_proxies: keys the per-client budget */
-    const char *viewer;        /* the viewer of events that name none (a socket's), or NULL */
-    const char *user_agent;    /* with viewer NULL: derives the viewer with addr (ids.h) */
+    const char *addr;       /* client address after trusted_proxies: keys the per-client budget */
+    const char *viewer;     /* the viewer of events that name none (a socket's), or NULL */
+    const char *user_agent; /* with viewer NULL: derives the viewer with addr (ids.h) */
     size_t user_agent_len;
-    bool drop_excess_likes;    /* WebSocket rule: taps over a budget are dropped, the rest
-                                * counted; false (HTTP): a like over a budget is rejected whole */
-    char derived[35];          /* filled by ingest when it derives the viewer */
+    bool drop_excess_likes; /* WebSocket rule: taps over a budget are dropped, the rest
+                             * counted; false (HTTP): a like over a budget is rejected whole */
+    char derived[35];       /* filled by ingest when it derives the viewer */
 };
 
 /* The outcome of one event. */
@@ -99,8 +99,8 @@ void lt_ingest_sweep(struct lt_ingest *ing, int64_t now_ms);
  * After LT_INGEST_OK, count the events with lt_ingest_event in the same loop
  * pass (before returning to the loop). */
 typedef void lt_ingest_open_cb(void *arg, enum lt_ingest_code code);
-int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views,
-                   lt_ingest_open_cb *cb, void *arg);
+int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt_ingest_open_cb *cb,
+                   void *arg);
 
 /* Validates one JSON event (event_validate.h); an invalid one counts in
  * events_rejected_total. Returns NULL or the reason. */

@@ -27,8 +27,7 @@ int64_t lt_likes_budget_take(struct lt_likes_budget *b, const char *viewer, int6
                              int64_t now_ms, bool partial);
 
 /* Whole taps the key's bucket holds at now_ms (burst for an unknown key). */
-int64_t lt_likes_budget_available(const struct lt_likes_budget *b, const char *key,
-                                  int64_t now_ms);
+int64_t lt_likes_budget_available(const struct lt_likes_budget *b, const char *key, int64_t now_ms);
 
 /* Milliseconds until n taps would fit (for Retry-After). */
 int64_t lt_likes_budget_wait_ms(const struct lt_likes_budget *b, const char *viewer, int64_t n,

@@ -133,8 +133,7 @@ static int record(char kind, const char *stream, const char *viewer, const char 
     return 0;
 }
 
-int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
-                    const char *source)
+int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer, const char *source)
 {
     (void)agg;
     assert_non_null(viewer);
@@ -251,8 +250,7 @@ static struct lt_event view(const char *viewer, const char *source)
 static struct lt_ingest_outcome count(struct lt_event e, struct lt_ingest_client *client)
 {
     set_status("s", LT_STATUS_LIVE);
-    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, NULL, NULL),
-                     LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, NULL, NULL), LT_INGEST_OK);
     struct lt_ingest_outcome out;
     memset(&out, 0x5a, sizeof out);
     lt_ingest_event(ing, "s", &e, client, &out);
