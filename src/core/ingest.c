@@ -230,8 +230,9 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
             lt_metrics->events_rejected_total++;
             return;
         }
-        /* Spent even when agg refuses below: the sources cap is rare, and
-         * a refund would let a client probe it for free. */
+        /* Spent even when agg refuses below (too many sources for the
+         * stream in this worker right now): rare, and a refused request
+         * costs its budget like any other (README's API notes). */
         rc = lt_agg_add_likes(ing->agg, stream, e->source, take);
         if (rc == 0) {
             out->counted = take;
