@@ -62,7 +62,8 @@ const char *lt_ingest_reason(enum lt_ingest_code code);
 
 /* Who sends the events. */
 struct lt_ingest_client {
-    const char *addr;       /* client address after trusted_proxies: keys the per-client budget */
+    const char *addr;       /* client address after trusted_proxies (never NULL): keys the
+                             * per-client budget */
     const char *viewer;     /* the viewer of events that name none (a socket's), or NULL */
     const char *user_agent; /* with viewer NULL: derives the viewer with addr (ids.h) */
     size_t user_agent_len;
