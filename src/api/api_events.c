@@ -1,17 +1,12 @@
-/* POST /v1/streams/{id}/events: validate events, spend like budgets, and
- * record what is accepted in the worker's deltas (agg.h). Nothing here talks
- * to Redis, except a one-time status lookup for a stream this worker has not
- * met yet (streams.h). */
-#include "livetally/base/clock.h"
+/* POST /v1/streams/{id}/events: parse the body, hand each event to the
+ * counting rules (ingest.h) and answer with the contract's status and body.
+ * Nothing here talks to Redis; the rules may wait once for the status of a
+ * stream this worker has not met yet. */
 #include "livetally/base/error.h"
 #include "livetally/base/ids.h"
 #include "livetally/base/mem.h"
-#include "livetally/base/metrics.h"
-#include "livetally/conf/config.h"
-#include "livetally/core/agg.h"
 #include "livetally/core/event_validate.h"
-#include "livetally/core/likes_budget.h"
-#include "livetally/core/stream_cache.h"
+#include "livetally/core/ingest.h"
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
 
@@ -22,7 +17,8 @@
 
 #define LT_MAX_EVENTS_PER_REQUEST 1000
 
-/* Kept while a request waits for its stream's status. */
+/* Kept while a request waits for its stream's status (on the stack when it
+ * need not wait). */
 struct ingest {
     struct lt_app *app;
     struct lt_request *req;
@@ -47,42 +43,6 @@ static bool content_type_ok(const struct lt_request *req)
            (n == 10 && strncasecmp(h->value, "text/plain", 10) == 0);
 }
 
-/* Counts one valid event. Returns NULL, or why it was rejected after all. */
-static const char *count_event(struct lt_app *app, const char *stream, struct lt_request *req,
-                               const struct lt_event *e, bool *rate_limited)
-{
-    int rc = 0;
-    if (e->viewer && e->type == LT_EVENT_LIKE &&
-        lt_likes_budget_take(app->likes_budget, e->viewer, e->n, lt_mono_ms(), false) == 0) {
-        *rate_limited = true;
-        lt_metrics->likes_rate_limited_total += (uint64_t)e->n;
-        return "over the viewer's like budget";
-    }
-    switch (e->type) {
-    case LT_EVENT_VIEW: {
-        char derived[35];
-        const char *viewer = e->viewer;
-        if (!viewer) {
-            const struct lt_http_header *ua = lt_http_find_header(&req->head, "User-Agent");
-            lt_derive_viewer(req->client_addr, ua ? ua->value : NULL, ua ? ua->value_len : 0,
-                             derived);
-            viewer = derived;
-        }
-        rc = lt_agg_add_view(app->agg, stream, viewer, e->source);
-        break;
-    }
-    case LT_EVENT_LIKE:
-        rc = lt_agg_add_likes(app->agg, stream, e->source, e->n);
-        if (rc == 0)
-            lt_metrics->likes_accepted_total += (uint64_t)e->n;
-        break;
-    case LT_EVENT_COUNTER:
-        rc = lt_agg_add_counter(app->agg, stream, e->counter, e->n);
-        break;
-    }
-    return rc == 0 ? NULL : "too many sources for this stream right now";
-}
-
 static size_t count_views(json_t *body)
 {
     if (json_is_object(body))
@@ -97,40 +57,53 @@ static size_t count_views(json_t *body)
     return views;
 }
 
-/* The stream exists and takes events: count them and answer. */
+/* The client of the request's events: a like or view without a viewer is
+ * the viewer derived from the client address and User-Agent. */
+static void request_client(const struct lt_request *req, struct lt_ingest_client *client)
+{
+    memset(client, 0, sizeof *client);
+    const struct lt_http_header *ua = lt_http_find_header(&req->head, "User-Agent");
+    client->addr = req->client_addr;
+    client->user_agent = ua ? ua->value : NULL;
+    client->user_agent_len = ua ? ua->value_len : 0;
+    client->drop_excess_likes = false; /* an HTTP like over a budget is rejected whole */
+}
+
+/* A single event that was not counted. */
+static void respond_refused(struct lt_request *req, const char *why,
+                            const struct lt_ingest_outcome *out)
+{
+    if (out && out->code == LT_INGEST_RATE_LIMITED) {
+        int64_t wait = out->retry_after_ms;
+        char secs[24];
+        snprintf(secs, sizeof secs, "%lld", (long long)(wait < 0 ? 60 : (wait + 999) / 1000));
+        lt_response_header(req, "Retry-After", secs);
+        lt_respond_error(req, 429, "rate_limited", why);
+    } else {
+        lt_respond_error(req, 400, "bad_event", why);
+    }
+}
+
+/* The stream takes events (lt_ingest_open said so): count them and answer. */
 static void ingest_accept(struct ingest *in)
 {
     struct lt_app *app = in->app;
     struct lt_request *req = in->req;
-    if (!lt_agg_can_accept(app->agg, count_views(in->body))) {
-        lt_metrics->ingest_overloaded_total++;
-        lt_response_header(req, "Retry-After", "1");
-        lt_respond_error(req, 503, "overloaded",
-                         "events are waiting for the store (Redis); retry shortly");
-        return;
-    }
+    struct lt_ingest_client client;
+    request_client(req, &client);
     struct lt_event e;
-    bool rate_limited = false;
+    struct lt_ingest_outcome out;
     if (json_is_object(in->body)) {
-        const char *why = lt_event_parse(app->cfg, in->body, &e);
-        if (!why)
-            why = count_event(app, in->stream, req, &e, &rate_limited);
+        const char *why = lt_ingest_validate(app->ingest, in->body, &e);
         if (why) {
-            lt_metrics->events_rejected_total++;
-            if (rate_limited) {
-                int64_t wait = lt_likes_budget_wait_ms(app->likes_budget, e.viewer, e.n,
-                                                       lt_mono_ms());
-                char secs[24];
-                snprintf(secs, sizeof secs, "%lld",
-                         (long long)(wait < 0 ? 60 : (wait + 999) / 1000));
-                lt_response_header(req, "Retry-After", secs);
-                lt_respond_error(req, 429, "rate_limited", why);
-            } else {
-                lt_respond_error(req, 400, "bad_event", why);
-            }
+            respond_refused(req, why, NULL);
             return;
         }
-        lt_metrics->events_accepted_total++;
+        lt_ingest_event(app->ingest, in->stream, &e, &client, &out);
+        if (out.code != LT_INGEST_OK) {
+            respond_refused(req, lt_ingest_reason(out.code), &out);
+            return;
+        }
         static const char one[] = "{\"accepted\":1,\"rejected\":0}";
         lt_respond(req, 202, "application/json; charset=utf-8", one, sizeof one - 1);
         return;
@@ -139,16 +112,16 @@ static void ingest_accept(struct ingest *in)
     json_t *ev;
     json_array_foreach(in->body, i, ev)
     {
-        const char *why = lt_event_parse(app->cfg, ev, &e);
-        if (!why)
-            why = count_event(app, in->stream, req, &e, &rate_limited);
-        if (why)
-            rejected++;
-        else
+        bool ok = false;
+        if (!lt_ingest_validate(app->ingest, ev, &e)) {
+            lt_ingest_event(app->ingest, in->stream, &e, &client, &out);
+            ok = out.code == LT_INGEST_OK;
+        }
+        if (ok)
             accepted++;
+        else
+            rejected++;
     }
-    lt_metrics->events_accepted_total += accepted;
-    lt_metrics->events_rejected_total += rejected;
     char body[64];
     int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"rejected\":%zu}", accepted, rejected);
     lt_respond(req, 202, "application/json; charset=utf-8", body, (size_t)n);
@@ -160,28 +133,37 @@ static void ingest_free(struct ingest *in)
     lt_free(in);
 }
 
-/* Decides on the stream's status, then counts. */
-static void ingest_with_status(struct ingest *in, int err, enum lt_stream_status status)
+/* Answers a request that lt_ingest_open decided on. */
+static void ingest_decided(struct ingest *in, enum lt_ingest_code code)
 {
-    struct lt_app *app = in->app;
     struct lt_request *req = in->req;
-    if (err) {
-        lt_api_respond_store_error(req, err);
-    } else if (status == LT_STATUS_ENDED) {
-        lt_respond_error(req, 409, "stream_ended", "the stream has ended");
-    } else if (status == LT_STATUS_NONE && !app->cfg->streams_auto_create) {
-        lt_respond_error(req, 404, "unknown_stream",
-                         "no such stream (streams.auto_create is off: an operator creates it)");
-    } else {
-        if (status == LT_STATUS_NONE) /* created, live, by its first batch */
-            lt_stream_cache_set(app->stream_cache, in->stream, LT_STATUS_LIVE);
+    switch (code) {
+    case LT_INGEST_OK:
         ingest_accept(in);
+        break;
+    case LT_INGEST_NOT_READY:
+        lt_api_respond_store_error(req, LT_EAGAIN);
+        break;
+    case LT_INGEST_UNKNOWN_STREAM:
+        lt_respond_error(req, 404, "unknown_stream", lt_ingest_reason(code));
+        break;
+    case LT_INGEST_STREAM_ENDED:
+        lt_respond_error(req, 409, "stream_ended", lt_ingest_reason(code));
+        break;
+    case LT_INGEST_OVERLOADED:
+        lt_response_header(req, "Retry-After", "1");
+        lt_respond_error(req, 503, "overloaded", lt_ingest_reason(code));
+        break;
+    case LT_INGEST_RATE_LIMITED:
+    case LT_INGEST_TOO_MANY_SOURCES: /* per event only */
+        lt_respond_error(req, 500, "internal", lt_ingest_reason(code));
+        break;
     }
 }
 
-static void on_status(void *arg, int err, enum lt_stream_status status)
+static void on_open(void *arg, enum lt_ingest_code code)
 {
-    ingest_with_status(arg, err, status);
+    ingest_decided(arg, code);
     ingest_free(arg);
 }
 
@@ -203,18 +185,19 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
     }
     struct ingest local = {.app = app, .req = req, .body = body};
     snprintf(local.stream, sizeof local.stream, "%s", params->id);
+    size_t n_views = count_views(body);
     /* The usual case: the status is cached, nothing to keep past this call. */
-    int st = lt_stream_cache_peek(app->stream_cache, params->id);
-    if (st >= 0) {
-        ingest_with_status(&local, 0, (enum lt_stream_status)st);
+    int rc = lt_ingest_open(app->ingest, local.stream, n_views, NULL, NULL);
+    if (rc >= 0) {
+        ingest_decided(&local, (enum lt_ingest_code)rc);
         json_decref(body);
         return;
     }
     struct ingest *in = lt_malloc(sizeof *in);
     *in = local;
-    st = lt_stream_cache_get(app->stream_cache, params->id, on_status, in);
-    if (st == LT_EAGAIN)
-        return; /* on_status answers */
-    ingest_with_status(in, st < 0 ? st : 0, st < 0 ? LT_STATUS_NONE : (enum lt_stream_status)st);
+    rc = lt_ingest_open(app->ingest, in->stream, n_views, on_open, in);
+    if (rc == LT_EAGAIN)
+        return; /* on_open answers */
+    ingest_decided(in, (enum lt_ingest_code)rc);
     ingest_free(in);
 }

@@ -11,8 +11,7 @@ enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_PUT = 1 << 3, M_DELET
 
 struct route {
     unsigned methods;
-    /* Segments separated by '/'; "{id}" captures a stream or series id,
-     * "{source}" a source id. */
+    /* Segments separated by '/'; "{id}" captures a stream or series id. */
     const char *pattern;
     lt_route_handler *handler;
 };
@@ -51,17 +50,12 @@ static enum match match_route(const char *pattern, const char *path, size_t len,
             size_t seg_len = seg_end - i;
             if (seg_len == 0)
                 return NO_MATCH;
-            bool is_source = strncmp(p, "{source}", 8) == 0;
-            char *out = is_source ? params->source : params->id;
-            size_t cap = is_source ? sizeof params->source : sizeof params->id;
-            bool ok = is_source ? lt_valid_source_id(path + i, seg_len)
-                                : lt_valid_stream_id(path + i, seg_len);
-            if (ok) {
-                memcpy(out, path + i, seg_len);
-                out[seg_len] = '\0';
+            /* A valid id is at most LT_STREAM_ID_MAX bytes: it fits id[]. */
+            if (lt_valid_stream_id(path + i, seg_len)) {
+                memcpy(params->id, path + i, seg_len);
+                params->id[seg_len] = '\0';
             } else {
                 bad = true;
-                (void)cap;
             }
             i = seg_end;
             p = close + 1;

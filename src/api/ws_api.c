@@ -1,7 +1,6 @@
 /* livetally's WebSocket messages (API.md "WebSocket messages") on top of
- * ws_conn.h: views, likes with the viewer's budget, subscriptions through
- * the hub, operator sockets. */
-#include "livetally/base/clock.h"
+ * ws_conn.h: views and likes through the counting rules (ingest.h),
+ * subscriptions through the hub, operator sockets. */
 #include "livetally/base/error.h"
 #include "livetally/base/ids.h"
 #include "livetally/base/log.h"
@@ -9,10 +8,9 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/shared_buf.h"
 #include "livetally/conf/config.h"
-#include "livetally/core/agg.h"
 #include "livetally/core/event_validate.h"
 #include "livetally/core/hub.h"
-#include "livetally/core/likes_budget.h"
+#include "livetally/core/ingest.h"
 #include "livetally/core/stream_cache.h"
 #include "livetally/net/ws_conn.h"
 #include "livetally/net/ws_frame.h"
@@ -104,86 +102,143 @@ static void subscribe_now(struct ws_client *cl, const char *stream)
     cl->subs[cl->n_subs++] = lt_hub_subscribe(cl->app->hub, stream, &ws_kind, cl, !cl->operator, -1);
 }
 
-/* Carries out an action once the stream's status is known. */
-static void act(struct ws_client *cl, const struct action *a, enum lt_stream_status status)
+/* A subscription once the stream's status is known. */
+static void subscribe_with_status(struct ws_client *cl, const struct action *a,
+                                  enum lt_stream_status status)
 {
-    struct lt_app *app = cl->app;
-    if (status == LT_STATUS_NONE && !app->cfg->streams_auto_create) {
+    if (status == LT_STATUS_NONE && !cl->app->cfg->streams_auto_create) {
         send_error(cl, "unknown_stream", "no such stream");
         return;
     }
-    if (a->type == ACT_SUBSCRIBE) {
-        subscribe_now(cl, a->stream);
-        return;
-    }
-    if (status == LT_STATUS_ENDED) {
-        send_error(cl, "stream_ended", "the stream has ended");
-        return;
-    }
-    if (!lt_agg_can_accept(app->agg, a->type == ACT_VIEW)) {
-        lt_metrics->ingest_overloaded_total++;
-        send_error(cl, "overloaded", "events are waiting for the store; retry shortly");
-        return;
-    }
-    if (status == LT_STATUS_NONE)
-        lt_stream_cache_set(app->stream_cache, a->stream, LT_STATUS_LIVE);
-    int rc;
-    if (a->type == ACT_VIEW) {
-        rc = lt_agg_add_view(app->agg, a->stream, a->viewer, a->source);
-    } else {
-        int64_t taken =
-            lt_likes_budget_take(app->likes_budget, a->viewer, a->n, lt_mono_ms(), true);
-        rc = taken > 0 ? lt_agg_add_likes(app->agg, a->stream, a->source, taken) : 0;
-        if (rc == 0 && taken > 0)
-            lt_metrics->likes_accepted_total += (uint64_t)taken;
-        if (taken < a->n) {
-            lt_metrics->likes_rate_limited_total += (uint64_t)(a->n - taken);
-            send_dropped(cl, a->n - taken);
-        }
-    }
-    if (rc != 0) {
-        lt_metrics->events_rejected_total++;
-        send_error(cl, "bad_message", "too many sources for this stream right now");
-    } else {
-        lt_metrics->events_accepted_total++;
-    }
+    subscribe_now(cl, a->stream);
 }
 
-static void on_action_status(void *arg, int err, enum lt_stream_status status)
+/* A view or like that the stream takes (lt_ingest_open said so): counted by
+ * the rules of ingest.h, taps over a budget dropped. */
+static void count_event(struct ws_client *cl, const struct action *a)
+{
+    struct lt_event e;
+    memset(&e, 0, sizeof e);
+    e.type = a->type == ACT_VIEW ? LT_EVENT_VIEW : LT_EVENT_LIKE;
+    e.n = a->n;
+    e.viewer = a->viewer;
+    e.source = a->source;
+    struct lt_ingest_client client;
+    memset(&client, 0, sizeof client);
+    client.addr = lt_ws_peer(cl->conn);
+    client.viewer = cl->viewer;
+    client.drop_excess_likes = true;
+    struct lt_ingest_outcome out;
+    lt_ingest_event(cl->app->ingest, a->stream, &e, &client, &out);
+    if (out.dropped > 0)
+        send_dropped(cl, out.dropped);
+    if (out.code == LT_INGEST_TOO_MANY_SOURCES)
+        send_error(cl, "bad_message", lt_ingest_reason(out.code));
+}
+
+/* Carries out a view or like once lt_ingest_open decided. */
+static void act(struct ws_client *cl, const struct action *a, enum lt_ingest_code code)
+{
+    const char *wire = NULL;
+    switch (code) {
+    case LT_INGEST_OK:
+        count_event(cl, a);
+        return;
+    case LT_INGEST_NOT_READY:
+        wire = "not_ready";
+        break;
+    case LT_INGEST_UNKNOWN_STREAM:
+        wire = "unknown_stream";
+        break;
+    case LT_INGEST_STREAM_ENDED:
+        wire = "stream_ended";
+        break;
+    case LT_INGEST_OVERLOADED:
+        wire = "overloaded";
+        break;
+    case LT_INGEST_RATE_LIMITED:
+        wire = "rate_limited";
+        break;
+    case LT_INGEST_TOO_MANY_SOURCES:
+        wire = "bad_message";
+        break;
+    }
+    send_error(cl, wire, lt_ingest_reason(code));
+}
+
+/* The socket may have closed while the action waited. */
+static struct ws_client *waited_client(struct action *a)
+{
+    return lt_ws_is_open(a->conn) ? lt_ws_arg(a->conn) : NULL;
+}
+
+static void on_subscribe_status(void *arg, int err, enum lt_stream_status status)
 {
     struct action *a = arg;
-    if (lt_ws_is_open(a->conn)) {
-        struct ws_client *cl = lt_ws_arg(a->conn);
-        if (err)
-            send_error(cl, "not_ready", "the store (Redis) is not reachable right now");
-        else
-            act(cl, a, status);
-    }
+    struct ws_client *cl = waited_client(a);
+    if (cl && err)
+        send_error(cl, "not_ready", "the store (Redis) is not reachable right now");
+    else if (cl)
+        subscribe_with_status(cl, a, status);
     lt_ws_unref(a->conn);
     lt_free(a);
+}
+
+static void on_event_open(void *arg, enum lt_ingest_code code)
+{
+    struct action *a = arg;
+    struct ws_client *cl = waited_client(a);
+    if (cl)
+        act(cl, a, code);
+    lt_ws_unref(a->conn);
+    lt_free(a);
+}
+
+/* A copy of tmpl that keeps the socket referenced while it waits. */
+static struct action *waiting_action(struct ws_client *cl, const struct action *tmpl)
+{
+    struct action *a = lt_malloc(sizeof *a);
+    *a = *tmpl;
+    a->conn = cl->conn;
+    lt_ws_ref(cl->conn);
+    return a;
 }
 
 /* Runs the action now when the stream's status is cached (the usual case),
  * else once it is looked up. */
 static void submit(struct ws_client *cl, const struct action *tmpl)
 {
-    int st = lt_stream_cache_peek(cl->app->stream_cache, tmpl->stream);
-    if (st >= 0) {
-        act(cl, tmpl, (enum lt_stream_status)st);
+    struct lt_app *app = cl->app;
+    if (tmpl->type == ACT_SUBSCRIBE) {
+        int st = lt_stream_cache_peek(app->stream_cache, tmpl->stream);
+        if (st >= 0) {
+            subscribe_with_status(cl, tmpl, (enum lt_stream_status)st);
+            return;
+        }
+        struct action *a = waiting_action(cl, tmpl);
+        st = lt_stream_cache_get(app->stream_cache, a->stream, on_subscribe_status, a);
+        if (st == LT_EAGAIN)
+            return; /* on_subscribe_status follows */
+        lt_ws_unref(cl->conn);
+        if (st < 0)
+            send_error(cl, "not_ready", "the store (Redis) is not reachable right now");
+        else
+            subscribe_with_status(cl, a, (enum lt_stream_status)st);
+        lt_free(a);
         return;
     }
-    struct action *a = lt_malloc(sizeof *a);
-    *a = *tmpl;
-    a->conn = cl->conn;
-    lt_ws_ref(cl->conn);
-    st = lt_stream_cache_get(cl->app->stream_cache, a->stream, on_action_status, a);
-    if (st == LT_EAGAIN)
-        return; /* on_action_status follows */
+    size_t n_views = tmpl->type == ACT_VIEW;
+    int rc = lt_ingest_open(app->ingest, tmpl->stream, n_views, NULL, NULL);
+    if (rc >= 0) {
+        act(cl, tmpl, (enum lt_ingest_code)rc);
+        return;
+    }
+    struct action *a = waiting_action(cl, tmpl);
+    rc = lt_ingest_open(app->ingest, a->stream, n_views, on_event_open, a);
+    if (rc == LT_EAGAIN)
+        return; /* on_event_open follows */
     lt_ws_unref(cl->conn);
-    if (st < 0)
-        send_error(cl, "not_ready", "the store (Redis) is not reachable right now");
-    else
-        act(cl, a, (enum lt_stream_status)st);
+    act(cl, a, (enum lt_ingest_code)rc);
     lt_free(a);
 }
 
@@ -208,12 +263,12 @@ static const char *message_stream(struct ws_client *cl, json_t *msg, const char 
     return NULL;
 }
 
-/* A view or like message: the same rules as an HTTP event (event.c), plus
+/* A view or like message: the same rules as an HTTP event (event_validate.h), plus
  * the stream it is about and the socket's viewer and source as defaults. */
 static const char *parse_event(struct ws_client *cl, json_t *msg, struct action *a)
 {
     struct lt_event ev;
-    const char *why = lt_event_parse(cl->app->cfg, msg, &ev);
+    const char *why = lt_ingest_validate(cl->app->ingest, msg, &ev);
     if (why)
         return why;
     const char *stream = message_stream(cl, msg, &why);

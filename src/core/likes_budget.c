@@ -1,4 +1,4 @@
-/* Per-viewer token buckets (see likes_budget.h). */
+/* Like budgets: token buckets per key (see likes_budget.h). */
 #include "livetally/core/likes_budget.h"
 
 #include "livetally/base/map.h"
@@ -67,6 +67,11 @@ int64_t lt_likes_budget_take(struct lt_likes_budget *b, const char *viewer, int6
     k->tokens = have - (double)take;
     k->at_ms = now_ms;
     return take;
+}
+
+int64_t lt_likes_budget_available(const struct lt_likes_budget *b, const char *key, int64_t now_ms)
+{
+    return (int64_t)level(b, lt_map_get(&b->buckets, key, strlen(key)), now_ms);
 }
 
 int64_t lt_likes_budget_wait_ms(const struct lt_likes_budget *b, const char *viewer, int64_t n,

@@ -10,7 +10,7 @@
 #include "livetally/store/store.h"
 #include "livetally/core/agg.h"
 #include "livetally/core/hub.h"
-#include "livetally/core/likes_budget.h"
+#include "livetally/core/ingest.h"
 #include "livetally/core/stream_cache.h"
 #include "livetally/net/http_server.h"
 #include "livetally/net/ws_conn.h"
@@ -192,8 +192,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     struct lt_ws_settings ws = ws_settings(next);
     lt_ws_server_set_settings(w->app.ws, &ws);
     lt_agg_set_config(w->app.agg, next);
-    lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second,
-                               next->likes_burst);
+    lt_ingest_set_config(w->app.ingest, next);
     /* The store keeps the config it started with (Redis address, dedup
      * window): connections are not dropped on reload. The old config stays
      * allocated because the store still reads it. */
@@ -211,7 +210,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    lt_likes_budget_sweep(w->app.likes_budget, lt_mono_ms());
+    lt_ingest_sweep(w->app.ingest, lt_mono_ms());
     lt_metrics->memory_live_bytes = (uint64_t)lt_mem_live_bytes();
 }
 
@@ -267,7 +266,7 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     app->stream_cache = lt_stream_cache_new(app->base, app->store, cfg->redis_command_timeout_ms);
     app->agg = lt_agg_new(app->base, cfg, app->store);
     app->hub = lt_hub_new(app->base, cfg, app->store, app->agg);
-    app->likes_budget = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
+    app->ingest = lt_ingest_new(cfg, app->agg, app->stream_cache);
     struct lt_ws_settings ws = ws_settings(cfg);
     app->ws = lt_ws_server_new(app->base, &ws);
     app->sse = lt_sse_server_new(app);
@@ -300,10 +299,10 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     lt_ws_server_free(app->ws);
     lt_sse_server_free(app->sse);
     lt_hub_free(app->hub);
+    lt_ingest_free(app->ingest); /* before agg and the stream cache it uses */
     lt_agg_free(app->agg);
     lt_stream_cache_free(app->stream_cache);
     lt_store_free(app->store);
-    lt_likes_budget_free(app->likes_budget);
     lt_static_free(app->static_files);
     event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_base_free(app->base);

@@ -12,7 +12,7 @@ struct lt_config;
 struct lt_store;
 struct lt_agg;
 struct lt_stream_cache;
-struct lt_likes_budget;
+struct lt_ingest;
 struct lt_http_server;
 struct lt_hub;
 struct lt_ws_server;
@@ -25,7 +25,7 @@ struct lt_app {
     struct lt_store *store;
     struct lt_agg *agg;
     struct lt_stream_cache *stream_cache;
-    struct lt_likes_budget *likes_budget;
+    struct lt_ingest *ingest; /* the counting rules of both transports */
     struct lt_http_server *http;
     struct lt_hub *hub;
     struct lt_ws_server *ws;

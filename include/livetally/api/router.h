@@ -10,10 +10,11 @@
 
 struct lt_app;
 
-/* Path parameters: {id} (a stream or series id, validated) and {source}. */
+/* Path parameters: {id} (a stream or series id, validated). Partner
+ * reports (PUT /v1/streams/{id}/sources/{source}) will add a source here
+ * when they are built. */
 struct lt_route_params {
     char id[LT_STREAM_ID_MAX + 1];
-    char source[LT_SOURCE_ID_MAX + 1];
 };
 
 typedef void lt_route_handler(struct lt_app *app, struct lt_request *req,

@@ -26,7 +26,8 @@ struct evbuffer;
     X(events_accepted_total, counter, "events accepted")                                           \
     X(events_rejected_total, counter, "events rejected")                                           \
     X(likes_accepted_total, counter, "like taps accepted")                                         \
-    X(likes_rate_limited_total, counter, "like taps dropped by a viewer's budget")                 \
+    X(likes_rate_limited_total, counter, "like taps refused by a viewer's or client's budget")     \
+    X(likes_client_limited_total, counter, "of those, taps the client budget alone refused")       \
     X(ingest_overloaded_total, counter, "event requests refused with 503 (backlog full)")          \
     X(redis_batches_sent_total, counter, "stream batches sent to Redis (resends included)")        \
     X(redis_batches_applied_total, counter, "stream batches applied by Redis")                     \

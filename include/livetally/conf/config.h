@@ -61,6 +61,8 @@ struct lt_config {
     int likes_max_per_message;
     int likes_rate_per_second;
     int likes_burst;
+    int likes_per_client_rate_per_second; /* per client address (after trusted_proxies) */
+    int likes_per_client_burst;
     struct lt_strlist counters; /* validated: a-z0-9_-, not view/like */
 
     struct lt_strlist cors_allowed_origins; /* "*" or exact origins */

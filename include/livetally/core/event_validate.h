@@ -1,6 +1,7 @@
 /* Event validation: the contract's rules for one event object of
- * POST /v1/streams/{id}/events (and, later, the WebSocket messages that carry
- * the same fields). No I/O, no allocation: pointers refer into the json_t. */
+ * POST /v1/streams/{id}/events and of the WebSocket view and like messages
+ * that carry the same fields (through lt_ingest_validate, ingest.h). No I/O,
+ * no allocation: pointers refer into the json_t. */
 #ifndef LIVETALLY_EVENT_VALIDATE_H
 #define LIVETALLY_EVENT_VALIDATE_H
 

@@ -51,6 +51,8 @@ static const char *const all_keys[] = {
     "likes.max_per_message",
     "likes.rate_per_second",
     "likes.burst",
+    "likes.per_client_rate_per_second",
+    "likes.per_client_burst",
     "counters",
     "cors.allowed_origins",
     "auth.operator_tokens_env",
@@ -198,6 +200,8 @@ static void assert_default_values(const struct lt_config *c)
     assert_int_equal(c->likes_max_per_message, 50);
     assert_int_equal(c->likes_rate_per_second, 20);
     assert_int_equal(c->likes_burst, 100);
+    assert_int_equal(c->likes_per_client_rate_per_second, 2000);
+    assert_int_equal(c->likes_per_client_burst, 10000);
     assert_int_equal(c->counters.n, 0);
     assert_int_equal(c->cors_allowed_origins.n, 1);
     assert_string_equal(c->cors_allowed_origins.items[0], "*");
@@ -279,7 +283,8 @@ static void test_every_type(void **state)
               "60000, \"max_backlog\": 100},"
               " \"flush_interval_ms\": 5, \"push_interval_ms\": 10,"
               " \"streams\": {\"auto_create\": false}, \"views\": {\"dedup_seconds\": 1},"
-              " \"likes\": {\"max_per_message\": 7, \"rate_per_second\": 8, \"burst\": 9},"
+              " \"likes\": {\"max_per_message\": 7, \"rate_per_second\": 8, \"burst\": 9,"
+              " \"per_client_rate_per_second\": 10, \"per_client_burst\": 11},"
               " \"counters\": [\"shares\", \"gifts\"],"
               " \"cors\": {\"allowed_origins\": [\"https://example.com\"]},"
               " \"auth\": {\"operator_tokens_env\": null, \"sources\": {\"p\": {\"key_env\": "
@@ -308,6 +313,8 @@ static void test_every_type(void **state)
     assert_int_equal(cfg.likes_max_per_message, 7);
     assert_int_equal(cfg.likes_rate_per_second, 8);
     assert_int_equal(cfg.likes_burst, 9);
+    assert_int_equal(cfg.likes_per_client_rate_per_second, 10);
+    assert_int_equal(cfg.likes_per_client_burst, 11);
     assert_int_equal(cfg.counters.n, 2);
     assert_string_equal(cfg.counters.items[1], "gifts");
     assert_int_equal(cfg.cors_allowed_origins.n, 1);
@@ -375,6 +382,9 @@ static const struct bound bounds[] = {
     {"likes.max_per_message", offsetof(struct lt_config, likes_max_per_message), 1, 100000},
     {"likes.rate_per_second", offsetof(struct lt_config, likes_rate_per_second), 1, 1000000},
     {"likes.burst", offsetof(struct lt_config, likes_burst), 1, 10000000},
+    {"likes.per_client_rate_per_second",
+     offsetof(struct lt_config, likes_per_client_rate_per_second), 1, 1000000},
+    {"likes.per_client_burst", offsetof(struct lt_config, likes_per_client_burst), 1, 10000000},
     {"limits.max_connections", offsetof(struct lt_config, max_connections), 1, 1000000},
     {"limits.max_body_bytes", offsetof(struct lt_config, max_body_bytes), 1024, 16777216},
     {"limits.max_header_bytes", offsetof(struct lt_config, max_header_bytes), 1024, 1048576},
