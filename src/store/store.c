@@ -517,7 +517,7 @@ int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_sta
 
 /* Decodes read.lua's reply (a flat array of name, value; store_decode.h)
  * into t, prepared for stream. Returns 0 or LT_EPROTO. */
-static int totals_from_reply(const struct lt_store *store, const char *stream, int64_t now_ms,
+static int decode_read_reply(const struct lt_store *store, const char *stream, int64_t now_ms,
                              const redisReply *r, struct lt_totals *t)
 {
     lt_store_decode_begin(t, stream, store->cfg->counters.items, store->cfg->counters.n);
@@ -571,7 +571,7 @@ static int read_result(const struct lt_store *store, const char *stream, int64_t
         return err ? err : LT_EPROTO;
     if (r->type == REDIS_REPLY_INTEGER)
         return 0;
-    int rc = totals_from_reply(store, stream, now_ms, r, t);
+    int rc = decode_read_reply(store, stream, now_ms, r, t);
     if (rc != 0) {
         lt_warn("store", "stream %s: the read script's reply does not decode", stream);
         lt_totals_free(t);

@@ -7,7 +7,7 @@
  * batch in flight; a batch whose outcome is unknown (timeout, lost
  * connection) is resent unchanged, with the same (incarnation, seq), until
  * Redis acknowledges it; the script applies a seq only above the stream's
- * high-water mark for this worker incarnation (store_scripts.h).
+ * high-water mark for this worker incarnation (src/store/lua/apply.lua).
  *
  * While Redis is away the deltas wait here. Counts of likes and counters take
  * constant space; views carry their viewer ids and so take space: their
