@@ -30,8 +30,10 @@ static void add_display(json_t *o, const struct lt_totals *t, const struct lt_to
         const char *name;
         int64_t value;
     } fields[] = {
-        {"views", t->views},   {"likes", t->likes},
-        {"uniques", t->uniques}, {"online", t->online},
+        {"views", t->views},
+        {"likes", t->likes},
+        {"uniques", t->uniques},
+        {"online", t->online},
         {"peak_online", t->peak_online},
     };
     json_t *display = json_object();
@@ -64,13 +66,12 @@ json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display
     json_t *sources = json_object();
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
-        json_t *e = json_pack("{s:I, s:I}", "views", (json_int_t)s->views, "likes",
-                              (json_int_t)s->likes);
+        json_t *e =
+            json_pack("{s:I, s:I}", "views", (json_int_t)s->views, "likes", (json_int_t)s->likes);
         if (s->has_reported)
             json_object_set_new(e, "reported",
-                                json_pack("{s:I, s:I, s:o}", "views",
-                                          (json_int_t)s->reported.views, "likes",
-                                          (json_int_t)s->reported.likes, "at",
+                                json_pack("{s:I, s:I, s:o}", "views", (json_int_t)s->reported.views,
+                                          "likes", (json_int_t)s->reported.likes, "at",
                                           time_or_null(s->reported.at_ms, 0)));
         json_object_set_new(sources, s->name, e);
     }

@@ -875,8 +875,8 @@ static void on_put_indexed(void *arg, int err)
     if (call->series_given && call->series[0])
         lt_redis_command(store->data, NULL, NULL, "ZADD lt:series:%s NX %lld %s", call->series,
                          (long long)call->created, call->stream);
-    lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL,
-                     call->status, call->stream);
+    lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL, call->status,
+                     call->stream);
     if (lt_store_get_totals(store, call->stream, call->cb, call->arg) != 0)
         call->cb(call->arg, LT_EAGAIN, NULL);
     lt_free(call);

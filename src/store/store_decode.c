@@ -94,8 +94,8 @@ static int decode_source(struct lt_totals *t, const char *name, size_t len, cons
     return 0;
 }
 
-int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len,
-                          const char *value, size_t value_len)
+int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len, const char *value,
+                          size_t value_len)
 {
     int64_t *field = int_field(t, name, name_len);
     if (field)

@@ -8,10 +8,14 @@
 const char *lt_status_name(enum lt_stream_status status)
 {
     switch (status) {
-    case LT_STATUS_SCHEDULED: return "scheduled";
-    case LT_STATUS_LIVE: return "live";
-    case LT_STATUS_ENDED: return "ended";
-    case LT_STATUS_NONE: break;
+    case LT_STATUS_SCHEDULED:
+        return "scheduled";
+    case LT_STATUS_LIVE:
+        return "live";
+    case LT_STATUS_ENDED:
+        return "ended";
+    case LT_STATUS_NONE:
+        break;
     }
     return "none";
 }

@@ -95,8 +95,7 @@ struct lt_stream_fields {
     const char *starts_at; /* RFC 3339, already validated */
 };
 int lt_store_put_stream(struct lt_store *store, const char *stream,
-                        const struct lt_stream_fields *fields, lt_store_totals_cb *cb,
-                        void *arg);
+                        const struct lt_stream_fields *fields, lt_store_totals_cb *cb, void *arg);
 
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the

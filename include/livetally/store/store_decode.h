@@ -31,8 +31,8 @@ void lt_store_decode_begin(struct lt_totals *t, const char *stream, char *const 
  * counters is skipped (a counter no longer configured). Returns 0, or
  * LT_EPROTO when the value does not fit the name (an integer field that
  * is not a whole decimal in int64, a time that is not RFC 3339). */
-int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len,
-                          const char *value, size_t value_len);
+int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len, const char *value,
+                          size_t value_len);
 
 /* Decodes a published message (lines "name value", '\n' between them, no
  * empty line) into t, which lt_store_decode_begin prepared. Returns 0, or

@@ -65,7 +65,7 @@ struct lt_totals {
     int64_t likes;
     int64_t online;
     int64_t peak_online;
-    int64_t seq; /* the stream's change counter (API.md) */
+    int64_t seq;   /* the stream's change counter (API.md) */
     int64_t ts_ms; /* when these totals were true: publish or read time */
     /* Times in epoch ms, 0 when unknown (never set). */
     int64_t peak_at_ms;
@@ -141,7 +141,7 @@ struct lt_batch {
     size_t n_counters;
     struct lt_batch_view *views;
     size_t n_views;
-    int64_t online; /* this worker's subscribers of the stream; -1: no report */
+    int64_t online;            /* this worker's subscribers of the stream; -1: no report */
     struct lt_batch_dim *dims; /* further dimensions (see above); none yet */
     size_t n_dims;
 };

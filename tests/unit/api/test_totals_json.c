@@ -60,7 +60,8 @@ static void test_totals_object(void **state)
     char *text = dump(lt_totals_json(&t, NULL));
     assert_string_equal(
         text,
-        "{\"stream\":\"ganzhou-2022-07-16\",\"title\":\"开幕式 \\\"1\\\"\",\"series\":\"tour-2022\","
+        "{\"stream\":\"ganzhou-2022-07-16\",\"title\":\"开幕式 "
+        "\\\"1\\\"\",\"series\":\"tour-2022\","
         "\"status\":\"ended\",\"views\":203411,\"uniques\":151020,\"likes\":100873,"
         "\"online\":5234,\"peak_online\":8123,\"peak_at\":\"2022-07-16T02:32:05Z\","
         "\"counters\":{\"shares\":120,\"gifts\":0},"
@@ -80,11 +81,12 @@ static void test_empty_totals_have_nulls(void **state)
     lt_totals_init(&t, "s");
     lt_totals_set_title(&t, "\xff\xfe", 2); /* not UTF-8: shown as null */
     char *text = dump(lt_totals_json(&t, NULL));
-    assert_string_equal(text, "{\"stream\":\"s\",\"title\":null,\"series\":null,\"status\":\"live\","
-                              "\"views\":0,\"uniques\":0,\"likes\":0,\"online\":0,"
-                              "\"peak_online\":0,\"peak_at\":null,\"counters\":{},\"sources\":{},"
-                              "\"segments\":[],\"seq\":0,\"created_at\":null,\"starts_at\":null,"
-                              "\"updated_at\":null}");
+    assert_string_equal(text,
+                        "{\"stream\":\"s\",\"title\":null,\"series\":null,\"status\":\"live\","
+                        "\"views\":0,\"uniques\":0,\"likes\":0,\"online\":0,"
+                        "\"peak_online\":0,\"peak_at\":null,\"counters\":{},\"sources\":{},"
+                        "\"segments\":[],\"seq\":0,\"created_at\":null,\"starts_at\":null,"
+                        "\"updated_at\":null}");
     lt_free(text);
     lt_totals_free(&t);
 }
@@ -151,10 +153,8 @@ int main(void)
 {
     lt_mem_install_hooks(); /* jansson allocates through lt_* as in the server */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_totals_object),
-        cmocka_unit_test(test_empty_totals_have_nulls),
-        cmocka_unit_test(test_display),
-        cmocka_unit_test(test_message),
+        cmocka_unit_test(test_totals_object), cmocka_unit_test(test_empty_totals_have_nulls),
+        cmocka_unit_test(test_display),       cmocka_unit_test(test_message),
         cmocka_unit_test(test_message_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

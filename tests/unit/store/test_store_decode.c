@@ -170,16 +170,16 @@ static void test_push_message(void **state)
     assert_int_equal(t.seq, 2);
     lt_totals_free(&t);
     static const char *const bad[] = {
-        "",                  /* nothing */
-        "views 1",           /* no seq */
-        "seq 1\n",           /* an empty last line */
-        "seq 1\n\nviews 2",  /* an empty line */
-        "seq",               /* no value */
-        " seq 1",            /* no name */
-        "seq 1\nviews",      /* a line without a value */
-        "seq 1\nviews x",    /* a bad value */
-        "seq  1",            /* the value is " 1" */
-        "seq 1 2",           /* the value is "1 2" */
+        "",                                /* nothing */
+        "views 1",                         /* no seq */
+        "seq 1\n",                         /* an empty last line */
+        "seq 1\n\nviews 2",                /* an empty line */
+        "seq",                             /* no value */
+        " seq 1",                          /* no name */
+        "seq 1\nviews",                    /* a line without a value */
+        "seq 1\nviews x",                  /* a bad value */
+        "seq  1",                          /* the value is " 1" */
+        "seq 1 2",                         /* the value is "1 2" */
         "{\"type\":\"totals\",\"seq\":1}", /* the old JSON text */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -237,10 +237,8 @@ static void test_status_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_fields),
-        cmocka_unit_test(test_bad_values_refused),
-        cmocka_unit_test(test_push_message),
-        cmocka_unit_test(test_totals_copy_is_deep),
+        cmocka_unit_test(test_read_fields),  cmocka_unit_test(test_bad_values_refused),
+        cmocka_unit_test(test_push_message), cmocka_unit_test(test_totals_copy_is_deep),
         cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
