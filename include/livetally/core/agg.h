@@ -58,7 +58,9 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream);
 
 /* Flush now rather than at the next tick (shutdown). */
 void lt_agg_flush(struct lt_agg *agg);
-/* Nothing pending and nothing in flight. */
+/* Nothing pending and nothing in flight. An index write not confirmed yet
+ * does not count: no count waits on it, and a stream missing from the index
+ * is added again by the next worker that counts for it, or by a PUT. */
 bool lt_agg_idle(const struct lt_agg *agg);
 /* View entries plus waiting streams, for /metrics and the bound. */
 size_t lt_agg_backlog(const struct lt_agg *agg);
