@@ -7,7 +7,7 @@ what=${1:-run}
 pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev libssl-dev zlib1g-dev
       redis-server redis-tools curl)
 case "$what" in
-  test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets clang libfuzzer-14-dev
+  test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets lua5.1 clang libfuzzer-14-dev
                libclang-rt-14-dev chromium fonts-wqy-zenhei) ;;
   bench) pkgs+=(nginx-light wrk) ;;
   run) ;;

@@ -8,6 +8,7 @@
 #include "livetally/core/stream_cache.h"
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
+#include "livetally/api/totals_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -37,15 +38,8 @@ static int query_param(struct lt_request *req, const char *name, char *buf, size
     return 1;
 }
 
-/* What ?locale= and ?style= ask for: display strings beside the counts. */
-struct display_opts {
-    bool wanted;
-    enum lt_display_locale locale;
-    enum lt_display_style style;
-};
-
 /* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
-static bool display_opts_parse(struct lt_request *req, struct display_opts *d)
+static bool display_opts_parse(struct lt_request *req, struct lt_totals_display *d)
 {
     char locale[64], style[16];
     long n;
@@ -71,28 +65,12 @@ static bool display_opts_parse(struct lt_request *req, struct display_opts *d)
     return true;
 }
 
-static void add_display(json_t *totals, const struct display_opts *d)
-{
-    if (!d->wanted)
-        return;
-    static const char *const fields[] = {"views", "likes", "uniques", "online", "peak_online"};
-    json_t *display = json_object();
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        char text[LT_DISPLAY_MAX];
-        json_int_t v = json_integer_value(json_object_get(totals, fields[i]));
-        lt_display_format(v, d->locale, d->style, text);
-        json_object_set_new(display, fields[i], json_string(text));
-    }
-    json_object_set_new(display, "locale", json_string(lt_display_locale_name(d->locale)));
-    json_object_set_new(totals, "display", display);
-}
-
 struct read_ctx {
     struct lt_request *req;
-    struct display_opts display;
+    struct lt_totals_display display;
 };
 
-static void on_totals(void *arg, int err, json_t *totals)
+static void on_totals(void *arg, int err, const struct lt_totals *totals)
 {
     struct read_ctx *ctx = arg;
     struct lt_request *req = ctx->req;
@@ -101,8 +79,7 @@ static void on_totals(void *arg, int err, json_t *totals)
     } else if (!totals) {
         lt_respond_error(req, 404, "unknown_stream", "no such stream");
     } else {
-        add_display(totals, &ctx->display);
-        lt_respond_json(req, 200, json_incref(totals));
+        lt_respond_json(req, 200, lt_totals_json(totals, &ctx->display));
     }
     lt_free(ctx);
 }
@@ -123,18 +100,20 @@ void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
     }
 }
 
-static void on_list(void *arg, int err, json_t *result)
+static void on_list(void *arg, int err, const struct lt_totals *streams, size_t n,
+                    const char *next_cursor)
 {
     struct read_ctx *ctx = arg;
     struct lt_request *req = ctx->req;
     if (err) {
         lt_api_respond_store_error(req, err);
     } else {
-        size_t i;
-        json_t *totals;
-        json_array_foreach(json_object_get(result, "streams"), i, totals)
-            add_display(totals, &ctx->display);
-        lt_respond_json(req, 200, json_incref(result));
+        json_t *list = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(list, lt_totals_json(&streams[i], &ctx->display));
+        lt_respond_json(req, 200,
+                        json_pack("{s:o, s:o}", "streams", list, "next_cursor",
+                                  next_cursor ? json_string(next_cursor) : json_null()));
     }
     lt_free(ctx);
 }
@@ -204,7 +183,7 @@ struct put_ctx {
     char stream[LT_STREAM_ID_MAX + 1];
 };
 
-static void on_put(void *arg, int err, json_t *totals)
+static void on_put(void *arg, int err, const struct lt_totals *totals)
 {
     struct put_ctx *ctx = arg;
     struct lt_request *req = ctx->req;
@@ -213,10 +192,8 @@ static void on_put(void *arg, int err, json_t *totals)
     } else if (!totals) {
         lt_respond_error(req, 404, "unknown_stream", "the stream was removed meanwhile");
     } else {
-        const char *status = json_string_value(json_object_get(totals, "status"));
-        if (status)
-            lt_stream_cache_set(ctx->app->stream_cache, ctx->stream, lt_status_parse(status, strlen(status)));
-        lt_respond_json(req, 200, json_incref(totals));
+        lt_stream_cache_set(ctx->app->stream_cache, ctx->stream, totals->status);
+        lt_respond_json(req, 200, lt_totals_json(totals, NULL));
     }
     lt_free(ctx);
 }

@@ -12,6 +12,7 @@
 #include "livetally/core/hub.h"
 #include "livetally/api/app.h"
 #include "livetally/api/live.h"
+#include "livetally/api/totals_json.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -86,10 +87,12 @@ static bool after_send(struct sse_client *c, int rc)
     return true;
 }
 
-static struct lt_shared *encode_event(const char *json, size_t len, int64_t seq)
+/* "id: <seq>\nevent: totals\ndata: <the totals message>\n\n" */
+static struct lt_shared *encode_event(const struct lt_totals *totals)
 {
-    char head[48];
-    int n = snprintf(head, sizeof head, "id: %" PRId64 "\nevent: totals\ndata: ", seq);
+    char head[48], json[LT_TOTALS_MESSAGE_MAX];
+    int n = snprintf(head, sizeof head, "id: %" PRId64 "\nevent: totals\ndata: ", totals->seq);
+    size_t len = lt_totals_message(totals, json);
     struct lt_shared *b = lt_shared_new((size_t)n + len + 2);
     memcpy(b->data, head, (size_t)n);
     memcpy(b->data + n, json, len);

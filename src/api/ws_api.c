@@ -17,6 +17,7 @@
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
 #include "livetally/api/live.h"
+#include "livetally/api/totals_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -35,10 +36,11 @@ struct ws_client {
 
 /* ---- hub kind: one text frame per push, shared by every socket -------- */
 
-static struct lt_shared *encode_frame(const char *json, size_t len, int64_t seq)
+static struct lt_shared *encode_frame(const struct lt_totals *totals)
 {
-    (void)seq;
-    return lt_ws_text_frame(json, len);
+    char msg[LT_TOTALS_MESSAGE_MAX];
+    size_t len = lt_totals_message(totals, msg);
+    return lt_ws_text_frame(msg, len);
 }
 
 static void deliver_frame(void *owner, struct lt_shared *frame)

@@ -36,7 +36,9 @@ struct agg_stream {
     struct lt_batch *inflight; /* sealed, not yet acknowledged */
     bool sent;                 /* inflight is with Redis now */
     bool dropped;              /* deleted while in flight: free on reply */
-    bool indexed;              /* added to the stream index this active period */
+    bool indexed;              /* the index write was confirmed this active period */
+    bool indexing;             /* an index write is out: free on its reply */
+    int64_t created_ms;        /* from a batch reply: the stream exists; 0 unknown */
     bool online_due;           /* the next batch reports online_count */
     int64_t last_sent_ms;      /* when a batch of it last went to Redis */
     int64_t online_count;
@@ -61,8 +63,7 @@ struct lt_agg {
     size_t backlog;        /* view entries + active streams */
     size_t n_counters;
     uint64_t failures;
-    lt_agg_applied_cb *on_applied;
-    void *applied_arg;
+    uint64_t index_failures;
 };
 
 static void agg_tick(evutil_socket_t fd, short what, void *arg);
@@ -111,8 +112,8 @@ void lt_agg_free(struct lt_agg *agg)
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
-        if (s->sent)
-            s->dropped = true; /* the store's callback frees it */
+        if (s->sent || s->indexing)
+            s->dropped = true; /* the store's last callback frees it */
         else
             stream_free(s);
     }
@@ -130,12 +131,6 @@ void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg)
 {
     /* Counters are fixed for the process: batches index them by position. */
     agg->cfg = cfg;
-}
-
-void lt_agg_on_applied(struct lt_agg *agg, lt_agg_applied_cb *cb, void *arg)
-{
-    agg->on_applied = cb;
-    agg->applied_arg = arg;
 }
 
 bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views)
@@ -277,6 +272,37 @@ static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
 
 static void on_batch_done(void *arg, int err, const struct lt_batch_result *res);
 
+static void on_indexed(void *arg, int err)
+{
+    struct agg_stream *s = arg;
+    struct lt_agg *agg = s->agg;
+    s->indexing = false;
+    if (s->dropped) {
+        if (!s->sent)
+            stream_free(s);
+        return;
+    }
+    if (err) {
+        /* Not in the index yet: the next tick tries again. */
+        if (agg->index_failures++ % 100 == 0)
+            lt_warn("agg", "adding stream %s to the stream index failed (%s); will retry", s->id,
+                    lt_strerror(err));
+        return;
+    }
+    agg->index_failures = 0;
+    s->indexed = true;
+}
+
+/* The index spans streams, so it is written apart from the stream's
+ * batch, idempotently, once the stream's own keys exist. */
+static void index_if_due(struct lt_agg *agg, struct agg_stream *s)
+{
+    if (s->indexed || s->indexing || s->created_ms <= 0)
+        return;
+    if (lt_store_index_stream(agg->store, s->id, s->created_ms, on_indexed, s) == 0)
+        s->indexing = true;
+}
+
 static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
 {
     s->last_sent_ms = lt_mono_ms();
@@ -299,7 +325,8 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
     struct lt_agg *agg = s->agg;
     s->sent = false;
     if (s->dropped) {
-        stream_free(s);
+        if (!s->indexing)
+            stream_free(s);
         return;
     }
     if (err) {
@@ -320,21 +347,14 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
     else
         lt_metrics->redis_batches_duplicate_total++;
     agg->backlog -= s->inflight->n_views + (s->pending ? 0 : 1);
-    /* The index spans streams, so it is written apart, idempotently, once
-     * the stream's own keys exist; once per active period of the stream in
-     * this worker keeps it off the per-batch path. */
-    if (res->created_ms > 0 && !s->indexed) {
-        lt_store_index_stream(agg->store, s->id, res->created_ms);
-        s->indexed = true;
-    }
     batch_free(s->inflight);
     s->inflight = NULL;
-    /* Done with s before the callback, which may flush or drop streams. */
-    char id[LT_STREAM_ID_MAX + 1];
-    memcpy(id, s->id, sizeof id);
+    /* Once per active period of the stream in this worker keeps the index
+     * write off the per-batch path. */
+    if (res->created_ms > 0)
+        s->created_ms = res->created_ms;
+    index_if_due(agg, s);
     update_gauges(agg);
-    if (agg->on_applied)
-        agg->on_applied(agg->applied_arg, id, res->stream_seq);
 }
 
 void lt_agg_set_online(struct lt_agg *agg, const char *stream, int64_t count)
@@ -395,6 +415,7 @@ static void flush(struct lt_agg *agg, bool force)
         struct agg_stream *s = e->value;
         if (s->sent)
             continue;
+        index_if_due(agg, s); /* a failed index write is tried again */
         /* Forced (shutdown) or due, or idle: then forgotten, its pacing over. */
         bool due = force || now - s->last_sent_ms >= agg->cfg->flush_interval_ms;
         if (!due)
@@ -403,8 +424,8 @@ static void flush(struct lt_agg *agg, bool force)
             s->inflight = seal(agg, s);
         if (s->inflight)
             send_inflight(agg, s);
-        else if (n_idle < 64)
-            idle[n_idle++] = s;
+        else if (n_idle < 64 && !s->indexing && (s->indexed || s->created_ms <= 0))
+            idle[n_idle++] = s; /* kept while its index write is not confirmed */
     }
     for (size_t k = 0; k < n_idle; k++)
         stream_retire(agg, idle[k]);
@@ -430,7 +451,7 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
         return;
     agg->backlog -= (s->pending || s->inflight ? 1 : 0) + s->n_views +
                     (s->inflight ? s->inflight->n_views : 0);
-    if (s->sent)
+    if (s->sent || s->indexing)
         s->dropped = true;
     else
         stream_free(s);

@@ -14,10 +14,6 @@
 #include "livetally/core/agg.h"
 
 #include <event2/event.h>
-#include <inttypes.h>
-#include <jansson.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Kinds of subscribers one push is encoded for (WebSocket, SSE, tests). */
@@ -39,9 +35,9 @@ struct hub_stream {
     char id[LT_STREAM_ID_MAX + 1];
     struct lt_hub_sub *subs;
     size_t n_subs, n_online;
-    char *latest; /* the newest totals message text, or NULL */
-    size_t latest_len;
-    int64_t latest_seq;
+    bool has_latest;
+    struct lt_totals latest; /* the newest totals, when has_latest */
+    int64_t latest_seq;      /* latest.seq, -1 before any */
     int64_t pushed_seq;
     int64_t last_push_ms;
     struct event *timer;    /* the next paced push, or a snapshot retry */
@@ -66,15 +62,17 @@ static void request_snapshot(struct hub_stream *st);
 
 /* ---- latest totals ---------------------------------------------------- */
 
-/* Takes a totals message if it is newer than what the stream has. */
-static bool offer_latest(struct hub_stream *st, const char *json, size_t len, int64_t seq)
+/* Takes totals (copied) if they are newer than what the stream has. */
+static bool offer_latest(struct hub_stream *st, const struct lt_totals *t)
 {
-    if (st->latest && seq <= st->latest_seq)
+    if (st->has_latest && t->seq <= st->latest_seq)
         return false;
-    lt_free(st->latest);
-    st->latest = lt_strndup(json, len);
-    st->latest_len = len;
-    st->latest_seq = seq;
+    if (st->has_latest)
+        lt_totals_free(&st->latest);
+    lt_totals_copy(&st->latest, t);
+    memcpy(st->latest.stream, st->id, sizeof st->latest.stream);
+    st->has_latest = true;
+    st->latest_seq = t->seq;
     return true;
 }
 
@@ -116,7 +114,8 @@ static void stream_free(struct hub_stream *st)
 {
     event_free(st->timer);
     event_free(st->catch_up);
-    lt_free(st->latest);
+    if (st->has_latest)
+        lt_totals_free(&st->latest);
     lt_free(st);
 }
 
@@ -127,7 +126,7 @@ static void stream_release(struct hub_stream *st);
  * sets the pace); an unpaced one only catches newcomers up. */
 static void push(struct hub_stream *st, bool paced)
 {
-    if (!st->latest || !st->subs || (paced && st->latest_seq <= st->pushed_seq))
+    if (!st->has_latest || !st->subs || (paced && st->latest_seq <= st->pushed_seq))
         return;
     const struct lt_push_kind *kinds[LT_HUB_MAX_KINDS];
     struct lt_shared *msgs[LT_HUB_MAX_KINDS];
@@ -147,7 +146,7 @@ static void push(struct hub_stream *st, bool paced)
                     continue;
                 }
                 kinds[k] = sub->kind;
-                msgs[k] = sub->kind->encode(st->latest, st->latest_len, st->latest_seq);
+                msgs[k] = sub->kind->encode(&st->latest);
                 n_kinds++;
             }
             sub->sent_seq = st->latest_seq;
@@ -168,7 +167,7 @@ static void push(struct hub_stream *st, bool paced)
 
 /* ---- snapshots -------------------------------------------------------- */
 
-static void on_snapshot(void *arg, int err, json_t *totals)
+static void on_snapshot(void *arg, int err, const struct lt_totals *totals)
 {
     struct hub_stream *st = arg;
     st->snapshot_pending = false;
@@ -183,21 +182,16 @@ static void on_snapshot(void *arg, int err, json_t *totals)
         evtimer_add(st->timer, &tv);
         return;
     }
-    /* The contract's totals message from the totals object; a stream that
-     * does not exist yet shows zeros with seq 0. */
-    json_int_t seq = totals ? json_integer_value(json_object_get(totals, "seq")) : 0;
-    json_t *msg = json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "type", "totals", "stream", st->id,
-        "views", totals ? json_integer_value(json_object_get(totals, "views")) : 0, "uniques",
-        totals ? json_integer_value(json_object_get(totals, "uniques")) : 0, "likes",
-        totals ? json_integer_value(json_object_get(totals, "likes")) : 0, "online",
-        totals ? json_integer_value(json_object_get(totals, "online")) : 0, "peak_online",
-        totals ? json_integer_value(json_object_get(totals, "peak_online")) : 0, "seq", seq, "ts",
-        (json_int_t)lt_wall_ms());
-    char *text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(msg);
-    offer_latest(st, text, strlen(text), seq);
-    lt_free(text);
+    if (totals) {
+        offer_latest(st, totals);
+    } else {
+        /* A stream that does not exist yet shows zeros with seq 0. */
+        struct lt_totals zero;
+        lt_totals_init(&zero, st->id);
+        zero.ts_ms = lt_wall_ms();
+        offer_latest(st, &zero);
+        lt_totals_free(&zero);
+    }
     if (st->snapshot_wanted) {
         request_snapshot(st);
         return;
@@ -228,28 +222,19 @@ static void request_snapshot(struct hub_stream *st)
 
 /* ---- from Redis --------------------------------------------------------- */
 
-static void on_push_message(void *arg, const char *stream, const char *json, size_t len)
+static void on_push_message(void *arg, const char *stream, const struct lt_totals *totals)
 {
     struct lt_hub *hub = arg;
     struct hub_stream *st = lt_map_get(&hub->streams, stream, strlen(stream));
     if (!st || st->dead)
         return;
-    if (!json) {
+    if (!totals) {
         /* Subscribed only now: a change published between the first
          * snapshot and this point was missed. Read again. */
         request_snapshot(st);
         return;
     }
-    /* seq is the last but one field of the script's message; find it
-     * without a full parse. */
-    const char *p = NULL;
-    for (size_t i = 0; i + 6 <= len; i++)
-        if (memcmp(json + i, "\"seq\":", 6) == 0)
-            p = json + i + 6;
-    if (!p)
-        return;
-    int64_t seq = strtoll(p, NULL, 10);
-    if (offer_latest(st, json, len, seq))
+    if (offer_latest(st, totals))
         schedule_push(st);
 }
 
@@ -345,7 +330,7 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
     }
     /* Known totals go to the newcomer on the next loop pass, not from
      * inside this call (the caller is still setting the subscriber up). */
-    if (st->latest && st->latest_seq > sub->sent_seq)
+    if (st->has_latest && st->latest_seq > sub->sent_seq)
         event_active(st->catch_up, EV_TIMEOUT, 1);
     return sub;
 }

@@ -10,6 +10,7 @@
 #include "livetally/base/metrics.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/redis_conn.h"
+#include "livetally/store/store_decode.h"
 
 #include "store_scripts.h"
 
@@ -24,9 +25,8 @@
 #define LT_STREAM_INDEX "lt:streams"
 
 /* Key names: every key of a stream carries the hash tag {id}. */
-enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORTED };
-static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview", "online",
-                                         "reported"};
+enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE };
+static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview", "online"};
 
 /* The set of streams a worker reported online shares to (spans streams:
  * written apart, idempotently), so the master can remove a dead worker's
@@ -67,28 +67,6 @@ struct lt_store {
 /* An idle data connection would not notice a Redis that hangs without
  * closing the socket (no command, no timeout): ping it now and then. */
 #define LT_HEALTH_INTERVAL_MS 1000
-
-const char *lt_status_name(enum lt_stream_status status)
-{
-    switch (status) {
-    case LT_STATUS_SCHEDULED: return "scheduled";
-    case LT_STATUS_LIVE: return "live";
-    case LT_STATUS_ENDED: return "ended";
-    case LT_STATUS_NONE: break;
-    }
-    return "none";
-}
-
-enum lt_stream_status lt_status_parse(const char *name, size_t len)
-{
-    if (len == 9 && memcmp(name, "scheduled", 9) == 0)
-        return LT_STATUS_SCHEDULED;
-    if (len == 4 && memcmp(name, "live", 4) == 0)
-        return LT_STATUS_LIVE;
-    if (len == 5 && memcmp(name, "ended", 5) == 0)
-        return LT_STATUS_ENDED;
-    return LT_STATUS_NONE;
-}
 
 /* ---- control channel -------------------------------------------------- */
 
@@ -188,7 +166,18 @@ static void on_stream_message(struct lt_redis_conn *conn, const char *channel, s
     char id[LT_STREAM_ID_MAX + 1];
     memcpy(id, channel + 4, id_len);
     id[id_len] = '\0';
-    store->on_push(store->push_arg, id, payload, len);
+    if (!payload) {
+        store->on_push(store->push_arg, id, NULL);
+        return;
+    }
+    struct lt_totals t;
+    lt_store_decode_begin(&t, id, NULL, 0); /* a push carries no counters */
+    if (lt_store_decode_push(&t, payload, len) == 0)
+        store->on_push(store->push_arg, id, &t);
+    else
+        lt_warn("store", "stream %s: a published totals message that does not decode: %.*s", id,
+                (int)(len < 200 ? len : 200), payload);
+    lt_totals_free(&t);
 }
 
 void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
@@ -402,6 +391,8 @@ static void on_batch_reply(struct lt_redis_conn *conn, redisReply *r, int err, v
 int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_store_batch_cb *cb,
                          void *arg)
 {
+    if (b->n_dims)
+        return LT_EINVAL; /* no dimension is applied yet (totals.h) */
     if (!lt_store_ready(store))
         return LT_EAGAIN;
     struct argv_builder av;
@@ -458,10 +449,32 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     return 0;
 }
 
-void lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms)
+struct done_call {
+    lt_store_done_cb *cb;
+    void *arg;
+};
+
+static void on_done_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
 {
-    lt_redis_command(store->data, NULL, NULL, "ZADD %s NX %lld %s", LT_STREAM_INDEX,
-                     (long long)created_ms, stream);
+    (void)conn;
+    struct done_call *call = arg;
+    int rc = reply_is_error(r, err, "index") ? (err ? err : LT_EPROTO) : 0;
+    if (call->cb)
+        call->cb(call->arg, rc);
+    lt_free(call);
+}
+
+int lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms,
+                          lt_store_done_cb *cb, void *arg)
+{
+    struct done_call *call = lt_malloc(sizeof *call);
+    call->cb = cb;
+    call->arg = arg;
+    int rc = lt_redis_command(store->data, on_done_reply, call, "ZADD %s NX %lld %s",
+                              LT_STREAM_INDEX, (long long)created_ms, stream);
+    if (rc != 0)
+        lt_free(call);
+    return rc;
 }
 
 /* ---- status ----------------------------------------------------------- */
@@ -502,161 +515,76 @@ int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_sta
 
 /* ---- totals ----------------------------------------------------------- */
 
-static json_t *time_or_null(const redisReply *r)
+/* Decodes read.lua's reply (a flat array of name, value; store_decode.h)
+ * into t, prepared for stream. Returns 0 or LT_EPROTO. */
+static int decode_read_reply(const struct lt_store *store, const char *stream, int64_t now_ms,
+                             const redisReply *r, struct lt_totals *t)
 {
-    int64_t ms = reply_int(r);
-    if (ms <= 0)
-        return json_null();
-    char buf[40];
-    lt_format_rfc3339(ms, 0, buf, sizeof buf);
-    return json_string(buf);
+    lt_store_decode_begin(t, stream, store->cfg->counters.items, store->cfg->counters.n);
+    t->ts_ms = now_ms;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return LT_EPROTO;
+    for (size_t i = 0; i < r->elements; i += 2) {
+        const redisReply *name = r->element[i], *value = r->element[i + 1];
+        char num[24];
+        const char *v;
+        size_t vlen;
+        if (name->type != REDIS_REPLY_STRING)
+            return LT_EPROTO;
+        if (value->type == REDIS_REPLY_STRING) {
+            v = value->str;
+            vlen = value->len;
+        } else if (value->type == REDIS_REPLY_INTEGER) {
+            vlen = (size_t)snprintf(num, sizeof num, "%lld", (long long)value->integer);
+            v = num;
+        } else {
+            return LT_EPROTO;
+        }
+        if (lt_store_decode_field(t, name->str, name->len, v, vlen) != 0)
+            return LT_EPROTO;
+    }
+    return 0;
 }
 
-static json_t *source_entry(json_t *sources, const char *name, size_t len)
+static int send_read(struct lt_store *store, const char *stream, int64_t now_ms, lt_redis_cb *cb,
+                     void *arg)
 {
-    char key[LT_SOURCE_ID_MAX + 1];
-    if (len > LT_SOURCE_ID_MAX)
-        len = LT_SOURCE_ID_MAX;
-    memcpy(key, name, len);
-    key[len] = '\0';
-    json_t *e = json_object_get(sources, key);
-    if (!e) {
-        e = json_pack("{s:I, s:I}", "views", (json_int_t)0, "likes", (json_int_t)0);
-        json_object_set_new(sources, key, e);
-    }
-    return e;
-}
-
-/* Builds the contract's totals object from lt_script_read's reply. */
-static json_t *totals_from_reply(const struct lt_store *store, const char *stream,
-                                 const redisReply *r)
-{
-    const redisReply *meta = r->element[0], *tot = r->element[1], *rep = r->element[3];
-    json_t *o = json_object();
-    json_object_set_new(o, "stream", json_string(stream));
-    json_t *title = json_null(), *series = json_null(), *status = json_string("live");
-    json_t *created = json_null(), *starts = json_null();
-    for (size_t i = 0; i + 1 < meta->elements; i += 2) {
-        const char *f = meta->element[i]->str;
-        const redisReply *v = meta->element[i + 1];
-        if (strcmp(f, "title") == 0) {
-            json_decref(title);
-            title = json_stringn(v->str, v->len);
-        } else if (strcmp(f, "series") == 0) {
-            json_decref(series);
-            series = json_stringn(v->str, v->len);
-        } else if (strcmp(f, "status") == 0) {
-            json_decref(status);
-            status = json_stringn(v->str, v->len);
-        } else if (strcmp(f, "created_at") == 0) {
-            json_decref(created);
-            created = time_or_null(v);
-        } else if (strcmp(f, "starts_at") == 0) {
-            json_decref(starts);
-            starts = json_stringn(v->str, v->len);
-        }
-    }
-    json_object_set_new(o, "title", title ? title : json_null());
-    json_object_set_new(o, "series", series ? series : json_null());
-    json_object_set_new(o, "status", status ? status : json_null());
-
-    int64_t views = 0, likes = 0, seq = 0, peak = 0, updated = 0;
-    json_t *peak_at = json_null();
-    json_t *counters = json_object();
-    json_t *sources = json_object();
-    for (size_t i = 0; i < store->cfg->counters.n; i++)
-        json_object_set_new(counters, store->cfg->counters.items[i], json_integer(0));
-    for (size_t i = 0; i + 1 < tot->elements; i += 2) {
-        const char *f = tot->element[i]->str;
-        size_t flen = tot->element[i]->len;
-        const redisReply *v = tot->element[i + 1];
-        if (strcmp(f, "views") == 0) {
-            views = reply_int(v);
-        } else if (strcmp(f, "likes") == 0) {
-            likes = reply_int(v);
-        } else if (strcmp(f, "seq") == 0) {
-            seq = reply_int(v);
-        } else if (strcmp(f, "updated_at") == 0) {
-            updated = reply_int(v);
-        } else if (strcmp(f, "peak_online") == 0) {
-            peak = reply_int(v);
-        } else if (strcmp(f, "peak_at") == 0) {
-            json_decref(peak_at);
-            peak_at = time_or_null(v);
-        } else if (strncmp(f, "c:", 2) == 0) {
-            if (lt_config_has_counter(store->cfg, f + 2, flen - 2))
-                json_object_set_new(counters, f + 2, json_integer(reply_int(v)));
-        } else if (strncmp(f, "s:", 2) == 0) {
-            const char *colon = memchr(f + 2, ':', flen - 2);
-            if (!colon)
-                continue;
-            json_t *e = source_entry(sources, f + 2, (size_t)(colon - f - 2));
-            json_object_set_new(e, strcmp(colon + 1, "views") == 0 ? "views" : "likes",
-                                json_integer(reply_int(v)));
-        }
-    }
-    /* Partner reports: source -> {"views":N,"likes":N,"at":"..."}; totals add them. */
-    int64_t rep_views = 0, rep_likes = 0;
-    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
-        json_t *report = json_loadb(rep->element[i + 1]->str, rep->element[i + 1]->len, 0, NULL);
-        if (!json_is_object(report)) {
-            json_decref(report);
-            continue;
-        }
-        rep_views += json_integer_value(json_object_get(report, "views"));
-        rep_likes += json_integer_value(json_object_get(report, "likes"));
-        json_t *e = source_entry(sources, rep->element[i]->str, rep->element[i]->len);
-        json_object_set_new(e, "reported", report);
-    }
-    json_object_set_new(o, "views", json_integer(views + rep_views));
-    json_object_set_new(o, "uniques", json_integer(reply_int(r->element[2])));
-    json_object_set_new(o, "likes", json_integer(likes + rep_likes));
-    json_object_set_new(o, "online", json_integer(reply_int(r->element[4])));
-    json_object_set_new(o, "peak_online", json_integer(peak));
-    json_object_set_new(o, "peak_at", peak_at);
-    json_object_set_new(o, "counters", counters);
-    json_object_set_new(o, "sources", sources);
-    json_object_set_new(o, "segments", json_array());
-    json_object_set_new(o, "seq", json_integer(seq));
-    json_object_set_new(o, "created_at", created);
-    json_object_set_new(o, "starts_at", starts);
-    char buf[40];
-    if (updated > 0) {
-        lt_format_rfc3339(updated, 1, buf, sizeof buf);
-        json_object_set_new(o, "updated_at", json_string(buf));
-    } else {
-        json_object_set_new(o, "updated_at", json_null());
-    }
-    return o;
-}
-
-static int send_read(struct lt_store *store, const char *stream, lt_redis_cb *cb, void *arg)
-{
-    char keys[5][128], now[24];
-    const char *argv[6];
-    size_t lens[6];
-    const enum stream_key which[5] = {KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_REPORTED,
-                                      KEY_ONLINE};
-    for (int i = 0; i < 5; i++) {
+    char keys[4][128], now[24];
+    const char *argv[5];
+    size_t lens[5];
+    const enum stream_key which[4] = {KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_ONLINE};
+    for (int i = 0; i < 4; i++) {
         lens[i] = stream_key(keys[i], sizeof keys[i], stream, which[i]);
         argv[i] = keys[i];
     }
-    lens[5] = (size_t)snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
-    argv[5] = now;
-    return lt_redis_eval(store->data, store->read, 5, 6, argv, lens, cb, arg);
+    lens[4] = (size_t)snprintf(now, sizeof now, "%" PRId64, now_ms);
+    argv[4] = now;
+    return lt_redis_eval(store->data, store->read, 4, 5, argv, lens, cb, arg);
 }
 
-static bool read_reply_ok(const redisReply *r)
+/* One stream's read reply: 1 and t filled, 0 (no such stream), or an LT_E*
+ * code. */
+static int read_result(const struct lt_store *store, const char *stream, int64_t now_ms,
+                       const redisReply *r, int err, struct lt_totals *t)
 {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
-           r->element[0]->type == REDIS_REPLY_ARRAY && r->element[1]->type == REDIS_REPLY_ARRAY &&
-           r->element[3]->type == REDIS_REPLY_ARRAY;
+    if (reply_is_error(r, err, "totals"))
+        return err ? err : LT_EPROTO;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return 0;
+    int rc = decode_read_reply(store, stream, now_ms, r, t);
+    if (rc != 0) {
+        lt_warn("store", "stream %s: the read script's reply does not decode", stream);
+        lt_totals_free(t);
+        return rc;
+    }
+    return 1;
 }
 
 struct totals_call {
     struct lt_store *store;
-    lt_store_json_cb *cb;
+    lt_store_totals_cb *cb;
     void *arg;
+    int64_t now_ms;
     char stream[LT_STREAM_ID_MAX + 1];
 };
 
@@ -664,29 +592,29 @@ static void on_totals_reply(struct lt_redis_conn *conn, redisReply *r, int err, 
 {
     (void)conn;
     struct totals_call *call = arg;
-    if (reply_is_error(r, err, "totals")) {
-        call->cb(call->arg, err ? err : LT_EPROTO, NULL);
-    } else if (r->type == REDIS_REPLY_INTEGER) {
+    struct lt_totals t;
+    int rc = read_result(call->store, call->stream, call->now_ms, r, err, &t);
+    if (rc < 0) {
+        call->cb(call->arg, rc, NULL);
+    } else if (rc == 0) {
         call->cb(call->arg, 0, NULL); /* no such stream */
-    } else if (!read_reply_ok(r)) {
-        call->cb(call->arg, LT_EPROTO, NULL);
     } else {
-        json_t *totals = totals_from_reply(call->store, call->stream, r);
-        call->cb(call->arg, 0, totals);
-        json_decref(totals);
+        call->cb(call->arg, 0, &t);
+        lt_totals_free(&t);
     }
     lt_free(call);
 }
 
-int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_json_cb *cb,
+int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_totals_cb *cb,
                         void *arg)
 {
     struct totals_call *call = lt_malloc(sizeof *call);
     call->store = store;
     call->cb = cb;
     call->arg = arg;
+    call->now_ms = lt_wall_ms();
     snprintf(call->stream, sizeof call->stream, "%s", stream);
-    int rc = send_read(store, stream, on_totals_reply, call);
+    int rc = send_read(store, stream, call->now_ms, on_totals_reply, call);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -697,18 +625,28 @@ int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_jso
 /* Cursor "<created_ms>.<id>": the last stream the previous page examined. */
 #define LT_LIST_ROUNDS 8
 
+/* A stream the index named in this round, and its totals once read. */
+struct list_candidate {
+    char id[LT_STREAM_ID_MAX + 1];
+    int64_t score;
+    bool found; /* totals hold the stream's totals */
+    struct lt_totals totals;
+};
+
 struct list_call {
     struct lt_store *store;
-    lt_store_json_cb *cb;
+    lt_store_list_cb *cb;
     void *arg;
     char index_key[128];
-    char status[16];
+    enum lt_stream_status status; /* LT_STATUS_NONE: any */
     int limit;
     int64_t after_score; /* -1: from the start */
     char after_id[LT_STREAM_ID_MAX + 1];
-    json_t *streams;    /* collected totals */
-    json_t *candidates; /* [[id, score], ...] of this round */
-    json_t *found;      /* totals per candidate index, null when filtered out */
+    int64_t now_ms;
+    struct lt_totals *streams; /* collected totals, at most limit */
+    size_t n_streams;
+    struct list_candidate *cands; /* this round's, at most limit + 1 */
+    size_t n_cands;
     size_t pending;
     int rounds;
     bool more; /* the index had more than this round fetched */
@@ -717,53 +655,57 @@ struct list_call {
 
 static void list_fetch(struct list_call *call);
 
+static void list_clear_round(struct list_call *call)
+{
+    for (size_t i = 0; i < call->n_cands; i++)
+        if (call->cands[i].found)
+            lt_totals_free(&call->cands[i].totals);
+    call->n_cands = 0;
+}
+
 static void list_finish(struct list_call *call, int err)
 {
     if (err) {
-        call->cb(call->arg, err, NULL);
+        call->cb(call->arg, err, NULL, 0, NULL);
     } else {
-        json_t *next = json_null();
-        if (call->after_score >= 0 && call->more) {
-            char buf[96];
-            snprintf(buf, sizeof buf, "%" PRId64 ".%s", call->after_score, call->after_id);
-            json_decref(next);
-            next = json_string(buf);
-        }
-        json_t *res = json_pack("{s:O, s:o}", "streams", call->streams, "next_cursor", next);
-        call->cb(call->arg, 0, res);
-        json_decref(res);
+        char next[24 + 1 + LT_STREAM_ID_MAX + 1];
+        bool has_next = call->after_score >= 0 && call->more;
+        if (has_next)
+            snprintf(next, sizeof next, "%" PRId64 ".%s", call->after_score, call->after_id);
+        call->cb(call->arg, 0, call->streams, call->n_streams, has_next ? next : NULL);
     }
-    json_decref(call->streams);
-    json_decref(call->candidates);
-    json_decref(call->found);
+    for (size_t i = 0; i < call->n_streams; i++)
+        lt_totals_free(&call->streams[i]);
+    list_clear_round(call);
+    lt_free(call->streams);
+    lt_free(call->cands);
     lt_free(call);
 }
 
 /* All totals of a round are in: keep those that pass the filter, in index
- * order, until the page is full. */
+ * order, until the page is full. A kept totals moves into streams[]. */
 static void list_round_done(struct list_call *call)
 {
     if (call->failed) {
         list_finish(call, call->failed);
         return;
     }
-    size_t n = json_array_size(call->candidates);
+    size_t n = call->n_cands;
     for (size_t i = 0; i < n; i++) {
-        json_t *cand = json_array_get(call->candidates, i);
-        json_t *totals = json_array_get(call->found, i);
-        call->after_score = json_integer_value(json_array_get(cand, 1));
-        snprintf(call->after_id, sizeof call->after_id, "%s",
-                 json_string_value(json_array_get(cand, 0)));
-        if (json_is_object(totals) &&
-            (!call->status[0] ||
-             strcmp(json_string_value(json_object_get(totals, "status")), call->status) == 0))
-            json_array_append(call->streams, totals);
-        if ((int)json_array_size(call->streams) >= call->limit) {
+        struct list_candidate *c = &call->cands[i];
+        call->after_score = c->score;
+        memcpy(call->after_id, c->id, sizeof call->after_id);
+        if (c->found && (call->status == LT_STATUS_NONE || c->totals.status == call->status)) {
+            call->streams[call->n_streams++] = c->totals;
+            c->found = false;
+        }
+        if ((int)call->n_streams >= call->limit) {
             call->more = call->more || i + 1 < n;
             list_finish(call, 0);
             return;
         }
     }
+    list_clear_round(call);
     if (call->more && ++call->rounds < LT_LIST_ROUNDS) {
         list_fetch(call);
         return;
@@ -782,14 +724,12 @@ static void on_list_totals(struct lt_redis_conn *conn, redisReply *r, int err, v
     (void)conn;
     struct list_slot *slot = arg;
     struct list_call *call = slot->call;
-    size_t idx = slot->idx;
+    struct list_candidate *c = &call->cands[slot->idx];
     lt_free(slot);
-    if (err || !r || r->type == REDIS_REPLY_ERROR) {
-        call->failed = err ? err : LT_EPROTO;
-    } else if (read_reply_ok(r)) {
-        const char *id = json_string_value(json_array_get(json_array_get(call->candidates, idx), 0));
-        json_array_set_new(call->found, idx, totals_from_reply(call->store, id, r));
-    }
+    int rc = read_result(call->store, c->id, call->now_ms, r, err, &c->totals);
+    if (rc < 0)
+        call->failed = rc;
+    c->found = rc == 1; /* 0: deleted since the index named it */
     if (--call->pending == 0)
         list_round_done(call);
 }
@@ -802,34 +742,35 @@ static void on_list_index(struct lt_redis_conn *conn, redisReply *r, int err, vo
         list_finish(call, err ? err : LT_EPROTO);
         return;
     }
-    json_decref(call->candidates);
-    json_decref(call->found);
-    call->candidates = json_array();
-    call->found = json_array();
-    int want = call->limit + 1;
+    list_clear_round(call);
+    size_t want = (size_t)call->limit + 1;
     size_t fetched = r->elements / 2;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *id = r->element[i]->str;
+        const redisReply *id = r->element[i];
         int64_t score = reply_int(r->element[i + 1]);
+        if (id->type != REDIS_REPLY_STRING || !lt_valid_stream_id(id->str, id->len))
+            continue;
         /* Same-score members come in reverse lexical order: skip what the
          * cursor already covered. */
         if (call->after_score >= 0 && score == call->after_score &&
-            strcmp(id, call->after_id) >= 0)
+            strcmp(id->str, call->after_id) >= 0)
             continue;
-        if ((int)json_array_size(call->candidates) < want) {
-            json_array_append_new(call->candidates, json_pack("[s, I]", id, (json_int_t)score));
-            json_array_append_new(call->found, json_null());
+        if (call->n_cands < want) {
+            struct list_candidate *c = &call->cands[call->n_cands++];
+            memcpy(c->id, id->str, id->len);
+            c->id[id->len] = '\0';
+            c->score = score;
+            c->found = false;
         }
     }
-    call->more = fetched >= (size_t)want + 64 || json_array_size(call->candidates) == (size_t)want;
-    if ((int)json_array_size(call->candidates) == want) {
+    call->more = fetched >= want + 64 || call->n_cands == want;
+    if (call->n_cands == want) {
         /* Fetched one beyond the page to know whether there is more; it is
          * examined in the next round. */
-        json_array_remove(call->candidates, (size_t)call->limit);
-        json_array_remove(call->found, (size_t)call->limit);
+        call->n_cands--;
         call->more = true;
     }
-    size_t n = json_array_size(call->candidates);
+    size_t n = call->n_cands;
     if (n == 0) {
         call->more = false;
         list_finish(call, 0);
@@ -837,11 +778,10 @@ static void on_list_index(struct lt_redis_conn *conn, redisReply *r, int err, vo
     }
     call->pending = n;
     for (size_t i = 0; i < n; i++) {
-        const char *id = json_string_value(json_array_get(json_array_get(call->candidates, i), 0));
         struct list_slot *slot = lt_malloc(sizeof *slot);
         slot->call = call;
         slot->idx = i;
-        if (send_read(call->store, id, on_list_totals, slot) != 0) {
+        if (send_read(call->store, call->cands[i].id, call->now_ms, on_list_totals, slot) != 0) {
             lt_free(slot);
             call->failed = LT_EAGAIN;
             if (--call->pending == 0)
@@ -866,34 +806,39 @@ static void list_fetch(struct list_call *call)
 }
 
 int lt_store_list_streams(struct lt_store *store, const char *status, const char *series,
-                          const char *cursor, int limit, lt_store_json_cb *cb, void *arg)
+                          const char *cursor, int limit, lt_store_list_cb *cb, void *arg)
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;
+    if (limit < 1)
+        return LT_EINVAL;
+    int64_t after_score = -1;
+    const char *after_id = NULL;
+    if (cursor) {
+        const char *dot = strchr(cursor, '.');
+        char *end = NULL;
+        long long score = strtoll(cursor, &end, 10);
+        if (!dot || end != dot || score < 0 || !lt_valid_stream_id(dot + 1, strlen(dot + 1)))
+            return LT_EINVAL;
+        after_score = score;
+        after_id = dot + 1;
+    }
     struct list_call *call = lt_calloc(1, sizeof *call);
     call->store = store;
     call->cb = cb;
     call->arg = arg;
     call->limit = limit;
-    call->after_score = -1;
-    call->streams = json_array();
-    snprintf(call->status, sizeof call->status, "%s", status ? status : "");
+    call->after_score = after_score;
+    if (after_id)
+        snprintf(call->after_id, sizeof call->after_id, "%s", after_id);
+    call->now_ms = lt_wall_ms();
+    call->status = status ? lt_status_parse(status, strlen(status)) : LT_STATUS_NONE;
+    call->streams = lt_malloc((size_t)limit * sizeof *call->streams);
+    call->cands = lt_malloc(((size_t)limit + 1) * sizeof *call->cands);
     if (series)
         snprintf(call->index_key, sizeof call->index_key, "lt:series:%s", series);
     else
         snprintf(call->index_key, sizeof call->index_key, "%s", LT_STREAM_INDEX);
-    if (cursor) {
-        const char *dot = strchr(cursor, '.');
-        char *end = NULL;
-        long long score = strtoll(cursor, &end, 10);
-        if (!dot || end != dot || score < 0 || !lt_valid_stream_id(dot + 1, strlen(dot + 1))) {
-            json_decref(call->streams);
-            lt_free(call);
-            return LT_EINVAL;
-        }
-        call->after_score = score;
-        snprintf(call->after_id, sizeof call->after_id, "%s", dot + 1);
-    }
     list_fetch(call);
     return 0;
 }
@@ -902,12 +847,40 @@ int lt_store_list_streams(struct lt_store *store, const char *status, const char
 
 struct put_call {
     struct lt_store *store;
-    lt_store_json_cb *cb;
+    lt_store_totals_cb *cb;
     void *arg;
     char stream[LT_STREAM_ID_MAX + 1];
     char series[LT_SERIES_ID_MAX + 1];
+    char old_series[LT_SERIES_ID_MAX + 1];
+    char status[16];
     bool series_given;
+    int64_t created;
 };
+
+/* The index write is answered: only a stream that is in the index is
+ * reported created (a failed write fails the PUT, and the PUT's retry
+ * repairs it: every step is idempotent). */
+static void on_put_indexed(void *arg, int err)
+{
+    struct put_call *call = arg;
+    struct lt_store *store = call->store;
+    if (err) {
+        call->cb(call->arg, err, NULL);
+        lt_free(call);
+        return;
+    }
+    if (call->series_given && call->old_series[0] && strcmp(call->old_series, call->series) != 0)
+        lt_redis_command(store->data, NULL, NULL, "ZREM lt:series:%s %s", call->old_series,
+                         call->stream);
+    if (call->series_given && call->series[0])
+        lt_redis_command(store->data, NULL, NULL, "ZADD lt:series:%s NX %lld %s", call->series,
+                         (long long)call->created, call->stream);
+    lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL, call->status,
+                     call->stream);
+    if (lt_store_get_totals(store, call->stream, call->cb, call->arg) != 0)
+        call->cb(call->arg, LT_EAGAIN, NULL);
+    lt_free(call);
+}
 
 static void on_put_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
 {
@@ -919,27 +892,22 @@ static void on_put_reply(struct lt_redis_conn *conn, redisReply *r, int err, voi
         lt_free(call);
         return;
     }
-    int64_t created = reply_int(r->element[0]);
-    const char *status = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "live";
-    const char *old_series = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "";
+    call->created = reply_int(r->element[0]);
+    snprintf(call->status, sizeof call->status, "%s",
+             r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "live");
+    snprintf(call->old_series, sizeof call->old_series, "%s",
+             r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "");
     /* The index keys span streams: written apart from the stream's script,
      * each write idempotent, so a retried PUT repairs a half-done one. */
-    lt_store_index_stream(store, call->stream, created);
-    if (call->series_given && old_series[0] && strcmp(old_series, call->series) != 0)
-        lt_redis_command(store->data, NULL, NULL, "ZREM lt:series:%s %s", old_series,
-                         call->stream);
-    if (call->series_given && call->series[0])
-        lt_redis_command(store->data, NULL, NULL, "ZADD lt:series:%s NX %lld %s", call->series,
-                         (long long)created, call->stream);
-    lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL, status,
-                     call->stream);
-    if (lt_store_get_totals(store, call->stream, call->cb, call->arg) != 0)
-        call->cb(call->arg, LT_EAGAIN, NULL);
-    lt_free(call);
+    int rc = lt_store_index_stream(store, call->stream, call->created, on_put_indexed, call);
+    if (rc != 0) {
+        call->cb(call->arg, rc, NULL);
+        lt_free(call);
+    }
 }
 
 int lt_store_put_stream(struct lt_store *store, const char *stream,
-                        const struct lt_stream_fields *f, lt_store_json_cb *cb, void *arg)
+                        const struct lt_stream_fields *f, lt_store_totals_cb *cb, void *arg)
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;

@@ -252,3 +252,24 @@ def test_readyz_with_redis_down_at_start(lt, redis):
         redis.start()
     h.wait_until(lambda: srv.get("/readyz").status == 200, 10.0, interval=0.05,
                  desc="/readyz 200 once Redis comes up")
+
+
+def test_index_write_retried_until_it_succeeds(lt, redis):
+    """Issue 7: a stream counts as indexed only once its index write
+    succeeded. Here the write fails (lt:streams has the wrong type) for a
+    while; once it can succeed, the worker's retry puts the stream in the
+    list without any further event."""
+    srv = lt()
+    with redis.client() as r:
+        r.cmd("SET", "lt:streams", "not a sorted set")
+    assert srv.post_events("ix-1", ev("like", viewer="viewer-ix-0001")).status == 202
+    srv.wait_totals("ix-1", {"likes": 1})
+    time.sleep(0.5)  # several ticks of failing writes; the stream is idle by now
+    with redis.client() as r:
+        assert r.cmd("TYPE", "lt:streams") == "string"
+        r.cmd("DEL", "lt:streams")
+
+    def listed():
+        r = srv.get("/v1/streams")
+        return r.status == 200 and "ix-1" in _ids(r.json())
+    h.wait_until(listed, 5.0, interval=0.05, desc="ix-1 in the stream list after the retry")

@@ -7,12 +7,18 @@
  * batch in flight; a batch whose outcome is unknown (timeout, lost
  * connection) is resent unchanged, with the same (incarnation, seq), until
  * Redis acknowledges it; the script applies a seq only above the stream's
- * high-water mark for this worker incarnation (store_scripts.h).
+ * high-water mark for this worker incarnation (src/store/lua/apply.lua).
  *
  * While Redis is away the deltas wait here. Counts of likes and counters take
  * constant space; views carry their viewer ids and so take space: their
  * number (plus one per waiting stream) is the backlog, bounded by
- * redis.max_backlog. lt_agg_can_accept says whether a request may add more. */
+ * redis.max_backlog. lt_agg_can_accept says whether a request may add more.
+ *
+ * Once a batch's reply says the stream exists, the stream is added to the
+ * stream index (which spans streams, so it is written apart from the
+ * batch); it counts as indexed only when the store confirms the write, and
+ * the write is tried again on every tick until then (the stream is kept
+ * that long). Once per active period of a stream in this worker. */
 #ifndef LIVETALLY_AGG_H
 #define LIVETALLY_AGG_H
 
@@ -25,14 +31,10 @@ struct lt_config;
 struct lt_store;
 struct lt_agg;
 
-/* Called after a batch of a stream was applied (for the fan-out to come). */
-typedef void lt_agg_applied_cb(void *arg, const char *stream, int64_t stream_seq);
-
 struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
                           struct lt_store *store);
 void lt_agg_free(struct lt_agg *agg);
 void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg);
-void lt_agg_on_applied(struct lt_agg *agg, lt_agg_applied_cb *cb, void *arg);
 
 /* Can n_views more view entries (and a new stream) be kept? false = answer
  * 503: the backlog is full. */
@@ -56,7 +58,9 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream);
 
 /* Flush now rather than at the next tick (shutdown). */
 void lt_agg_flush(struct lt_agg *agg);
-/* Nothing pending and nothing in flight. */
+/* Nothing pending and nothing in flight. An index write not confirmed yet
+ * does not count: no count waits on it, and a stream missing from the index
+ * is added again by the next worker that counts for it, or by a PUT. */
 bool lt_agg_idle(const struct lt_agg *agg);
 /* View entries plus waiting streams, for /metrics and the bound. */
 size_t lt_agg_backlog(const struct lt_agg *agg);

@@ -6,7 +6,9 @@
  * first one arrives (and again after that connection comes back), and pushes
  * the newest totals to every subscriber: at most every push_interval_ms per
  * stream, at once when the last push is older than that, only when seq rose,
- * and never a seq lower than one a subscriber already got.
+ * and never a seq lower than one a subscriber already got. Totals arrive
+ * from the store decoded (struct lt_totals): seq is compared as a number. A
+ * stream that does not exist yet is pushed as zeros with seq 0.
  *
  * It knows nothing of WebSocket or SSE: a subscriber belongs to a kind
  * (struct lt_push_kind) that encodes a push once per stream per push into
@@ -22,6 +24,7 @@
 struct event_base;
 struct lt_config;
 struct lt_store;
+struct lt_totals;
 struct lt_agg;
 struct lt_shared;
 struct lt_hub;
@@ -29,8 +32,10 @@ struct lt_hub_sub;
 
 struct lt_push_kind {
     const char *name;
-    /* The wire bytes of one push (the contract's totals JSON text, seq). */
-    struct lt_shared *(*encode)(const char *json, size_t len, int64_t seq);
+    /* The wire bytes of one push of the stream's newest totals (borrowed
+     * for the call). Only the pushed fields (views, uniques, likes, online,
+     * peak_online, seq, ts) and the stream id are certain to be set. */
+    struct lt_shared *(*encode)(const struct lt_totals *totals);
     /* Hands a push to one subscriber; take a reference to keep it. The
      * subscriber may unsubscribe from inside (e.g. it was too slow). */
     void (*deliver)(void *owner, struct lt_shared *msg);

@@ -1,6 +1,12 @@
-/* The Redis layer: every key, script and reply format of livetally lives in
- * store.c (docs/redis.md lists the keys). Callers see domain operations with
- * callbacks on the worker's loop.
+/* The store: where totals are kept. Callers (core, api) see domain
+ * operations on the model of totals.h with callbacks on the worker's loop:
+ * apply a batch, read one stream's totals, list streams, create or update a
+ * stream, subscribe to a stream's live totals. Nothing Redis or JSON shows
+ * through, so another implementation (Redis Cluster, a crash-safe spool in
+ * front) can sit behind these functions without touching their callers.
+ *
+ * This one is Redis: every key, script and reply format of livetally lives
+ * in store.c and src/store/lua/ (docs/redis.md lists the keys).
  *
  * Connections: one "data" connection for commands and scripts and one
  * "pubsub" connection subscribed to the control channel (stream status
@@ -13,7 +19,8 @@
 #ifndef LIVETALLY_STORE_H
 #define LIVETALLY_STORE_H
 
-#include <jansson.h>
+#include "livetally/store/totals.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,52 +29,17 @@ struct event_base;
 struct lt_config;
 struct lt_store;
 
-enum lt_stream_status {
-    LT_STATUS_NONE = 0, /* the stream does not exist */
-    LT_STATUS_SCHEDULED,
-    LT_STATUS_LIVE,
-    LT_STATUS_ENDED,
-};
-const char *lt_status_name(enum lt_stream_status status);
-/* "scheduled" | "live" | "ended" -> the status, else LT_STATUS_NONE. */
-enum lt_stream_status lt_status_parse(const char *name, size_t len);
-
-/* One stream's counts from one worker, sent as one script call. The store
- * does not copy it: it must stay unchanged until the callback has run (agg.c
- * resends the same batch until it is acknowledged). */
-struct lt_batch_view {
-    char viewer[65];
-    uint16_t source; /* index into sources[] */
-};
-struct lt_batch_source {
-    char name[33];
-    int64_t likes;
-};
-struct lt_batch {
-    char stream[65];
-    uint64_t seq; /* per (incarnation, stream), from 1 */
-    int64_t at_ms; /* when the batch was sealed: the time of its views */
-    struct lt_batch_source *sources;
-    size_t n_sources;
-    int64_t *counters; /* one per configured counter, in config order */
-    size_t n_counters;
-    struct lt_batch_view *views;
-    size_t n_views;
-    int64_t online; /* this worker's subscribers of the stream; -1: no report */
-};
-
-struct lt_batch_result {
-    bool applied;       /* false: Redis had applied this seq before (a resend) */
-    int64_t views_counted;
-    int64_t stream_seq; /* the stream's change counter after the batch */
-    int64_t created_ms; /* the stream's created_at */
-};
-
 typedef void lt_store_batch_cb(void *arg, int err, const struct lt_batch_result *result);
 typedef void lt_store_status_cb(void *arg, int err, enum lt_stream_status status);
-/* totals: the contract's totals object (without display/online extras the
- * API adds), or NULL when the stream does not exist. Borrowed: incref to keep. */
-typedef void lt_store_json_cb(void *arg, int err, json_t *result);
+/* err 0 or an LT_E* code; totals NULL when the stream does not exist (or
+ * err). Borrowed for the call: lt_totals_copy to keep. */
+typedef void lt_store_totals_cb(void *arg, int err, const struct lt_totals *totals);
+/* A page of streams: n totals (borrowed for the call), next_cursor NULL
+ * on the last page (else borrowed too). */
+typedef void lt_store_list_cb(void *arg, int err, const struct lt_totals *streams, size_t n,
+                              const char *next_cursor);
+/* An outcome only: 0 or an LT_E* code. */
+typedef void lt_store_done_cb(void *arg, int err);
 /* A control message: a stream's status changed (LT_STATUS_NONE: deleted). */
 typedef void lt_store_control_cb(void *arg, const char *stream, enum lt_stream_status status);
 
@@ -92,24 +64,30 @@ bool lt_store_control_ready(const struct lt_store *store);
 /* Bumped every time the control subscription is (re)established. */
 uint64_t lt_store_control_epoch(const struct lt_store *store);
 
+/* Applies a batch exactly once, however often it is sent with the same
+ * (incarnation, seq). LT_EINVAL: the batch carries a dimension (dims) this
+ * store does not apply yet; it is refused, never half applied. */
 int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *batch,
                          lt_store_batch_cb *cb, void *arg);
-/* Adds the stream to the stream index (idempotent, fire and forget). */
-void lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms);
+/* Adds the stream to the stream index (idempotent); cb (may be NULL) says
+ * whether the write succeeded, so the caller can try again when not. */
+int lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms,
+                          lt_store_done_cb *cb, void *arg);
 
 int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_status_cb *cb,
                         void *arg);
-int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_json_cb *cb,
+/* The stream's totals, read now (ts_ms = the read's time). */
+int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_totals_cb *cb,
                         void *arg);
 
 /* Lists streams newest first. status (NULL = any) and series (NULL = any)
- * filter; cursor NULL = from the start. The result is
- * {"streams":[totals...],"next_cursor":"..."|null}. */
+ * filter; cursor NULL = from the start, else a next_cursor this store gave
+ * out (LT_EINVAL when it is not one). At most limit streams per page. */
 int lt_store_list_streams(struct lt_store *store, const char *status, const char *series,
-                          const char *cursor, int limit, lt_store_json_cb *cb, void *arg);
+                          const char *cursor, int limit, lt_store_list_cb *cb, void *arg);
 
 /* Creates or updates a stream's fields (NULL = leave as is), indexes it,
- * tells every worker, and answers with the totals object. */
+ * tells every worker, and answers with its totals. */
 struct lt_stream_fields {
     const char *title;
     const char *series; /* "" removes the series */
@@ -117,15 +95,15 @@ struct lt_stream_fields {
     const char *starts_at; /* RFC 3339, already validated */
 };
 int lt_store_put_stream(struct lt_store *store, const char *stream,
-                        const struct lt_stream_fields *fields, lt_store_json_cb *cb, void *arg);
+                        const struct lt_stream_fields *fields, lt_store_totals_cb *cb, void *arg);
 
-/* Live totals: the messages published on a stream's channel, each the
- * contract's {"type":"totals",...,"seq":N,"ts":ms} text. Subscribing is
- * idempotent per stream and kept across reconnects; after a reconnect the
- * caller should read a fresh snapshot (lt_store_control_epoch changes). */
-/* json NULL: the stream's channel subscription was just confirmed; what
+/* Live totals: each change of a stream's pushed fields (views, uniques,
+ * likes, online, peak_online, with seq and ts; the other fields of the
+ * totals are left empty), decoded. Subscribing is idempotent per stream and
+ * kept across reconnects.
+ * totals NULL: the stream's channel subscription was just confirmed; what
  * was published before may have been missed (read a snapshot). */
-typedef void lt_store_push_cb(void *arg, const char *stream, const char *json, size_t len);
+typedef void lt_store_push_cb(void *arg, const char *stream, const struct lt_totals *totals);
 /* on_resync runs each time the subscriber connection is (re)established with
  * every channel confirmed: messages may have been missed before it. */
 typedef void lt_store_resync_cb(void *arg);

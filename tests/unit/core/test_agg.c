@@ -1,7 +1,8 @@
 /* Unit tests of agg.c: deltas per stream, sealing into batches, and the
  * exactly-once flush (one batch in flight per stream, unknown outcomes resent
  * unchanged, acknowledged ones replaced by the next seq), the backlog bound,
- * dropping streams with a batch in flight.
+ * dropping streams with a batch in flight, the stream index written until
+ * the store confirms it.
  *
  * agg.c calls only lt_store_apply_batch and lt_store_index_stream; this file
  * defines both (a fake store that records every call), so the linker takes
@@ -44,9 +45,13 @@ struct sent {
     bool answered;
 };
 
+/* One lt_store_index_stream call that the store took. */
 struct indexed {
     char stream[65];
     int64_t created_ms;
+    lt_store_done_cb *cb;
+    void *arg;
+    bool answered;
 };
 
 static struct {
@@ -57,7 +62,7 @@ static struct {
 static struct sent sent[MAX_SENT];
 static size_t n_sent;
 static size_t n_refused; /* calls answered LT_EAGAIN */
-static bool redis_down;  /* lt_store_apply_batch answers LT_EAGAIN */
+static bool redis_down;  /* lt_store_apply_batch and index answer LT_EAGAIN */
 static struct indexed indexed[MAX_INDEXED];
 static size_t n_indexed;
 
@@ -97,13 +102,29 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     return 0;
 }
 
-void lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms)
+int lt_store_index_stream(struct lt_store *store, const char *stream, int64_t created_ms,
+                          lt_store_done_cb *cb, void *arg)
 {
     assert_ptr_equal(store, FAKE_STORE);
+    if (redis_down)
+        return LT_EAGAIN;
     assert_true(n_indexed < MAX_INDEXED);
-    snprintf(indexed[n_indexed].stream, sizeof indexed[n_indexed].stream, "%s", stream);
-    indexed[n_indexed].created_ms = created_ms;
-    n_indexed++;
+    struct indexed *x = &indexed[n_indexed++];
+    snprintf(x->stream, sizeof x->stream, "%s", stream);
+    x->created_ms = created_ms;
+    x->cb = cb;
+    x->arg = arg;
+    x->answered = false;
+    return 0;
+}
+
+/* Redis answers index write i (0: written). */
+static void answer_index(size_t i, int err)
+{
+    assert_true(i < n_indexed);
+    assert_false(indexed[i].answered);
+    indexed[i].answered = true;
+    indexed[i].cb(indexed[i].arg, err);
 }
 
 /* Redis answers batch i: applied now (or, applied=false, a seq seen before). */
@@ -131,23 +152,6 @@ static void fail_batch(size_t i, int err)
     sent[i].cb(sent[i].arg, err, NULL);
 }
 
-/* ---- what on_applied was told ---- */
-
-static struct {
-    char stream[65];
-    int64_t stream_seq;
-} applied_log[MAX_SENT];
-static size_t n_applied;
-
-static void on_applied(void *arg, const char *stream, int64_t stream_seq)
-{
-    assert_ptr_equal(arg, &n_applied);
-    assert_true(n_applied < MAX_SENT);
-    snprintf(applied_log[n_applied].stream, sizeof applied_log[n_applied].stream, "%s", stream);
-    applied_log[n_applied].stream_seq = stream_seq;
-    n_applied++;
-}
-
 /* ---- fixture ---- */
 
 static char shares[] = "shares", gifts[] = "gifts";
@@ -163,7 +167,7 @@ static int setup(void **state)
     lt_log_set_level(LT_LOG_ERROR); /* failures log warnings on purpose */
     memset(lt_metrics, 0, sizeof *lt_metrics);
     memset(sent, 0, sizeof sent);
-    n_sent = n_refused = n_indexed = n_applied = 0;
+    n_sent = n_refused = n_indexed = 0;
     redis_down = false;
     lt_config_defaults(&cfg);
     default_counters = cfg.counters;
@@ -174,7 +178,6 @@ static int setup(void **state)
     cfg.views_dedup_seconds = 1800;
     base = event_base_new();
     agg = lt_agg_new(base, &cfg, FAKE_STORE);
-    lt_agg_on_applied(agg, on_applied, &n_applied);
     return 0;
 }
 
@@ -186,6 +189,9 @@ static int teardown(void **state)
     for (size_t i = 0; i < n_sent; i++)
         if (!sent[i].answered)
             fail_batch(i, LT_EDISCONNECTED);
+    for (size_t i = 0; i < n_indexed; i++)
+        if (!indexed[i].answered)
+            answer_index(i, LT_EDISCONNECTED);
     for (size_t i = 0; i < n_sent; i++) {
         free(sent[i].copy.sources);
         free(sent[i].copy.counters);
@@ -432,7 +438,7 @@ static void check_failed_batch_resent_unchanged(int err)
     add_view("s1", "viewer-0002", "direct");
     assert_int_equal(lt_agg_add_counter(agg, "s1", 1, 1), 0);
     fail_batch(0, err);
-    assert_int_equal(n_applied, 0);
+    assert_int_equal(n_indexed, 0); /* not known to exist yet */
     assert_false(lt_agg_idle(agg));
     lt_agg_flush(agg);
     assert_int_equal(n_sent, 2);
@@ -483,9 +489,9 @@ static void test_duplicate_ack_counts_as_done(void **state)
     lt_agg_flush(agg);
     assert_batches_equal(batch(1), batch(0));
     ack_full(1, false, 17, 1000); /* Redis: seen that seq before */
-    /* It was applied (by the first send): the fan-out must hear of it. */
-    assert_int_equal(n_applied, 1);
-    assert_int_equal(applied_log[0].stream_seq, 17);
+    /* It was applied (by the first send): the stream exists, so it is indexed. */
+    assert_int_equal(n_indexed, 1);
+    answer_index(0, 0);
     lt_agg_flush(agg);
     assert_int_equal(n_sent, 3);
     assert_true(batch(2)->seq > batch(0)->seq);
@@ -603,7 +609,7 @@ static void test_many_views_split_into_batches(void **state)
         if (seen[i] != 1)
             fail_msg("viewer %d sent %d times", i, seen[i]);
     assert_int_equal(likes, 4);
-    assert_int_equal(n_applied, 3);
+    assert_int_equal(n_indexed, 1); /* once for the active period */
 }
 
 static void test_tick_flushes(void **state)
@@ -618,26 +624,6 @@ static void test_tick_flushes(void **state)
 
 /* ---- acknowledgements ---- */
 
-static void test_on_applied_gets_stream_and_seq(void **state)
-{
-    (void)state;
-    add_likes("s1", NULL, 1);
-    add_likes("s2", NULL, 1);
-    lt_agg_flush(agg);
-    size_t i1 = find_batch(0, "s1"), i2 = find_batch(0, "s2");
-    fail_batch(i1, LT_ETIMEDOUT);
-    assert_int_equal(n_applied, 0); /* not applied: not told */
-    ack_full(i2, true, 42, 1000);
-    assert_int_equal(n_applied, 1);
-    assert_string_equal(applied_log[0].stream, "s2");
-    assert_int_equal(applied_log[0].stream_seq, 42);
-    lt_agg_flush(agg);
-    ack_full(n_sent - 1, true, 7, 1000);
-    assert_int_equal(n_applied, 2);
-    assert_string_equal(applied_log[1].stream, "s1");
-    assert_int_equal(applied_log[1].stream_seq, 7);
-}
-
 static void test_index_stream_once_per_active_period(void **state)
 {
     (void)state;
@@ -648,6 +634,7 @@ static void test_index_stream_once_per_active_period(void **state)
     assert_int_equal(n_indexed, 1);
     assert_string_equal(indexed[0].stream, "s1");
     assert_int_equal(indexed[0].created_ms, 1657939200000);
+    answer_index(0, 0);
     lt_agg_flush(agg);
     ack_full(1, true, 2, 1657939200000);
     assert_int_equal(n_indexed, 1); /* same active period */
@@ -660,6 +647,64 @@ static void test_index_stream_once_per_active_period(void **state)
     ack_full(2, true, 3, 1657939200000);
     assert_int_equal(n_indexed, 2);
     assert_string_equal(indexed[1].stream, "s1");
+    answer_index(1, 0);
+}
+
+/* A stream counts as indexed only once the store confirms the write: a
+ * failed write (or one the store could not take) is tried again on the
+ * next tick, and the stream is not forgotten before. */
+static void test_index_retried_until_confirmed(void **state)
+{
+    (void)state;
+    add_likes("s1", NULL, 1);
+    lt_agg_flush(agg);
+    ack_full(0, true, 1, 5000);
+    assert_int_equal(n_indexed, 1);
+    answer_index(0, LT_ETIMEDOUT);
+    assert_true(lt_agg_idle(agg));
+    /* Idle, but not indexed: kept, and the write goes again. */
+    lt_agg_flush(agg);
+    assert_int_equal(n_indexed, 2);
+    assert_string_equal(indexed[1].stream, "s1");
+    assert_int_equal(indexed[1].created_ms, 5000);
+    lt_agg_flush(agg); /* one write out at a time */
+    assert_int_equal(n_indexed, 2);
+    answer_index(1, LT_EPROTO);
+    redis_down = true; /* the store cannot take it now */
+    lt_agg_flush(agg);
+    assert_int_equal(n_indexed, 2);
+    redis_down = false;
+    lt_agg_flush(agg);
+    assert_int_equal(n_indexed, 3);
+    answer_index(2, 0);
+    /* Confirmed: no more writes, and the idle stream is forgotten. */
+    lt_agg_flush(agg);
+    lt_agg_flush(agg);
+    assert_int_equal(n_indexed, 3);
+    assert_int_equal(lt_metrics->streams_dirty, 0);
+    /* A new active period indexes again. */
+    add_likes("s1", NULL, 1);
+    lt_agg_flush(agg);
+    ack_full(1, true, 2, 5000);
+    assert_int_equal(n_indexed, 4);
+    answer_index(3, 0);
+}
+
+static void test_drop_stream_while_indexing(void **state)
+{
+    (void)state;
+    add_likes("s1", NULL, 1);
+    lt_agg_flush(agg);
+    ack(0);
+    assert_int_equal(n_indexed, 1);
+    lt_agg_drop_stream(agg, "s1");
+    answer_index(0, 0); /* after the drop: must not touch freed memory */
+    add_likes("s1", NULL, 1);
+    lt_agg_flush(agg);
+    ack(1);
+    assert_int_equal(n_indexed, 2); /* the new s1 is indexed on its own */
+    answer_index(1, 0);
+    assert_true(lt_agg_idle(agg));
 }
 
 static void test_index_not_called_without_created(void **state)
@@ -764,7 +809,6 @@ static void test_drop_stream_in_flight_then_ack(void **state)
     lt_agg_flush(agg);
     assert_int_equal(n_sent, 1);
     ack_full(0, true, 5, 1000); /* arrives after the drop: must not touch freed memory */
-    assert_int_equal(n_applied, 0);
     assert_int_equal(n_indexed, 0);
     assert_int_equal(lt_agg_backlog(agg), 0);
     /* The stream can come back. */
@@ -775,6 +819,7 @@ static void test_drop_stream_in_flight_then_ack(void **state)
     assert_int_equal(batch(1)->n_views, 0);
     ack(1);
     assert_true(lt_agg_idle(agg));
+    answer_index(0, 0);
 }
 
 static void test_drop_stream_in_flight_then_failure(void **state)
@@ -802,11 +847,11 @@ static void test_drop_stream_then_recreate_before_late_reply(void **state)
     assert_int_equal(total_likes(batch(1)), 2);
     /* The old batch's reply comes late; it concerns the dropped stream only. */
     ack(0);
-    assert_int_equal(n_applied, 0);
+    assert_int_equal(n_indexed, 0); /* the dropped stream's reply does nothing */
     assert_false(lt_agg_idle(agg));
     assert_int_equal(lt_agg_backlog(agg), 1);
     ack(1);
-    assert_int_equal(n_applied, 1);
+    assert_int_equal(n_indexed, 1);
     assert_true(lt_agg_idle(agg));
 }
 
@@ -873,9 +918,10 @@ int main(void)
         T(test_many_views_split_into_batches),
         T(test_tick_flushes),
         T(test_leading_edge_then_paced),
-        T(test_on_applied_gets_stream_and_seq),
         T(test_index_stream_once_per_active_period),
         T(test_index_not_called_without_created),
+        T(test_index_retried_until_confirmed),
+        T(test_drop_stream_while_indexing),
         T(test_backlog_bound),
         T(test_idle),
         T(test_drop_stream_not_in_flight),

@@ -25,7 +25,7 @@ static lt_store_push_cb *push_cb;
 static lt_store_resync_cb *resync_cb;
 static void *push_arg;
 static int subscribed, unsubscribed, snapshots;
-static lt_store_json_cb *snapshot_cb;
+static lt_store_totals_cb *snapshot_cb;
 static void *snapshot_arg;
 static int64_t online_reported = -1;
 
@@ -54,7 +54,8 @@ int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream)
     return 0;
 }
 
-int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_json_cb *cb, void *arg)
+int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_totals_cb *cb,
+                        void *arg)
 {
     (void)store;
     (void)stream;
@@ -78,28 +79,37 @@ static int encodes;
 struct rec {
     int got;
     int64_t last_seq;
+    int64_t last_likes;
     bool leave_on_next; /* unsubscribe from inside the next delivery */
     struct lt_hub *hub;
     struct lt_hub_sub *sub;
 };
 
-static struct lt_shared *encode(const char *json, size_t len, int64_t seq)
+/* The push as the kind sees it: a copy of the fields it was handed. */
+struct pushed {
+    char stream[LT_STREAM_ID_MAX + 1];
+    int64_t seq, likes, views, ts;
+};
+
+static struct lt_shared *encode(const struct lt_totals *t)
 {
-    (void)seq;
     encodes++;
-    struct lt_shared *b = lt_shared_new(len);
-    memcpy(b->data, json, len);
+    struct lt_shared *b = lt_shared_new(sizeof(struct pushed));
+    struct pushed p = {{0}, t->seq, t->likes, t->views, t->ts_ms};
+    memcpy(p.stream, t->stream, sizeof p.stream);
+    memcpy(b->data, &p, sizeof p);
     return b;
 }
 
 static void deliver(void *owner, struct lt_shared *msg)
 {
     struct rec *r = owner;
-    const char *p = strstr(msg->data, "\"seq\":");
-    assert_non_null(p);
-    int64_t seq = strtoll(p + 6, NULL, 10);
-    assert_true(seq > r->last_seq); /* never falls, never repeats */
-    r->last_seq = seq;
+    struct pushed p;
+    memcpy(&p, msg->data, sizeof p);
+    assert_string_equal(p.stream, "s");
+    assert_true(p.seq > r->last_seq); /* never falls, never repeats */
+    r->last_seq = p.seq;
+    r->last_likes = p.likes;
     r->got++;
     if (r->leave_on_next) {
         r->leave_on_next = false;
@@ -135,22 +145,30 @@ static int teardown(void **state)
     return 0;
 }
 
+/* What the store hands over for a published change: only the pushed
+ * fields are set (store.h). */
 static void publish(int64_t seq, int64_t likes)
 {
-    char msg[160];
-    int n = snprintf(msg, sizeof msg,
-                     "{\"type\":\"totals\",\"stream\":\"s\",\"views\":0,\"uniques\":0,\"likes\":%lld,"
-                     "\"online\":0,\"peak_online\":0,\"seq\":%lld,\"ts\":1}",
-                     (long long)likes, (long long)seq);
-    push_cb(push_arg, "s", msg, (size_t)n);
+    struct lt_totals t;
+    lt_totals_init(&t, "s");
+    t.seq = seq;
+    t.likes = likes;
+    t.ts_ms = 1;
+    push_cb(push_arg, "s", &t);
+    lt_totals_free(&t);
 }
 
 static void answer_snapshot(int64_t seq)
 {
-    json_t *t = json_pack("{s:I, s:I, s:I}", "seq", (json_int_t)seq, "likes", (json_int_t)7,
-                          "views", (json_int_t)1);
-    snapshot_cb(snapshot_arg, 0, t);
-    json_decref(t);
+    struct lt_totals t;
+    lt_totals_init(&t, "s");
+    lt_totals_set_title(&t, "a title", 7);
+    lt_totals_add_counter(&t, "shares", 3);
+    t.seq = seq;
+    t.likes = 7;
+    t.views = 1;
+    snapshot_cb(snapshot_arg, 0, &t);
+    lt_totals_free(&t); /* borrowed: the hub keeps its own copy */
 }
 
 static void run_for(int ms)
@@ -173,6 +191,7 @@ static void test_snapshot_then_paced_pushes(void **state)
     answer_snapshot(5);
     assert_int_equal(r1.got, 1);
     assert_int_equal(r2.got, 1);
+    assert_int_equal(r1.last_likes, 7);
     assert_int_equal(encodes, 1); /* encoded once for both */
     /* A burst right after a push waits for the pace, then goes as one. */
     publish(6, 8);
@@ -182,6 +201,7 @@ static void test_snapshot_then_paced_pushes(void **state)
     run_for(150);
     assert_int_equal(r1.got, 2);
     assert_int_equal(r1.last_seq, 7);
+    assert_int_equal(r1.last_likes, 9);
     assert_int_equal(r2.last_seq, 7);
     assert_int_equal(encodes, 2);
     /* Nothing new: nothing pushed. */
@@ -251,7 +271,7 @@ static void test_resync_takes_a_fresh_snapshot(void **state)
     assert_int_equal(r.got, 1);
     /* The channel subscription confirmed after the first read: read again
      * (a change published in between would otherwise be missed). */
-    push_cb(push_arg, "s", NULL, 0);
+    push_cb(push_arg, "s", NULL);
     assert_int_equal(snapshots, 2);
     answer_snapshot(11);
     run_for(150);
@@ -264,6 +284,29 @@ static void test_resync_takes_a_fresh_snapshot(void **state)
     lt_hub_unsubscribe(hub, r.sub);
 }
 
+/* A stream that does not exist yet is pushed as zeros with seq 0; a failed
+ * snapshot is tried again. */
+static void test_unknown_stream_and_failed_snapshot(void **state)
+{
+    (void)state;
+    struct rec r = {0};
+    r.last_seq = -1;
+    r.sub = lt_hub_subscribe(hub, "s", &kind_a, &r, true, -1);
+    snapshot_cb(snapshot_arg, LT_ETIMEDOUT, NULL);
+    assert_int_equal(r.got, 0);
+    run_for(600); /* LT_SNAPSHOT_RETRY_MS */
+    assert_int_equal(snapshots, 2);
+    snapshot_cb(snapshot_arg, 0, NULL);
+    assert_int_equal(r.got, 1);
+    assert_int_equal(r.last_seq, 0);
+    assert_int_equal(r.last_likes, 0);
+    publish(1, 3);
+    run_for(150);
+    assert_int_equal(r.last_seq, 1);
+    assert_int_equal(r.last_likes, 3);
+    lt_hub_unsubscribe(hub, r.sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_after_seq_and_leaving_inside_delivery, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resync_takes_a_fresh_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_stream_and_failed_snapshot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

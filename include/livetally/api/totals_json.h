@@ -1,0 +1,36 @@
+/* The wire forms of a stream's totals, written in one place from struct
+ * lt_totals (store/totals.h):
+ *  - the contract's totals object (GET /v1/streams/{id}, each entry of
+ *    GET /v1/streams, the answer of PUT), with `display` when asked for;
+ *  - the WebSocket/SSE `totals` message (API.md "WebSocket messages"). */
+#ifndef LIVETALLY_TOTALS_JSON_H
+#define LIVETALLY_TOTALS_JSON_H
+
+#include "livetally/base/display.h"
+#include "livetally/store/totals.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What ?locale= and ?style= ask for: display strings beside the counts. */
+struct lt_totals_display {
+    bool wanted;
+    enum lt_display_locale locale;
+    enum lt_display_style style;
+};
+
+/* The totals object: stream, title, series, status, views, uniques, likes,
+ * online, peak_online, peak_at, counters, sources, segments, seq,
+ * created_at, starts_at, updated_at, and display when display->wanted
+ * (display NULL: none). A new reference, the caller's. */
+json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display);
+
+/* The totals message {"type":"totals","stream":..,"views":..,"uniques":..,
+ * "likes":..,"online":..,"peak_online":..,"seq":N,"ts":ms} into buf, which
+ * has LT_TOTALS_MESSAGE_MAX bytes; returns its length (no NUL counted).
+ * t->stream must be a valid stream id (ids.h): it is written unescaped. */
+#define LT_TOTALS_MESSAGE_MAX 384
+size_t lt_totals_message(const struct lt_totals *t, char *buf);
+
+#endif

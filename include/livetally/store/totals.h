@@ -1,0 +1,156 @@
+/* The domain model that store, hub and API exchange: a stream's totals
+ * (struct lt_totals) and one worker's counts for a stream (struct
+ * lt_batch). Nothing here knows Redis or JSON: the store fills totals from
+ * what its scripts return and publish (store_decode.h), the API writes the
+ * wire forms from them (api/totals_json.h).
+ *
+ * Ownership: a struct lt_totals owns every pointer in it. lt_totals_init
+ * makes an empty one, lt_totals_free releases what it holds (not the struct
+ * itself, which is usually on the stack or inside another struct), and
+ * lt_totals_copy makes an independent deep copy. A totals handed to a
+ * callback is borrowed for the callback's duration: copy it to keep it. */
+#ifndef LIVETALLY_TOTALS_H
+#define LIVETALLY_TOTALS_H
+
+#include "livetally/base/ids.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum lt_stream_status {
+    LT_STATUS_NONE = 0, /* the stream does not exist */
+    LT_STATUS_SCHEDULED,
+    LT_STATUS_LIVE,
+    LT_STATUS_ENDED,
+};
+const char *lt_status_name(enum lt_stream_status status);
+/* "scheduled" | "live" | "ended" -> the status, else LT_STATUS_NONE. */
+enum lt_stream_status lt_status_parse(const char *name, size_t len);
+
+/* ---- totals ------------------------------------------------------------ */
+
+/* A partner's latest report of a source (API.md: sources.X.reported). No
+ * partner reports exist yet: nothing sets has_reported today; the encoder
+ * writes the report when it is set. */
+struct lt_totals_reported {
+    int64_t views;
+    int64_t likes;
+    int64_t at_ms;
+};
+
+struct lt_totals_source {
+    char name[LT_SOURCE_ID_MAX + 1];
+    int64_t views; /* counted here */
+    int64_t likes;
+    bool has_reported;
+    struct lt_totals_reported reported;
+};
+
+/* name is owned by the totals (a copy of the configured counter's name). */
+struct lt_totals_counter {
+    char *name;
+    int64_t value;
+};
+
+struct lt_totals {
+    char stream[LT_STREAM_ID_MAX + 1];
+    char *title;  /* NULL: none */
+    char *series; /* NULL: none */
+    enum lt_stream_status status;
+    /* The pushed fields (the WebSocket/SSE totals message). views and likes
+     * are what the contract calls them: counted here plus reported. */
+    int64_t views;
+    int64_t uniques;
+    int64_t likes;
+    int64_t online;
+    int64_t peak_online;
+    int64_t seq;   /* the stream's change counter (API.md) */
+    int64_t ts_ms; /* when these totals were true: publish or read time */
+    /* Times in epoch ms, 0 when unknown (never set). */
+    int64_t peak_at_ms;
+    int64_t created_ms;
+    int64_t updated_ms;
+    bool has_starts; /* starts_ms is set (any time, 1970 included) */
+    int64_t starts_ms;
+    /* Configured counters, in config order (a stream that never counted
+     * one has it at 0). */
+    struct lt_totals_counter *counters;
+    size_t n_counters;
+    /* Sources in the order the store met them. */
+    struct lt_totals_source *sources;
+    size_t n_sources, cap_sources;
+};
+
+/* An empty totals of stream (NULL: no id yet): zeros, status live. */
+void lt_totals_init(struct lt_totals *t, const char *stream);
+/* Releases what t holds and leaves it empty (as lt_totals_init(t, NULL)
+ * would, stream id kept); t itself is the caller's. */
+void lt_totals_free(struct lt_totals *t);
+/* dst (uninitialised, or freed) becomes a deep copy of src. */
+void lt_totals_copy(struct lt_totals *dst, const struct lt_totals *src);
+/* Replaces the title or series (NULL, or len bytes that are copied). */
+void lt_totals_set_title(struct lt_totals *t, const char *title, size_t len);
+void lt_totals_set_series(struct lt_totals *t, const char *series, size_t len);
+/* Appends a counter (its name copied). */
+void lt_totals_add_counter(struct lt_totals *t, const char *name, int64_t value);
+/* The source named name[0..len), added with zeros when absent. NULL when
+ * the name is not a valid source id. The pointer lasts until the next
+ * source is added. */
+struct lt_totals_source *lt_totals_source(struct lt_totals *t, const char *name, size_t len);
+
+/* ---- batches ----------------------------------------------------------- */
+
+/* One stream's counts from one worker, applied as one unit. The store does
+ * not copy a batch: it must stay unchanged until the apply callback has run
+ * (agg.c resends the same batch until it is acknowledged). The batch and
+ * every array in it belong to whoever built it (agg.c). */
+struct lt_batch_view {
+    char viewer[LT_VIEWER_ID_MAX + 1];
+    uint16_t source; /* index into sources[] */
+};
+struct lt_batch_source {
+    char name[LT_SOURCE_ID_MAX + 1];
+    int64_t likes;
+};
+
+/* Room for the dimensions to come without changing this struct's callers:
+ * each is a list of deltas keyed along its dimension (a time bucket, a
+ * segment, a reported source). None is produced yet: a store refuses a
+ * batch that carries a kind it does not apply (LT_EINVAL), so a delta is
+ * never accepted and ignored. */
+enum lt_batch_dim_kind {
+    LT_DIM_TIME_BUCKET = 1, /* key: the bucket's start, epoch ms in decimal */
+    LT_DIM_SEGMENT,         /* key: the segment id */
+    LT_DIM_REPORTED_SOURCE, /* key: the source; views/likes are absolute */
+};
+struct lt_batch_dim {
+    enum lt_batch_dim_kind kind;
+    char key[LT_STREAM_ID_MAX + 1];
+    int64_t views;
+    int64_t likes;
+};
+
+struct lt_batch {
+    char stream[LT_STREAM_ID_MAX + 1];
+    uint64_t seq;  /* per (incarnation, stream), from 1 */
+    int64_t at_ms; /* when the batch was sealed: the time of its views */
+    struct lt_batch_source *sources;
+    size_t n_sources;
+    int64_t *counters; /* one per configured counter, in config order */
+    size_t n_counters;
+    struct lt_batch_view *views;
+    size_t n_views;
+    int64_t online;            /* this worker's subscribers of the stream; -1: no report */
+    struct lt_batch_dim *dims; /* further dimensions (see above); none yet */
+    size_t n_dims;
+};
+
+struct lt_batch_result {
+    bool applied; /* false: the store had applied this seq before (a resend) */
+    int64_t views_counted;
+    int64_t stream_seq; /* the stream's change counter after the batch */
+    int64_t created_ms; /* the stream's created_at; 0: the stream does not exist */
+};
+
+#endif

@@ -1,0 +1,107 @@
+/* The totals object and the totals message (see totals_json.h). */
+#include "livetally/api/totals_json.h"
+
+#include "livetally/base/clock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* RFC 3339 text of an epoch-ms time, or null when unknown (0). */
+static json_t *time_or_null(int64_t ms, int with_ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[40];
+    lt_format_rfc3339(ms, with_ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* A stored string as JSON: null when absent or not valid UTF-8. */
+static json_t *string_or_null(const char *s)
+{
+    json_t *v = s ? json_string(s) : NULL;
+    return v ? v : json_null();
+}
+
+static void add_display(json_t *o, const struct lt_totals *t, const struct lt_totals_display *d)
+{
+    const struct {
+        const char *name;
+        int64_t value;
+    } fields[] = {
+        {"views", t->views},
+        {"likes", t->likes},
+        {"uniques", t->uniques},
+        {"online", t->online},
+        {"peak_online", t->peak_online},
+    };
+    json_t *display = json_object();
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char text[LT_DISPLAY_MAX];
+        lt_display_format(fields[i].value, d->locale, d->style, text);
+        json_object_set_new(display, fields[i].name, json_string(text));
+    }
+    json_object_set_new(display, "locale", json_string(lt_display_locale_name(d->locale)));
+    json_object_set_new(o, "display", display);
+}
+
+json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "stream", json_string(t->stream));
+    json_object_set_new(o, "title", string_or_null(t->title));
+    json_object_set_new(o, "series", string_or_null(t->series));
+    json_object_set_new(o, "status", json_string(lt_status_name(t->status)));
+    json_object_set_new(o, "views", json_integer(t->views));
+    json_object_set_new(o, "uniques", json_integer(t->uniques));
+    json_object_set_new(o, "likes", json_integer(t->likes));
+    json_object_set_new(o, "online", json_integer(t->online));
+    json_object_set_new(o, "peak_online", json_integer(t->peak_online));
+    json_object_set_new(o, "peak_at", time_or_null(t->peak_at_ms, 0));
+    json_t *counters = json_object();
+    for (size_t i = 0; i < t->n_counters; i++)
+        json_object_set_new(counters, t->counters[i].name, json_integer(t->counters[i].value));
+    json_object_set_new(o, "counters", counters);
+    json_t *sources = json_object();
+    for (size_t i = 0; i < t->n_sources; i++) {
+        const struct lt_totals_source *s = &t->sources[i];
+        json_t *e =
+            json_pack("{s:I, s:I}", "views", (json_int_t)s->views, "likes", (json_int_t)s->likes);
+        if (s->has_reported)
+            json_object_set_new(e, "reported",
+                                json_pack("{s:I, s:I, s:o}", "views", (json_int_t)s->reported.views,
+                                          "likes", (json_int_t)s->reported.likes, "at",
+                                          time_or_null(s->reported.at_ms, 0)));
+        json_object_set_new(sources, s->name, e);
+    }
+    json_object_set_new(o, "sources", sources);
+    json_object_set_new(o, "segments", json_array());
+    json_object_set_new(o, "seq", json_integer(t->seq));
+    json_object_set_new(o, "created_at", time_or_null(t->created_ms, 0));
+    if (t->has_starts) {
+        char buf[40];
+        lt_format_rfc3339(t->starts_ms, 0, buf, sizeof buf);
+        json_object_set_new(o, "starts_at", json_string(buf));
+    } else {
+        json_object_set_new(o, "starts_at", json_null());
+    }
+    json_object_set_new(o, "updated_at", time_or_null(t->updated_ms, 1));
+    if (display && display->wanted)
+        add_display(o, t, display);
+    return o;
+}
+
+size_t lt_totals_message(const struct lt_totals *t, char *buf)
+{
+    /* The bound: 96 bytes of names and punctuation, a stream id of at most
+     * 64 bytes, and 7 integers of at most 20 characters each: 300 bytes,
+     * under LT_TOTALS_MESSAGE_MAX. One snprintf, nothing chained. */
+    int n = snprintf(buf, LT_TOTALS_MESSAGE_MAX,
+                     "{\"type\":\"totals\",\"stream\":\"%s\",\"views\":%" PRId64
+                     ",\"uniques\":%" PRId64 ",\"likes\":%" PRId64 ",\"online\":%" PRId64
+                     ",\"peak_online\":%" PRId64 ",\"seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
+                     t->stream, t->views, t->uniques, t->likes, t->online, t->peak_online, t->seq,
+                     t->ts_ms);
+    return n > 0 && n < LT_TOTALS_MESSAGE_MAX ? (size_t)n : 0;
+}

@@ -1,0 +1,22 @@
+-- Reads everything a stream's totals need in one round trip, as raw fields.
+--
+-- KEYS: 1 meta, 2 totals, 3 uniques (HLL), 4 online. ARGV: 1 now_ms.
+-- Returns 0 when the stream does not exist, else one flat array of
+-- name, value pairs: the meta hash's fields, then the totals hash's, then
+-- "uniques" (a fresh PFCOUNT) and "online" (the sum of the shares not yet
+-- expired), which replace the cached copies of the totals hash (the reader
+-- takes the last value of a name).
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local shares, online, now = redis.call('HGETALL', KEYS[4]), 0, tonumber(ARGV[1])
+for k = 1, #shares, 2 do
+  local c, exp = string.match(shares[k + 1], '^(%d+):(%d+)$')
+  if c and tonumber(exp) > now then online = online + tonumber(c) end
+end
+local out = redis.call('HGETALL', KEYS[1])
+local tot = redis.call('HGETALL', KEYS[2])
+for k = 1, #tot do out[#out + 1] = tot[k] end
+out[#out + 1] = 'uniques'
+out[#out + 1] = redis.call('PFCOUNT', KEYS[3])
+out[#out + 1] = 'online'
+out[#out + 1] = online
+return out

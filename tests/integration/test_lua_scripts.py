@@ -1,0 +1,290 @@
+"""The Lua scripts of src/store/lua/ on their own, against a real
+redis-server (the `redis` fixture): each file is sent with EVAL exactly as
+it is in the source tree, with the keys and arguments store.c gives it
+(the header comment of each file), and its effects, replies and published
+messages are checked. Also a syntax check with luac5.1 (Redis runs Lua 5.1).
+
+What store.c adds around the scripts (the stream index, the online-streams
+registry) is covered by the tests that run the server (test_read_api.py,
+test_events.py)."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import ltharness as h
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
+SCRIPTS = ("apply", "read", "drop_share", "put")
+
+DEDUP_MS = 1800 * 1000
+TTL_MS = 10000
+
+
+def script(name):
+    with open(os.path.join(LUA_DIR, name + ".lua"), "rb") as f:
+        return f.read()
+
+
+def keys(stream, *which):
+    return ["lt:{%s}:%s" % (stream, k) for k in which]
+
+
+def apply_batch(r, stream, inc="inc-1", seq=1, at_ms=1_000_000, dedup_ms=DEDUP_MS,
+                online=None, field="w.0", sources=(), counters=(), views=()):
+    """One batch as store.c sends it. sources: [(name, likes)]; counters:
+    [(name, n)]; views: [(viewer, source index from 0)]."""
+    args = [inc, seq, at_ms, dedup_ms, stream,
+            field if online is not None else "", online or 0, TTL_MS, len(sources)]
+    for name, likes in sources:
+        args += [name, likes]
+    args.append(len(counters))
+    for name, n in counters:
+        args += [name, n]
+    for viewer, src in views:
+        args += [viewer, src + 1]
+    k = keys(stream, "meta", "totals", "uniques", "lastview", "online")
+    return r.cmd("EVAL", script("apply"), len(k), *k, *args)
+
+
+def totals(r, stream):
+    raw = r.cmd("HGETALL", "lt:{%s}:totals" % stream)
+    return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
+
+
+def read(r, stream, now_ms):
+    k = keys(stream, "meta", "totals", "uniques", "online")
+    return r.cmd("EVAL", script("read"), len(k), *k, now_ms)
+
+
+def pairs(flat):
+    """read.lua's flat reply as a dict, the last value of a name winning."""
+    out = {}
+    for i in range(0, len(flat), 2):
+        v = flat[i + 1]
+        out[flat[i].decode()] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+class Subscriber:
+    """A second connection subscribed to one stream's totals channel."""
+
+    def __init__(self, redis, stream):
+        self.conn = redis.client()
+        self.conn.cmd("SUBSCRIBE", "lt:{%s}:totals" % stream)
+
+    def next(self, timeout=2.0):
+        self.conn.sock.settimeout(timeout)
+        kind, channel, payload = self.conn._reply()
+        assert kind == b"message"
+        return channel.decode(), payload.decode()
+
+    def nothing(self, wait=0.2):
+        self.conn.sock.settimeout(wait)
+        try:
+            self.conn._reply()
+        except OSError:
+            return True
+        return False
+
+    def close(self):
+        self.conn.close()
+
+
+def fields(payload):
+    """A published message: one "name value" line per field."""
+    out = {}
+    for line in payload.split("\n"):
+        name, value = line.split(" ", 1)
+        out[name] = int(value)
+    return out
+
+
+def test_luac_syntax():
+    luac = shutil.which("luac5.1")
+    if not luac:
+        pytest.skip("no luac5.1 (Debian package lua5.1; scripts/deps.sh test installs it)")
+    for name in SCRIPTS:
+        p = subprocess.run([luac, "-p", os.path.join(LUA_DIR, name + ".lua")],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, "%s.lua: %s" % (name, p.stderr)
+
+
+def test_every_script_is_tested_here():
+    found = sorted(f[:-4] for f in os.listdir(LUA_DIR) if f.endswith(".lua"))
+    assert found == sorted(SCRIPTS)
+
+
+def test_apply_exactly_once(redis):
+    with redis.client() as r:
+        rep = apply_batch(r, "s1", seq=5, sources=[("direct", 3), ("bili", 2)],
+                          counters=[("shares", 4)])
+        assert rep[:3] == [1, 0, 1]
+        assert rep[3] == 1_000_000  # created_at: the batch's time
+        # The same (incarnation, seq) again, as after a lost reply: acknowledged,
+        # not counted; so is a lower seq.
+        assert apply_batch(r, "s1", seq=5, sources=[("direct", 3)]) == [0, 0, 1, 1_000_000]
+        assert apply_batch(r, "s1", seq=4, sources=[("direct", 3)]) == [0, 0, 1, 1_000_000]
+        t = totals(r, "s1")
+        assert t["likes"] == "5"
+        assert t["s:direct:likes"] == "3" and t["s:bili:likes"] == "2"
+        assert t["c:shares"] == "4"
+        assert t["a:inc-1"] == "5" and t["seq"] == "1"
+        # Another worker life has its own mark: its seq 1 counts.
+        assert apply_batch(r, "s1", inc="inc-2", seq=1, sources=[("direct", 1)])[:3] == [1, 0, 2]
+        assert apply_batch(r, "s1", seq=6, sources=[("direct", 1)])[:3] == [1, 0, 3]
+        t = totals(r, "s1")
+        assert t["likes"] == "7" and t["a:inc-2"] == "1" and t["a:inc-1"] == "6"
+        meta = r.cmd("HGETALL", "lt:{s1}:meta")
+        assert dict(zip(meta[::2], meta[1::2])) == {
+            b"created_at": b"1000000", b"status": b"live", b"auto_created": b"1"}
+
+
+def test_apply_dedups_views(redis):
+    with redis.client() as r:
+        rep = apply_batch(r, "s2", seq=1, at_ms=10_000, dedup_ms=5_000,
+                          sources=[("direct", 0), ("wutongcun", 0)],
+                          views=[("viewer-a", 0), ("viewer-b", 1), ("viewer-a", 1)])
+        assert rep[:3] == [1, 2, 1]  # viewer-a once
+        t = totals(r, "s2")
+        assert t["views"] == "2" and t["uniques"] == "2"
+        assert t["s:direct:views"] == "1" and t["s:wutongcun:views"] == "1"
+        # Within the dedup window: accepted, no view; the seq stays.
+        rep = apply_batch(r, "s2", seq=2, at_ms=14_000, dedup_ms=5_000,
+                          sources=[("direct", 0)], views=[("viewer-a", 0)])
+        assert rep[:3] == [1, 0, 1]
+        # Past it: counted again, uniques unchanged.
+        rep = apply_batch(r, "s2", seq=3, at_ms=15_001, dedup_ms=5_000,
+                          sources=[("direct", 0)], views=[("viewer-a", 0), ("viewer-c", 0)])
+        assert rep[:3] == [1, 2, 2]
+        t = totals(r, "s2")
+        assert t["views"] == "4" and t["uniques"] == "3" and t["s:direct:views"] == "3"
+        # lastview keeps the last counted view per viewer, trimmed past the window.
+        assert r.cmd("ZSCORE", "lt:{s2}:lastview", "viewer-a") == b"15001"
+        assert r.cmd("ZSCORE", "lt:{s2}:lastview", "viewer-b") is None
+
+
+def test_apply_many_views_in_slices(redis):
+    with redis.client() as r:
+        views = [("viewer-%05d" % i, 0) for i in range(2500)] + [("viewer-00001", 0)]
+        rep = apply_batch(r, "s3", sources=[("direct", 0)], views=views)
+        assert rep[:2] == [1, 2500]
+        assert r.cmd("ZCARD", "lt:{s3}:lastview") == 2500
+
+
+def test_online_shares(redis):
+    with redis.client() as r:
+        # An online report alone does not create a stream.
+        assert apply_batch(r, "s4", online=3, field="w.0") == [1, 0, 0, 0]
+        assert r.cmd("EXISTS", "lt:{s4}:meta", "lt:{s4}:totals", "lt:{s4}:online") == 0
+        apply_batch(r, "s4", seq=1, at_ms=100_000, sources=[("direct", 1)])
+        apply_batch(r, "s4", seq=2, at_ms=100_000, online=3, field="w.0")
+        rep = apply_batch(r, "s4", inc="inc-b", seq=1, at_ms=101_000, online=2, field="w.1")
+        t = totals(r, "s4")
+        assert t["online"] == "5" and t["peak_online"] == "5" and t["peak_at"] == "101000"
+        assert rep[2] == int(t["seq"]) == 3  # likes, then each change of online
+        # w.0's share expires (10 s after its report): gone at the next report.
+        rep = apply_batch(r, "s4", inc="inc-b", seq=2, at_ms=110_001, online=1, field="w.1")
+        t = totals(r, "s4")
+        assert t["online"] == "1" and t["peak_online"] == "5" and t["peak_at"] == "101000"
+        assert r.cmd("HKEYS", "lt:{s4}:online") == [b"w.1"]
+        # The same count again changes nothing: no seq.
+        before = t["seq"]
+        apply_batch(r, "s4", inc="inc-b", seq=3, at_ms=112_000, online=1, field="w.1")
+        assert totals(r, "s4")["seq"] == before
+
+
+def test_apply_publishes_raw_fields(redis):
+    sub = Subscriber(redis, "s5")
+    try:
+        with redis.client() as r:
+            apply_batch(r, "s5", seq=1, at_ms=1_700_000_000_123,
+                        sources=[("direct", 4)], views=[("viewer-a", 0)], online=2)
+            channel, payload = sub.next()
+            assert channel == "lt:{s5}:totals"
+            assert payload == ("seq 1\nviews 1\nuniques 1\nlikes 4\nonline 2\npeak_online 2\n"
+                               "ts 1700000000123")
+            # A resend publishes nothing; a batch that changes no pushed field
+            # (a counter only) neither.
+            apply_batch(r, "s5", seq=1, sources=[("direct", 4)])
+            apply_batch(r, "s5", seq=2, counters=[("shares", 1)])
+            assert sub.nothing()
+            apply_batch(r, "s5", seq=3, at_ms=1_700_000_000_500, sources=[("direct", 1)])
+            assert fields(sub.next()[1]) == {"seq": 2, "views": 1, "uniques": 1, "likes": 5,
+                                             "online": 2, "peak_online": 2,
+                                             "ts": 1_700_000_000_500}
+    finally:
+        sub.close()
+
+
+def test_read(redis):
+    with redis.client() as r:
+        assert read(r, "none", 1000) == 0
+        apply_batch(r, "s6", seq=1, at_ms=50_000, sources=[("direct", 2)],
+                    counters=[("shares", 3)], views=[("viewer-a", 0)], online=4)
+        r.cmd("HSET", "lt:{s6}:meta", "title", "开幕式")
+        flat = read(r, "s6", 55_000)
+        got = pairs(flat)
+        assert got["created_at"] == "50000" and got["status"] == "live"
+        assert got["title"] == "开幕式"
+        assert got["views"] == "1" and got["likes"] == "2" and got["c:shares"] == "3"
+        assert got["s:direct:likes"] == "2" and got["s:direct:views"] == "1"
+        assert got["uniques"] == 1 and got["online"] == 4
+        # The fresh uniques and online come last (the reader keeps the last value).
+        names = [flat[i] for i in range(0, len(flat), 2)]
+        assert names[-2:] == [b"uniques", b"online"]
+        # A share past its expiry does not count, though it is still stored.
+        assert pairs(read(r, "s6", 60_001))["online"] == 0
+
+
+def test_drop_share(redis):
+    sub = Subscriber(redis, "s7")
+    try:
+        with redis.client() as r:
+            apply_batch(r, "s7", seq=1, at_ms=1000, sources=[("direct", 1)], online=3,
+                        field="w.0")
+            apply_batch(r, "s7", inc="inc-b", seq=1, at_ms=1000, online=2, field="w.1")
+            sub.next()
+            sub.next()
+            k = keys("s7", "totals", "online")
+            assert r.cmd("EVAL", script("drop_share"), 2, *k, "w.0", 2000, "s7") == 1
+            t = totals(r, "s7")
+            assert t["online"] == "2" and t["seq"] == "3"
+            assert fields(sub.next()[1]) == {"seq": 3, "views": 0, "uniques": 0, "likes": 1,
+                                             "online": 2, "peak_online": 5, "ts": 2000}
+            # Not there (any more): nothing happens.
+            assert r.cmd("EVAL", script("drop_share"), 2, *k, "w.0", 2000, "s7") == 0
+            assert sub.nothing()
+    finally:
+        sub.close()
+
+
+def test_put(redis):
+    with redis.client() as r:
+        k = keys("s8", "meta")
+        rep = r.cmd("EVAL", script("put"), 1, *k, 5000, "title", "t", "series", "tour")
+        assert rep == [5000, b"live", b""]
+        rep = r.cmd("EVAL", script("put"), 1, *k, 6000, "status", "ended", "series", "")
+        assert rep == [5000, b"ended", b"tour"]
+        meta = r.cmd("HGETALL", "lt:{s8}:meta")
+        assert dict(zip(meta[::2], meta[1::2])) == {
+            b"created_at": b"5000", b"status": b"ended", b"title": b"t"}
+        # A new stream given a status keeps it.
+        k = keys("s9", "meta")
+        assert r.cmd("EVAL", script("put"), 1, *k, 7000, "status", "scheduled")[1] == b"scheduled"
+
+
+def test_scripts_touch_only_their_stream(redis):
+    """Every key a script writes carries its stream's hash tag (one Redis
+    Cluster slot)."""
+    with redis.client() as r:
+        apply_batch(r, "s10", seq=1, sources=[("direct", 1)], counters=[("shares", 1)],
+                    views=[("viewer-a", 0)], online=1)
+        r.cmd("EVAL", script("put"), 1, *keys("s10", "meta"), 1, "series", "x")
+        r.cmd("EVAL", script("drop_share"), 2, *keys("s10", "totals", "online"), "w.0", 2, "s10")
+        assert all(k.startswith("lt:{s10}:") for k in r.keys())
