@@ -9,6 +9,8 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/outq.h"
 #include "livetally/base/shared_buf.h"
+#include "livetally/base/strbuf.h"
+#include "livetally/net/http_response.h"
 #include "livetally/net/ws_frame.h"
 
 #include <errno.h>
@@ -496,8 +498,28 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
                                 const struct lt_ws_handlers *handlers, void *arg)
 {
     const struct lt_http_header *key = lt_http_find_header(&req->head, "Sec-WebSocket-Key");
-    char accept[29];
+    char accept[29]; /* base64 of a SHA-1: 28 bytes and the NUL */
     lt_ws_accept_key(key->value, key->value_len, accept);
+    /* Nothing from the request but the 28-byte accept key goes in: both
+     * buffers hold their text with room to spare, and if they did not, the
+     * client would get a 500 rather than a cut handshake. */
+    char lines_store[128], head_store[256];
+    struct lt_strbuf lines, head;
+    lt_strbuf_init_fixed(&lines, lines_store, sizeof lines_store);
+    lt_strbuf_init_fixed(&head, head_store, sizeof head_store);
+    lt_http_header_line(&lines, "Upgrade", "websocket", 9);
+    lt_http_header_line(&lines, "Sec-WebSocket-Accept", accept, strlen(accept));
+    struct lt_response_head h = {
+        .status = 101,
+        .content_length = -1,
+        .extra = lt_strbuf_text(&lines),
+        .extra_len = lines.len,
+        .connection = "Upgrade",
+    };
+    if (lt_strbuf_failed(&lines) || lt_http_response_head(&head, &h) != 0) {
+        lt_respond_error(req, 500, "internal_error", "the handshake could not be written");
+        return NULL;
+    }
     struct lt_takeover t;
     if (lt_http_takeover(req, &t) != 0)
         return NULL;
@@ -522,12 +544,7 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     lt_metrics->ws_connections_accepted_total++;
     event_add(c->ev_read, NULL);
 
-    char head[160];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-    struct iovec iov = {head, (size_t)n};
+    struct iovec iov = {head.data, head.len};
     after_send(c, lt_outq_writev(&c->out, c->fd, &iov, 1));
     /* Frames a client sent right behind its handshake wait for the next
      * read (the owner has not set the connection up yet). */
