@@ -6,6 +6,7 @@
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
 #include "livetally/net/listen.h"
@@ -177,8 +178,14 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
     unsigned char rnd[6];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0, sizeof rnd);
-    for (size_t k = 0; k < sizeof rnd; k++)
-        snprintf(m.instance + 2 * k, sizeof m.instance - 2 * k, "%02x", rnd[k]);
+    /* 12 hex digits in instance's 24 bytes. */
+    static const char hex[] = "0123456789abcdef";
+    struct lt_strbuf inst;
+    lt_strbuf_init_fixed(&inst, m.instance, sizeof m.instance);
+    for (size_t k = 0; k < sizeof rnd; k++) {
+        lt_strbuf_add_char(&inst, hex[rnd[k] >> 4]);
+        lt_strbuf_add_char(&inst, hex[rnd[k] & 15]);
+    }
     m.fds = lt_calloc((size_t)m.n, sizeof *m.fds);
     m.children = lt_calloc((size_t)m.n, sizeof *m.children);
     int port;

@@ -6,6 +6,7 @@
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
 #include "livetally/core/agg.h"
@@ -60,9 +61,19 @@ static void make_incarnation(int index, char *out, size_t cap)
         lt_error("worker", "getrandom failed");
         memset(rnd, 0, sizeof rnd);
     }
-    int n = snprintf(out, cap, "w%d-", index);
-    for (size_t i = 0; i < sizeof rnd && (size_t)n + 2 < cap; i++)
-        n += snprintf(out + n, cap - (size_t)n, "%02x", rnd[i]);
+    /* "w" + at most 3 digits (workers <= 256) + "-" + 24 hex digits: 29
+     * bytes, and the caller's 64 hold them. A refusal would leave a shorter
+     * but still unique-enough name, never an overflow. */
+    static const char hex[] = "0123456789abcdef";
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, out, cap);
+    lt_strbuf_add_char(&sb, 'w');
+    lt_strbuf_add_int(&sb, index);
+    lt_strbuf_add_char(&sb, '-');
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        lt_strbuf_add_char(&sb, hex[rnd[i] >> 4]);
+        lt_strbuf_add_char(&sb, hex[rnd[i] & 15]);
+    }
 }
 
 static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
