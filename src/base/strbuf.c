@@ -43,6 +43,14 @@ const char *lt_strbuf_text(const struct lt_strbuf *sb)
     return sb->data ? sb->data : "";
 }
 
+void lt_strbuf_cut(struct lt_strbuf *sb, size_t len)
+{
+    if (len < sb->len) {
+        sb->len = len;
+        sb->data[len] = '\0';
+    }
+}
+
 static int refuse(struct lt_strbuf *sb, int code)
 {
     sb->failed = true;

@@ -92,10 +92,14 @@ int lt_http_header_line(struct lt_strbuf *sb, const char *name, const char *valu
     size_t name_len = strlen(name);
     if (!lt_http_field_name_ok(name, name_len) || !lt_http_field_value_ok(value, value_len))
         return refuse(sb);
+    size_t before = sb->len;
     lt_strbuf_add(sb, name, name_len);
     lt_strbuf_add(sb, ": ", 2);
     lt_strbuf_add(sb, value, value_len);
-    return lt_strbuf_add(sb, "\r\n", 2); /* refusals are sticky: the last tells */
+    int rc = lt_strbuf_add(sb, "\r\n", 2); /* refusals are sticky: the last tells */
+    if (rc != 0)
+        lt_strbuf_cut(sb, before); /* no half line */
+    return rc;
 }
 
 /* Lines of "Name: value\r\n" only, as lt_http_header_line writes them. */

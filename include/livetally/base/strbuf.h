@@ -54,6 +54,11 @@ int lt_strbuf_vaddf(struct lt_strbuf *sb, const char *fmt, va_list ap)
 int lt_strbuf_add_int(struct lt_strbuf *sb, int64_t v);
 int lt_strbuf_add_uint(struct lt_strbuf *sb, uint64_t v);
 
+/* Drops the text after its first len bytes (len <= sb->len), so that a
+ * writer of several appends can undo a half-written piece; a failure
+ * stays marked. */
+void lt_strbuf_cut(struct lt_strbuf *sb, size_t len);
+
 /* The text so far ("" when there is no storage). */
 const char *lt_strbuf_text(const struct lt_strbuf *sb);
 static inline bool lt_strbuf_failed(const struct lt_strbuf *sb)

@@ -244,6 +244,25 @@ static void test_integers(void **state)
     }
 }
 
+static void test_cut(void **state)
+{
+    (void)state;
+    char buf[16];
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, buf, sizeof buf);
+    assert_int_equal(lt_strbuf_add_str(&sb, "Name: "), 0);
+    size_t mark = sb.len;
+    assert_int_equal(lt_strbuf_add_str(&sb, "value"), 0);
+    lt_strbuf_cut(&sb, mark);
+    assert_string_equal(lt_strbuf_text(&sb), "Name: ");
+    lt_strbuf_cut(&sb, 100); /* longer than the text: nothing */
+    assert_string_equal(lt_strbuf_text(&sb), "Name: ");
+    assert_int_equal(lt_strbuf_add_str(&sb, "0123456789"), LT_ETOOLARGE);
+    lt_strbuf_cut(&sb, 0);
+    assert_string_equal(lt_strbuf_text(&sb), "");
+    assert_true(lt_strbuf_failed(&sb)); /* the failure stays */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_growth_to_max),
         cmocka_unit_test(test_huge_appends),
         cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
