@@ -228,7 +228,8 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     lt_strbuf_add_str(&head, "\n\n");
     if (lt_strbuf_failed(&head)) {
         lt_strbuf_free(&head);
-        lt_respond_error(req, 500, "internal_error", "the event stream's head could not be written");
+        lt_respond_error(req, 500, "internal_error",
+                         "the event stream's head could not be written");
         return;
     }
     struct lt_takeover t;
