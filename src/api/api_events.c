@@ -27,7 +27,7 @@ struct ingest {
     struct lt_app *app;
     struct lt_request *req;
     json_t *body;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* params->id, validated by the router: copied whole */
 };
 
 static bool content_type_ok(const struct lt_request *req)
@@ -60,7 +60,7 @@ static const char *count_event(struct lt_app *app, const char *stream, struct lt
     }
     switch (e->type) {
     case LT_EVENT_VIEW: {
-        char derived[35];
+        char derived[35]; /* lt_derive_viewer's size (ids.h) */
         const char *viewer = e->viewer;
         if (!viewer) {
             const struct lt_http_header *ua = lt_http_find_header(&req->head, "User-Agent");
@@ -120,7 +120,7 @@ static void ingest_accept(struct ingest *in)
             if (rate_limited) {
                 int64_t wait = lt_likes_budget_wait_ms(app->likes_budget, e.viewer, e.n,
                                                        lt_mono_ms());
-                char secs[24];
+                char secs[24]; /* a long long: at most 20 bytes */
                 snprintf(secs, sizeof secs, "%lld",
                          (long long)(wait < 0 ? 60 : (wait + 999) / 1000));
                 lt_response_header(req, "Retry-After", secs);
@@ -149,7 +149,7 @@ static void ingest_accept(struct ingest *in)
     }
     lt_metrics->events_accepted_total += accepted;
     lt_metrics->events_rejected_total += rejected;
-    char body[64];
+    char body[96]; /* 25 bytes of text and two size_t of at most 20 digits: 65 */
     int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"rejected\":%zu}", accepted, rejected);
     lt_respond(req, 202, "application/json; charset=utf-8", body, (size_t)n);
 }
@@ -194,7 +194,7 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
         return;
     }
     int status;
-    char msg[200];
+    char msg[200]; /* lt_events_load's message: a single snprintf, cut short when long */
     json_t *body = lt_events_load(req->body, req->body_len, LT_MAX_EVENTS_PER_REQUEST, &status,
                                   msg, sizeof msg);
     if (!body) {

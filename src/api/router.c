@@ -58,6 +58,7 @@ static enum match match_route(const char *pattern, const char *path, size_t len,
             bool ok = is_source ? lt_valid_source_id(path + i, seg_len)
                                 : lt_valid_stream_id(path + i, seg_len);
             if (ok) {
+                /* ok: at most 64 (stream) or 32 (source) bytes, so seg_len < cap */
                 memcpy(out, path + i, seg_len);
                 out[seg_len] = '\0';
             } else {
@@ -146,7 +147,7 @@ void lt_router_dispatch(struct lt_request *req)
                          "start with '.'");
         return;
     }
-    char allow[64];
+    char allow[64]; /* allow_list: at most 37 bytes */
     allow_list(allowed, allow, sizeof allow);
     lt_response_header(req, "Allow", allow);
     if (h->method == LT_HTTP_OPTIONS) {

@@ -41,6 +41,7 @@ struct sse_client {
     struct lt_outq out;
     struct lt_hub_sub *sub;
     int64_t last_tx_ms;
+    /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
 };
 
@@ -115,7 +116,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct sse_client *c = arg;
-    char buf[512];
+    char buf[512]; /* read and dropped: recv takes at most sizeof buf */
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     /* A client has nothing to say after its request: only its leaving matters. */
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))

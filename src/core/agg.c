@@ -25,9 +25,9 @@
 #define LT_ONLINE_REFRESH_MS 3000
 
 struct agg_stream {
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* a validated stream id, copied whole */
     /* Deltas since the last seal. Views point into sources[] by index. */
-    struct lt_batch_source sources[LT_MAX_SOURCES];
+    struct lt_batch_source sources[LT_MAX_SOURCES]; /* source_index refuses more (LT_ETOOLARGE) */
     size_t n_sources;
     int64_t *counters;
     struct lt_batch_view *views;
@@ -331,7 +331,7 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
     batch_free(s->inflight);
     s->inflight = NULL;
     /* Done with s before the callback, which may flush or drop streams. */
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* the same size as s->id */
     memcpy(id, s->id, sizeof id);
     update_gauges(agg);
     if (agg->on_applied)

@@ -58,7 +58,7 @@ struct lt_http_conn {
     struct event *read_ev;
     struct event *write_ev;
     struct event *timer;
-    char peer[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN]; /* inet_ntop of the peer, or "local" */
     bool peer_trusted;
     bool over_limit; /* accepted past max_connections: answer 503/1013 */
 
@@ -69,7 +69,7 @@ struct lt_http_conn {
     char *chunked_body; /* de-chunked body, max_body_bytes */
     bool sent_continue;
     bool keep_alive; /* of the current request */
-    char xff_addr[INET6_ADDRSTRLEN];
+    char xff_addr[INET6_ADDRSTRLEN]; /* client_address copies only what inet_pton accepted */
 
     struct lt_outq out; /* what the socket did not take yet */
     struct lt_request req;
@@ -383,7 +383,7 @@ static const char *client_address(struct lt_http_conn *c)
             a++;
         while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
             b--;
-        char addr[INET6_ADDRSTRLEN];
+        char addr[INET6_ADDRSTRLEN]; /* longer elements are refused below */
         if (b - a == 0 || b - a >= sizeof addr)
             break;
         memcpy(addr, v + a, b - a);

@@ -59,7 +59,7 @@ struct lt_ws_conn {
     struct lt_ws_conn *settle_next;
     bool unprocessed; /* in holds bytes that came with the handshake */
     int refs; /* lt_ws_ref holders */
-    char peer[46];
+    char peer[46]; /* INET6_ADDRSTRLEN, as lt_takeover.peer */
 };
 
 struct lt_ws_server {
@@ -170,7 +170,7 @@ static void send_frame(struct lt_ws_conn *c, enum lt_ws_opcode op, const void *d
 {
     if (c->state == WS_CLOSED)
         return;
-    uint8_t head[14];
+    uint8_t head[14]; /* lt_ws_frame_header's most */
     size_t hl = lt_ws_frame_header(head, op, len, NULL);
     struct iovec iov[2] = {{head, hl}, {(void *)data, len}};
     after_send(c, lt_outq_writev(&c->out, c->fd, iov, len ? 2 : 1));
@@ -200,7 +200,7 @@ void lt_ws_send_frame(struct lt_ws_conn *c, struct lt_shared *frame)
 
 struct lt_shared *lt_ws_text_frame(const char *data, size_t len)
 {
-    uint8_t head[14];
+    uint8_t head[14]; /* lt_ws_frame_header's most */
     size_t hl = lt_ws_frame_header(head, LT_WS_OP_TEXT, len, NULL);
     struct lt_shared *b = lt_shared_new(hl + len);
     memcpy(b->data, head, hl);
@@ -227,7 +227,7 @@ void lt_ws_close(struct lt_ws_conn *c, uint16_t code, const char *reason)
 {
     if (c->state != WS_OPEN)
         return;
-    uint8_t frame[127];
+    uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit (ws_frame.h) */
     size_t n = lt_ws_close_frame(frame, code, reason);
     struct iovec iov = {frame, n};
     conn_set_state(c, WS_CLOSING, reason);
@@ -239,7 +239,7 @@ void lt_ws_close(struct lt_ws_conn *c, uint16_t code, const char *reason)
 static void fail(struct lt_ws_conn *c, uint16_t code, const char *reason)
 {
     if (c->state == WS_OPEN) {
-        uint8_t frame[127];
+        uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit */
         size_t n = lt_ws_close_frame(frame, code, reason);
         struct iovec iov = {frame, n};
         conn_set_state(c, WS_DRAIN, reason);
@@ -288,7 +288,7 @@ static size_t handle_frames(struct lt_ws_conn *c, uint8_t *buf, size_t len)
                 conn_finish(c, NULL); /* our close answered: we close TCP */
             } else {
                 /* Echo the code (RFC 6455 5.5.1), then close TCP ourselves. */
-                uint8_t frame[127];
+                uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit */
                 size_t n = ev.close_code == LT_WS_CLOSE_NO_STATUS
                                ? lt_ws_frame_header(frame, LT_WS_OP_CLOSE, 0, NULL)
                                : lt_ws_close_frame(frame, ev.close_code, "");

@@ -152,7 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int status = (b[0] << 8 | b[1]) % 1000;
     unsigned flags = b[2];
-    int64_t clen = (int64_t)((uint32_t)b[3] << 24 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 8 | b[6]);
+    int64_t clen =
+        (int64_t)((uint32_t)b[3] << 24 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 8 | b[6]);
     if (flags & 0x20)
         clen = -1;
     size_t fixed_cap = b[7] * 4u; /* 0..1020 */
@@ -220,7 +221,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* What the writer must do, computed from the rules. */
     int valid = status >= 100 && status <= 599;
     int bodiless = status < 200 || status == 204 || status == 304;
-    size_t want = 9 + 3 + 1 + strlen(lt_status_reason(status)) + 2 + strlen("Server: livetally\r\n");
+    size_t want =
+        9 + 3 + 1 + strlen(lt_status_reason(status)) + 2 + strlen("Server: livetally\r\n");
     if (h.date) {
         valid &= value_ok(date, strlen(date));
         want += 6 + strlen(date) + 2;

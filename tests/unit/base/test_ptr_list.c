@@ -36,8 +36,13 @@ static void check_n(size_t n)
 static void test_sizes(void **state)
 {
     (void)state;
-    size_t sizes[] = {0, 1, LT_PTR_LIST_INLINE - 1, LT_PTR_LIST_INLINE, LT_PTR_LIST_INLINE + 1,
-                      2 * LT_PTR_LIST_INLINE + 1, 5000};
+    size_t sizes[] = {0,
+                      1,
+                      LT_PTR_LIST_INLINE - 1,
+                      LT_PTR_LIST_INLINE,
+                      LT_PTR_LIST_INLINE + 1,
+                      2 * LT_PTR_LIST_INLINE + 1,
+                      5000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         check_n(sizes[i]);
 }

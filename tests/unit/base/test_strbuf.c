@@ -176,8 +176,8 @@ static void test_huge_appends(void **state)
     struct lt_strbuf sb;
     /* Lengths that would wrap len + n: refused before the bytes are read
      * (the pointer here has only a few bytes behind it). */
-    static const size_t huge[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 3, SIZE_MAX / 2 + 1,
-                                  SIZE_MAX / 4 + 1, (size_t)INT_MAX + 1};
+    static const size_t huge[] = {SIZE_MAX,         SIZE_MAX - 1,     SIZE_MAX - 3,
+                                  SIZE_MAX / 2 + 1, SIZE_MAX / 4 + 1, (size_t)INT_MAX + 1};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         lt_strbuf_init_fixed(&sb, guarded_init(&g, 8), 8);
         assert_int_equal(lt_strbuf_add_str(&sb, "abc"), 0);
