@@ -115,7 +115,7 @@ void lt_api_demo(struct lt_app *app, struct lt_request *req, const struct lt_rou
     const struct lt_static_file *f = file_or_404(app, req, "demo.html");
     if (!f)
         return;
-    char stream[LT_STREAM_ID_MAX + 1] = "demo";
+    char stream[LT_STREAM_ID_MAX + 1] = "demo"; /* lt_query_get refuses what does not fit */
     long n = req->head.query ? lt_query_get(req->head.query, req->head.query_len, "stream", stream,
                                             sizeof stream)
                              : LT_QUERY_ABSENT;

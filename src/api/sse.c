@@ -220,7 +220,7 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
         h.allow_origin = origin->value;
         h.allow_origin_len = origin->value_len;
     }
-    char stack[512];
+    char stack[512]; /* most heads; longer ones grow on the heap (see above) */
     struct lt_strbuf head;
     lt_strbuf_init(&head, stack, sizeof stack, (size_t)cfg->max_header_bytes + 1024);
     lt_http_response_head(&head, &h);

@@ -1049,7 +1049,7 @@ static int apply_cli(struct lt_config *cfg, const struct cli_option *o, const ch
 {
     struct errctx e = {err, errlen, NULL, o->name};
     const struct option *port_opt = find_option("redis.port");
-    char why[256], q[80], *host = NULL;
+    char why[256], q[80], *host = NULL; /* messages: one snprintf each, cut short */
     int port = 0, rc;
     long long n;
     char *end;

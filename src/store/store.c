@@ -197,7 +197,7 @@ static void on_stream_message(struct lt_redis_conn *conn, const char *channel, s
     size_t id_len = channel_len - plen - slen;
     if (id_len > LT_STREAM_ID_MAX)
         return;
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* id_len <= LT_STREAM_ID_MAX is checked above */
     memcpy(id, channel + 4, id_len);
     id[id_len] = '\0';
     store->on_push(store->push_arg, id, payload, len);
@@ -1020,7 +1020,7 @@ int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_f
     r = redisCommand(c, "SMEMBERS %s", registry);
     int touched = 0;
     if (r && r->type == REDIS_REPLY_ARRAY) {
-        char now[24];
+        char now[24]; /* an int64: at most 20 bytes */
         snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
         for (size_t i = 0; i < r->elements; i++) {
             const char *stream = r->element[i]->str;
