@@ -23,7 +23,7 @@ struct ingest {
     struct lt_app *app;
     struct lt_request *req;
     json_t *body;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* params->id, validated by the router: copied whole */
 };
 
 static bool content_type_ok(const struct lt_request *req)
@@ -122,7 +122,7 @@ static void ingest_accept(struct ingest *in)
         else
             rejected++;
     }
-    char body[64];
+    char body[96]; /* 25 bytes of text and two size_t of at most 20 digits: 65 */
     int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"rejected\":%zu}", accepted, rejected);
     lt_respond(req, 202, "application/json; charset=utf-8", body, (size_t)n);
 }
@@ -176,7 +176,7 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
         return;
     }
     int status;
-    char msg[200];
+    char msg[200]; /* lt_events_load's message: a single snprintf, cut short when long */
     json_t *body = lt_events_load(req->body, req->body_len, LT_MAX_EVENTS_PER_REQUEST, &status,
                                   msg, sizeof msg);
     if (!body) {

@@ -33,7 +33,7 @@ struct live_open {
     struct lt_app *app;
     struct lt_request *req;
     enum live_kind kind;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* validated ids, copied whole (the three) */
     char viewer[LT_VIEWER_ID_MAX + 1];
     char source[LT_SOURCE_ID_MAX + 1];
     bool implied_view;
@@ -78,7 +78,7 @@ static bool viewer_and_source(struct lt_request *req, struct live_open *o)
         return false;
     } else {
         const struct lt_http_header *ua = lt_http_find_header(&req->head, "User-Agent");
-        char derived[35];
+        char derived[35]; /* lt_derive_viewer's size (ids.h) */
         lt_derive_viewer(req->client_addr, ua ? ua->value : NULL, ua ? ua->value_len : 0, derived);
         snprintf(o->viewer, sizeof o->viewer, "%s", derived);
     }
@@ -117,7 +117,7 @@ static void start(struct lt_app *app, struct lt_request *req, enum live_kind kin
         }
         const struct lt_http_header *last = lt_http_find_header(&req->head, "Last-Event-ID");
         if (last && last->value_len > 0 && last->value_len < 20) {
-            char buf[24];
+            char buf[24]; /* value_len < 20 is checked above */
             memcpy(buf, last->value, last->value_len);
             buf[last->value_len] = '\0';
             char *end;

@@ -29,7 +29,7 @@ static int query_param(struct lt_request *req, const char *name, char *buf, size
     if (n == LT_QUERY_ABSENT)
         return 0;
     if (n < 0) {
-        char msg[96];
+        char msg[96]; /* name is one of our parameter names: a few bytes */
         snprintf(msg, sizeof msg, "query parameter %s is malformed or too long", name);
         lt_respond_error(req, 400, "bad_request", msg);
         return -1;
@@ -41,7 +41,7 @@ static int query_param(struct lt_request *req, const char *name, char *buf, size
 /* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
 static bool display_opts_parse(struct lt_request *req, struct lt_totals_display *d)
 {
-    char locale[64], style[16];
+    char locale[64], style[16]; /* lt_query_get refuses (400) a value that does not fit */
     long n;
     int r;
     memset(d, 0, sizeof *d);
@@ -122,6 +122,7 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
                          const struct lt_route_params *params)
 {
     (void)params;
+    /* lt_query_get refuses (400) a value that does not fit */
     char status[16], series[LT_SERIES_ID_MAX + 1], limit_s[16], cursor[128];
     long n;
     int r;
@@ -180,7 +181,7 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
 struct put_ctx {
     struct lt_request *req;
     struct lt_app *app;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* params->id, validated by the router: copied whole */
 };
 
 static void on_put(void *arg, int err, const struct lt_totals *totals)
@@ -230,7 +231,7 @@ void lt_api_put_stream(struct lt_app *app, struct lt_request *req,
     {
         if (strcmp(key, "title") && strcmp(key, "series") && strcmp(key, "status") &&
             strcmp(key, "starts_at")) {
-            char msg[160];
+            char msg[160]; /* the key is cut to 64 bytes by %.64s */
             snprintf(msg, sizeof msg, "unknown field \"%.64s\"", key);
             lt_respond_error(req, 400, "bad_request", msg);
             json_decref(body);
@@ -245,7 +246,7 @@ void lt_api_put_stream(struct lt_app *app, struct lt_request *req,
         .starts_at = string_field(body, "starts_at", &bad),
     };
     const char *problem = NULL;
-    char starts[40];
+    char starts[40]; /* lt_format_rfc3339 needs 32 */
     int64_t ms;
     if (bad)
         problem = "title, series, status and starts_at are strings";

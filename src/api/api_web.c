@@ -35,7 +35,7 @@ static const struct lt_static_file *file_or_404(struct lt_app *app, struct lt_re
 {
     const struct lt_static_file *f = lt_static_get(app->static_files, name);
     if (!f) {
-        char msg[160];
+        char msg[160]; /* name is one of our file names */
         snprintf(msg, sizeof msg, "%s is not installed on this server (web_root)", name);
         lt_respond_error(req, 404, "not_found", msg);
     }
@@ -50,7 +50,7 @@ void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_r
         return;
     /* The gzip variant is other bytes, so it has its own tag (RFC 9110 8.8.3). */
     bool gz = f->gz && accepts_gzip(req);
-    char etag[32];
+    char etag[32]; /* our etags are 18 bytes (static_files.c make_etag), + "-gz" */
     snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(f->etag) - 1, f->etag, gz ? "-gz" : "");
     lt_response_header(req, "ETag", etag);
     lt_response_header(req, "Cache-Control", LT_WIDGET_MAX_AGE);
@@ -73,7 +73,7 @@ void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_r
 static void param(const struct lt_request *req, const char *name, const char *def, char *out,
                   size_t cap)
 {
-    char raw[128];
+    char raw[128]; /* lt_query_get refuses a value that does not fit: then def */
     long n = req->head.query
                  ? lt_query_get(req->head.query, req->head.query_len, name, raw, sizeof raw)
                  : LT_QUERY_ABSENT;
@@ -83,6 +83,7 @@ static void param(const struct lt_request *req, const char *name, const char *de
 
 static void render(struct lt_request *req, const struct lt_static_file *f, const char *stream)
 {
+    /* lt_html_escape refuses what does not fit: then the default */
     char locale[96], style[96], theme[96], source[96];
     param(req, "locale", "", locale, sizeof locale);
     param(req, "style", "floor", style, sizeof style);
@@ -114,7 +115,7 @@ void lt_api_demo(struct lt_app *app, struct lt_request *req, const struct lt_rou
     const struct lt_static_file *f = file_or_404(app, req, "demo.html");
     if (!f)
         return;
-    char stream[LT_STREAM_ID_MAX + 1] = "demo";
+    char stream[LT_STREAM_ID_MAX + 1] = "demo"; /* lt_query_get refuses what does not fit */
     long n = req->head.query ? lt_query_get(req->head.query, req->head.query_len, "stream", stream,
                                             sizeof stream)
                              : LT_QUERY_ABSENT;

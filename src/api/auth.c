@@ -18,7 +18,7 @@ static void digest(const char *s, size_t len, unsigned char out[32])
 
 bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len)
 {
-    unsigned char given[32], known[32];
+    unsigned char given[32], known[32]; /* SHA-256 digests */
     digest(token, len, given);
     int match = 0;
     for (size_t i = 0; i < cfg->operator_tokens.n; i++) {

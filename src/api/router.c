@@ -3,6 +3,7 @@
 
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
+#include "livetally/base/strbuf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -85,19 +86,20 @@ static unsigned method_bit(enum lt_http_method m)
     return 0;
 }
 
+/* The Allow list: at most "GET, HEAD, POST, PUT, DELETE, OPTIONS", 37
+ * bytes and the NUL, so the caller's 64 bytes always hold it. */
 static void allow_list(unsigned methods, char *buf, size_t cap)
 {
     static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE"};
-    size_t n = 0;
-    buf[0] = '\0';
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, buf, cap);
     for (int i = 0; i < 5; i++) {
         if (methods & (1u << i)) {
-            int k = snprintf(buf + n, cap - n, "%s, ", names[i]);
-            if (k > 0)
-                n += (size_t)k;
+            lt_strbuf_add_str(&sb, names[i]);
+            lt_strbuf_add_str(&sb, ", ");
         }
     }
-    snprintf(buf + n, cap - n, "OPTIONS");
+    lt_strbuf_add_str(&sb, "OPTIONS");
 }
 
 void lt_router_dispatch(struct lt_request *req)
@@ -138,7 +140,7 @@ void lt_router_dispatch(struct lt_request *req)
                          "start with '.'");
         return;
     }
-    char allow[64];
+    char allow[64]; /* allow_list: at most 37 bytes */
     allow_list(allowed, allow, sizeof allow);
     lt_response_header(req, "Allow", allow);
     if (h->method == LT_HTTP_OPTIONS) {

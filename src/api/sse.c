@@ -8,8 +8,10 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/outq.h"
 #include "livetally/base/shared_buf.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 #include "livetally/core/hub.h"
+#include "livetally/net/http_response.h"
 #include "livetally/api/app.h"
 #include "livetally/api/live.h"
 #include "livetally/api/totals_json.h"
@@ -40,6 +42,7 @@ struct sse_client {
     struct lt_outq out;
     struct lt_hub_sub *sub;
     int64_t last_tx_ms;
+    /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
 };
 
@@ -90,6 +93,8 @@ static bool after_send(struct sse_client *c, int rc)
 /* "id: <seq>\nevent: totals\ndata: <the totals message>\n\n" */
 static struct lt_shared *encode_event(const struct lt_totals *totals)
 {
+    /* "id: " + at most 20 bytes of int64 + "\nevent: totals\ndata: " is at
+     * most 44 bytes: it fits, and n is the length written. */
     char head[48], json[LT_TOTALS_MESSAGE_MAX];
     int n = snprintf(head, sizeof head, "id: %" PRId64 "\nevent: totals\ndata: ", totals->seq);
     size_t len = lt_totals_message(totals, json);
@@ -114,7 +119,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct sse_client *c = arg;
-    char buf[512];
+    char buf[512]; /* read and dropped: recv takes at most sizeof buf */
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     /* A client has nothing to say after its request: only its leaving matters. */
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -196,16 +201,46 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
 {
     const struct lt_config *cfg = srv->app->cfg;
     /* The answer's head is ours to write once the socket is taken over, so
-     * CORS is decided here, as lt_respond would. */
-    char cors[320] = "";
+     * CORS is decided here, as lt_respond would, and the head is written
+     * while the request (and its Origin) still exists. No Content-Length
+     * and no chunking: the body runs until the connection closes (RFC 9112
+     * 6.3), which is what an event stream is. The echoed Origin is bounded
+     * by limits.max_header_bytes, so the max below is never reached; if it
+     * were, the client would get a 500 instead. */
+    static const char lines[] = "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n";
+    struct lt_response_head h = {
+        .status = 200,
+        .date = lt_http_date(),
+        .content_type = "text/event-stream; charset=utf-8",
+        .content_length = -1,
+        .vary_origin = true,
+        .extra = lines,
+        .extra_len = sizeof lines - 1,
+        .connection = "close",
+    };
     const struct lt_http_header *origin = lt_http_find_header(&req->head, "Origin");
-    if (origin && origin->value_len < 256 &&
-        lt_http_origin_allowed(cfg, origin->value, origin->value_len))
-        snprintf(cors, sizeof cors, "Access-Control-Allow-Origin: %.*s\r\n",
-                 (int)origin->value_len, origin->value);
-    struct lt_takeover t;
-    if (lt_http_takeover(req, &t) != 0)
+    if (origin && lt_http_origin_allowed(cfg, origin->value, origin->value_len)) {
+        h.allow_origin = origin->value;
+        h.allow_origin_len = origin->value_len;
+    }
+    char stack[512]; /* most heads; longer ones grow on the heap (see above) */
+    struct lt_strbuf head;
+    lt_strbuf_init(&head, stack, sizeof stack, (size_t)cfg->max_header_bytes + 1024);
+    lt_http_response_head(&head, &h);
+    lt_strbuf_add_str(&head, "retry: ");
+    lt_strbuf_add_int(&head, LT_SSE_RETRY_MS);
+    lt_strbuf_add_str(&head, "\n\n");
+    if (lt_strbuf_failed(&head)) {
+        lt_strbuf_free(&head);
+        lt_respond_error(req, 500, "internal_error",
+                         "the event stream's head could not be written");
         return;
+    }
+    struct lt_takeover t;
+    if (lt_http_takeover(req, &t) != 0) {
+        lt_strbuf_free(&head);
+        return;
+    }
     lt_free(t.leftover); /* an event stream's client has nothing more to say */
     int fd = t.fd;
     struct sse_client *c = lt_calloc(1, sizeof *c);
@@ -219,17 +254,10 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     srv->count++;
     lt_metrics->sse_connections_open++;
     event_add(c->ev_read, NULL);
-    /* No Content-Length and no chunking: the body runs until the connection
-     * closes (RFC 9112 6.3), which is what an event stream is. */
-    char head[640];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 200 OK\r\nServer: livetally\r\n"
-                     "Content-Type: text/event-stream; charset=utf-8\r\n"
-                     "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n%sVary: Origin\r\n"
-                     "Connection: close\r\n\r\nretry: %d\n\n",
-                     cors, LT_SSE_RETRY_MS);
-    struct iovec iov = {head, (size_t)n};
-    if (!after_send(c, lt_outq_writev(&c->out, c->fd, &iov, 1)))
+    struct iovec iov = {head.data, head.len};
+    bool sent = after_send(c, lt_outq_writev(&c->out, c->fd, &iov, 1));
+    lt_strbuf_free(&head);
+    if (!sent)
         return;
     c->sub = lt_hub_subscribe(srv->app->hub, stream, &sse_kind, c, true, after_seq);
 }

@@ -70,7 +70,7 @@ static char *gzip_bytes(const char *data, size_t len, size_t *out_len)
 
 static void make_etag(const char *data, size_t len, char etag[24])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned char md[EVP_MAX_MD_SIZE]; /* the digest's most; 8 bytes of it are used */
     unsigned int md_len = 0;
     EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL);
     static const char hex[] = "0123456789abcdef";
@@ -87,6 +87,8 @@ struct lt_static *lt_static_load(const char *root)
 {
     struct lt_static *s = lt_calloc(1, sizeof *s);
     for (size_t i = 0; i < N_KNOWN; i++) {
+        /* A web_root longer than this cuts the path: the file is not found
+         * and answers 404, with the warning below. */
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", root, known[i].name);
         struct lt_static_file *f = &s->files[i];

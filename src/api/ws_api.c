@@ -26,12 +26,12 @@
 struct ws_client {
     struct lt_app *app;
     struct lt_ws_conn *conn;
-    char viewer[LT_VIEWER_ID_MAX + 1];
+    char viewer[LT_VIEWER_ID_MAX + 1]; /* validated ids (api_live.c), copied whole */
     char source[LT_SOURCE_ID_MAX + 1];
     bool fixed;    /* /v1/streams/{id}/ws: its one stream, no (un)subscribe */
     bool operator; /* authenticated: its subscriptions do not count as online */
     size_t n_subs;
-    struct lt_hub_sub *subs[LT_WS_MAX_SUBSCRIPTIONS];
+    struct lt_hub_sub *subs[LT_WS_MAX_SUBSCRIPTIONS]; /* subscribe refuses more (n_subs check) */
 };
 
 /* ---- hub kind: one text frame per push, shared by every socket -------- */
@@ -64,7 +64,7 @@ static void send_error(struct ws_client *cl, const char *code, const char *messa
 
 static void send_dropped(struct ws_client *cl, int64_t dropped)
 {
-    char text[160];
+    char text[160]; /* 100 bytes of text and an int64 (at most 20): 120 */
     int n = snprintf(text, sizeof text,
                      "{\"type\":\"error\",\"code\":\"rate_limited\",\"dropped\":%lld,"
                      "\"message\":\"taps over the like budget were dropped\"}",
@@ -79,7 +79,7 @@ enum action_type { ACT_VIEW, ACT_LIKE, ACT_SUBSCRIBE };
 struct action {
     enum action_type type;
     struct lt_ws_conn *conn; /* referenced while the status is looked up */
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* validated ids (event_validate, api_live), copied whole */
     char viewer[LT_VIEWER_ID_MAX + 1];
     char source[LT_SOURCE_ID_MAX + 1];
     int64_t n;

@@ -32,7 +32,8 @@ size_t lt_format_rfc3339(int64_t epoch_ms, int with_ms, char *buf, size_t cap)
         secs -= 1;
     }
     struct tm tm;
-    gmtime_r(&secs, &tm);
+    if (!gmtime_r(&secs, &tm))
+        memset(&tm, 0, sizeof tm); /* a year past int: 1900-01-00, not garbage */
     int n;
     if (with_ms)
         n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
@@ -40,6 +41,8 @@ size_t lt_format_rfc3339(int64_t epoch_ms, int with_ms, char *buf, size_t cap)
     else
         n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* 24 bytes for years 0..9999; a larger year is cut at cap, never
+     * written past it, and the length returned is what buf holds. */
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 

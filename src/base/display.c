@@ -52,6 +52,8 @@ size_t lt_display_format(int64_t n, enum lt_display_locale locale, enum lt_displ
     const struct unit *u = locale == LT_LOCALE_EN      ? units_en
                            : locale == LT_LOCALE_ZH_CN ? units_zh
                                                        : units_zh_w;
+    /* snprintf returns what it wrote: at most 20 digits, ".", a digit, a 3-byte suffix and "+" fit
+     * LT_DISPLAY_MAX */
     int len;
     while (u->size && n < u->size)
         u++;

@@ -52,7 +52,7 @@ bool lt_valid_viewer_id(const char *s, size_t len)
 
 void lt_derive_viewer(const char *addr, const char *user_agent, size_t ua_len, char out[35])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned char md[EVP_MAX_MD_SIZE]; /* the digest's most; 16 bytes of it are used */
     unsigned int md_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);

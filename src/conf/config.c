@@ -174,7 +174,7 @@ static void make_printable(char *s)
 __attribute__((format(printf, 3, 4))) static int fail(struct errctx *e, const char *key,
                                                       const char *fmt, ...)
 {
-    char reason[512];
+    char reason[512]; /* messages only: each is one snprintf, cut short when long */
     va_list ap;
 
     va_start(ap, fmt);
@@ -263,7 +263,7 @@ static bool is_host_name(const char *s, size_t n)
 
 static bool is_ipv6(const char *s, size_t n)
 {
-    char buf[INET6_ADDRSTRLEN + 8];
+    char buf[INET6_ADDRSTRLEN + 8]; /* n >= sizeof buf is refused */
     unsigned char addr[16];
     if (n == 0 || n >= sizeof buf)
         return false;
@@ -446,7 +446,7 @@ static bool check_log_level(const char *s, char *why, size_t whylen)
  * rather than masked: "10.1.2.3/8" is more likely a typo than a wish. */
 static bool parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whylen)
 {
-    char buf[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN];
+    char buf[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN]; /* alen is checked; net: inet_ntop */
     unsigned char masked[16];
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
@@ -547,7 +547,7 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
  * option's own check. */
 static int check_string(const struct option *opt, const char *s, const char *key, struct errctx *e)
 {
-    char why[256], q[80];
+    char why[256], q[80]; /* messages: one snprintf each, cut short */
     if (*s == '\0')
         return fail(e, key, "must not be empty");
     if (opt->check && !opt->check(s, why, sizeof why))
@@ -604,7 +604,7 @@ static int apply_string(struct lt_config *cfg, const struct option *opt, const j
 static int apply_host_port(struct lt_config *cfg, const struct option *opt, const json_t *v,
                            const char *key, struct errctx *e)
 {
-    char why[256], q[80];
+    char why[256], q[80]; /* messages: one snprintf each, cut short */
     char *host = NULL;
     int port = 0;
 
@@ -624,7 +624,7 @@ static int apply_string_list(struct lt_config *cfg, const struct option *opt, js
                              const char *key, struct errctx *e)
 {
     struct lt_strlist list = {NULL, 0}, *dst = field(cfg, opt->off);
-    char ikey[160], q[80];
+    char ikey[160], q[80]; /* key names for messages: cut short when long */
     json_t *item;
     size_t i;
     int rc = 0;
@@ -664,7 +664,7 @@ out:
 static int parse_source(json_t *entry, const char *id, const char *key, const char **key_env,
                         struct errctx *e)
 {
-    char ikey[160], kkey[240], why[256], q[80];
+    char ikey[160], kkey[240], why[256], q[80]; /* for messages: cut short when long */
     const char *k;
     json_t *val;
 
@@ -694,7 +694,7 @@ static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t
 {
     struct lt_source_auth *sources, **dst = field(cfg, opt->off);
     size_t n = 0, *count = field(cfg, opt->off2);
-    char q[80];
+    char q[80]; /* quoted() cuts to fit */
     const char *id, *key_env = NULL;
     json_t *entry;
     int rc = 0;
@@ -729,7 +729,7 @@ static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t
 {
     struct lt_cidr *cidrs, **dst = field(cfg, opt->off);
     size_t *count = field(cfg, opt->off2);
-    char ikey[160], why[256], q[80];
+    char ikey[160], why[256], q[80]; /* for messages: cut short when long */
     json_t *item;
     size_t i;
 
@@ -788,7 +788,7 @@ static int walk(struct lt_config *cfg, json_t *obj, const char *prefix, struct e
 
     json_object_foreach(obj, k, v)
     {
-        char name[128];
+        char name[128]; /* a longer name is no option: checked below */
         const struct option *opt = NULL;
         bool group = false;
         int n, rc;
@@ -888,7 +888,7 @@ static void read_secrets(struct lt_config *cfg)
 
 void lt_config_defaults(struct lt_config *cfg)
 {
-    char err[512];
+    char err[512]; /* a default that fails is a bug: the message is for the log */
     struct errctx e = {err, sizeof err, "built-in default", NULL};
 
     memset(cfg, 0, sizeof *cfg);
@@ -935,7 +935,7 @@ static int load_json(struct lt_config *cfg, const char *path, const char *json, 
 int lt_config_load_string(struct lt_config *cfg, const char *path, const char *json, size_t len,
                           char *err, size_t errlen)
 {
-    char none[1];
+    char none[1]; /* errlen 0: no message wanted */
     struct errctx e = {err, errlen, path ? path : "<config>", NULL};
     int rc;
 
@@ -1053,7 +1053,7 @@ static int apply_cli(struct lt_config *cfg, const struct cli_option *o, const ch
 {
     struct errctx e = {err, errlen, NULL, o->name};
     const struct option *port_opt = find_option("redis.port");
-    char why[256], q[80], *host = NULL;
+    char why[256], q[80], *host = NULL; /* messages: one snprintf each, cut short */
     int port = 0, rc;
     long long n;
     char *end;
@@ -1094,7 +1094,7 @@ int lt_config_load_args(struct lt_config *cfg, struct lt_cli *cli, int argc, cha
     const struct cli_option *o;
     const char *value;
     bool explicit_config = false;
-    char none[1];
+    char none[1]; /* errlen 0: no message wanted */
     struct errctx e = {err, errlen, NULL, NULL};
     int rc = 0;
 
@@ -1234,7 +1234,7 @@ static const char *cli_synopsis(const struct cli_option *o, char *buf, size_t le
 
 void lt_config_print_help(FILE *out)
 {
-    char buf[64];
+    char buf[64]; /* opt_bounds and cli_synopsis: short texts of ours */
 
     fprintf(out, "usage: livetally");
     for (size_t i = 0; i < N_CLI_OPTIONS; i++)
@@ -1266,7 +1266,7 @@ static void md_cell(FILE *out, const char *s)
 
 void lt_config_print_markdown(FILE *out)
 {
-    char buf[64];
+    char buf[64]; /* opt_bounds and cli_synopsis: short texts of ours */
 
     fprintf(out,
             "# Configuration\n\n"

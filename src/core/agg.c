@@ -8,6 +8,7 @@
 #include "livetally/base/map.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/ptr_list.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
 
@@ -24,9 +25,9 @@
 #define LT_ONLINE_REFRESH_MS 3000
 
 struct agg_stream {
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* a validated stream id, copied whole */
     /* Deltas since the last seal. Views point into sources[] by index. */
-    struct lt_batch_source sources[LT_MAX_SOURCES];
+    struct lt_batch_source sources[LT_MAX_SOURCES]; /* source_index refuses more (LT_ETOOLARGE) */
     size_t n_sources;
     int64_t *counters;
     struct lt_batch_view *views;
@@ -376,14 +377,16 @@ void lt_agg_set_online(struct lt_agg *agg, const char *stream, int64_t count)
  * forgets streams whose zero was reported. */
 static void schedule_online(struct lt_agg *agg, int64_t now)
 {
-    char *gone[64];
-    size_t n_gone = 0, i;
+    /* Removed after the walk (the map may not change under lt_map_next);
+     * every one of them, however many (ptr_list.h). */
+    struct lt_ptr_list gone;
+    lt_ptr_list_init(&gone);
+    size_t i;
     for (struct lt_map_entry *e = lt_map_next(&agg->online, NULL, &i); e;
          e = lt_map_next(&agg->online, e, &i)) {
         struct online_entry *o = e->value;
         if (o->count == 0 && o->reported == 0) {
-            if (n_gone < 64)
-                gone[n_gone++] = e->key;
+            lt_ptr_list_push(&gone, e->key);
             continue;
         }
         if (o->count == o->reported && now - o->reported_ms < LT_ONLINE_REFRESH_MS)
@@ -397,8 +400,11 @@ static void schedule_online(struct lt_agg *agg, int64_t now)
         o->reported = o->count;
         o->reported_ms = now;
     }
-    for (size_t k = 0; k < n_gone; k++)
-        lt_free(lt_map_remove(&agg->online, gone[k], strlen(gone[k])));
+    for (size_t k = 0; k < gone.n; k++) {
+        const char *key = gone.items[k];
+        lt_free(lt_map_remove(&agg->online, key, strlen(key)));
+    }
+    lt_ptr_list_free(&gone);
 }
 
 /* Seals and sends what is due: every stream when forced (shutdown), else
@@ -408,8 +414,11 @@ static void flush(struct lt_agg *agg, bool force)
 {
     int64_t now = lt_mono_ms();
     schedule_online(agg, now);
-    struct agg_stream *idle[64];
-    size_t n_idle = 0, i;
+    /* Retired after the walk (it removes them from the map); all of them,
+     * however many (ptr_list.h). */
+    struct lt_ptr_list idle;
+    lt_ptr_list_init(&idle);
+    size_t i;
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
@@ -424,11 +433,12 @@ static void flush(struct lt_agg *agg, bool force)
             s->inflight = seal(agg, s);
         if (s->inflight)
             send_inflight(agg, s);
-        else if (n_idle < 64 && !s->indexing && (s->indexed || s->created_ms <= 0))
-            idle[n_idle++] = s; /* kept while its index write is not confirmed */
+        else if (!s->indexing && (s->indexed || s->created_ms <= 0))
+            lt_ptr_list_push(&idle, s); /* kept while its index write is not confirmed */
     }
-    for (size_t k = 0; k < n_idle; k++)
-        stream_retire(agg, idle[k]);
+    for (size_t k = 0; k < idle.n; k++)
+        stream_retire(agg, idle.items[k]);
+    lt_ptr_list_free(&idle);
     update_gauges(agg);
 }
 

@@ -32,7 +32,7 @@ struct lt_hub_sub {
 
 struct hub_stream {
     struct lt_hub *hub;
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* a validated stream id, copied whole */
     struct lt_hub_sub *subs;
     size_t n_subs, n_online;
     bool has_latest;
@@ -128,6 +128,7 @@ static void push(struct hub_stream *st, bool paced)
 {
     if (!st->has_latest || !st->subs || (paced && st->latest_seq <= st->pushed_seq))
         return;
+    /* WebSocket and SSE: 2; a fifth kind is logged as an error and not served */
     const struct lt_push_kind *kinds[LT_HUB_MAX_KINDS];
     struct lt_shared *msgs[LT_HUB_MAX_KINDS];
     size_t n_kinds = 0;

@@ -5,6 +5,7 @@
 #include "livetally/base/error.h"
 #include "livetally/base/map.h"
 #include "livetally/base/mem.h"
+#include "livetally/base/ptr_list.h"
 
 #include <event2/event.h>
 #include <string.h>
@@ -197,8 +198,11 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct lt_stream_cache *s = arg;
     int64_t now = lt_mono_ms();
-    struct entry *expired[64];
-    size_t n_expired = 0, i;
+    /* Failed after the walk (their waiters' callbacks may change the map);
+     * every one due, however many (ptr_list.h). */
+    struct lt_ptr_list expired;
+    lt_ptr_list_init(&expired);
+    size_t i;
     for (struct lt_map_entry *me = lt_map_next(&s->map, NULL, &i); me;
          me = lt_map_next(&s->map, me, &i)) {
         struct entry *e = me->value;
@@ -207,12 +211,12 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         if (start_lookup(s, e) == 0) {
             e->parked_at = 0;
             s->parked--;
-        } else if (now - e->parked_at >= s->max_wait_ms && n_expired < 64) {
-            expired[n_expired++] = e;
+        } else if (now - e->parked_at >= s->max_wait_ms) {
+            lt_ptr_list_push(&expired, e);
         }
     }
-    for (size_t k = 0; k < n_expired; k++) {
-        struct entry *e = expired[k];
+    for (size_t k = 0; k < expired.n; k++) {
+        struct entry *e = expired.items[k];
         lt_map_remove(&s->map, e->id, strlen(e->id));
         s->parked--;
         struct waiter *w = e->waiters;

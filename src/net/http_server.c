@@ -8,7 +8,9 @@
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
 #include "livetally/base/outq.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
+#include "livetally/net/http_response.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,7 +58,7 @@ struct lt_http_conn {
     struct event *read_ev;
     struct event *write_ev;
     struct event *timer;
-    char peer[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN]; /* inet_ntop of the peer, or "local" */
     bool peer_trusted;
     bool over_limit; /* accepted past max_connections: answer 503/1013 */
 
@@ -67,7 +69,7 @@ struct lt_http_conn {
     char *chunked_body; /* de-chunked body, max_body_bytes */
     bool sent_continue;
     bool keep_alive; /* of the current request */
-    char xff_addr[INET6_ADDRSTRLEN];
+    char xff_addr[INET6_ADDRSTRLEN]; /* client_address copies only what inet_pton accepted */
 
     struct lt_outq out; /* what the socket did not take yet */
     struct lt_request req;
@@ -93,51 +95,6 @@ static void conn_process(struct lt_http_conn *c);
 static void conn_close(struct lt_http_conn *c, const char *reason);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-const char *lt_status_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-    }
-}
-
-/* The Date header changes once a second; format it once per second. */
-static const char *http_date(void)
-{
-    static char buf[40];
-    static time_t cached;
-    time_t now = time(NULL);
-    if (now != cached) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        cached = now;
-    }
-    return buf;
-}
 
 const char *lt_request_header(const struct lt_request *req, const char *name, char *buf,
                               size_t cap)
@@ -252,11 +209,23 @@ bool lt_http_origin_allowed(const struct lt_config *cfg, const char *origin, siz
 
 void lt_response_header(struct lt_request *req, const char *name, const char *value)
 {
-    int n = snprintf(req->extra_headers + req->extra_len, sizeof req->extra_headers - req->extra_len,
-                     "%s: %s\r\n", name, value);
-    if (n > 0 && (size_t)n < sizeof req->extra_headers - req->extra_len)
-        req->extra_len += (size_t)n;
+    /* A refusal (too long, or a byte not allowed on the wire) is sticky and
+     * makes lt_respond answer 500 instead of a head missing a header. */
+    lt_http_header_line(&req->extra, name, value, strlen(value));
 }
+
+static void request_reset_extra(struct lt_request *req)
+{
+    lt_strbuf_init_fixed(&req->extra, req->extra_store, sizeof req->extra_store);
+}
+
+/* Said when a head cannot be written (a handler's header refused): no
+ * request data in it, so it always can be. */
+static const char head_failed[] =
+    "HTTP/1.1 500 Internal Server Error\r\nServer: livetally\r\n"
+    "Content-Type: application/json; charset=utf-8\r\nContent-Length: 77\r\n"
+    "Connection: close\r\n\r\n"
+    "{\"error\":\"internal_error\",\"message\":\"the answer's head could not be written\"}";
 
 static void request_finished(struct lt_http_conn *c);
 
@@ -271,29 +240,48 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
         return;
     }
     bool close_after = !c->keep_alive || c->srv->draining || c->over_limit;
-    char head[1400];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nServer: livetally\r\nDate: %s\r\n",
-                     status, lt_status_reason(status), http_date());
-    if (content_type && status != 204 && status != 304)
-        n += snprintf(head + n, sizeof head - (size_t)n,
-                      "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
-    else if (status != 204 && status != 304)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: 0\r\n");
+    struct lt_response_head h = {
+        .status = status,
+        .date = lt_http_date(),
+        .content_type = content_type,
+        .content_length = (int64_t)body_len,
+        .vary_origin = true,
+        .extra = lt_strbuf_text(&req->extra),
+        .extra_len = req->extra.len,
+        .connection = close_after ? "close" : NULL,
+    };
     const struct lt_http_header *origin =
         req->head.n_headers ? lt_http_find_header(&req->head, "Origin") : NULL;
-    if (origin) {
-        if (lt_http_origin_allowed(cfg, origin->value, origin->value_len))
-            n += snprintf(head + n, sizeof head - (size_t)n, "Access-Control-Allow-Origin: %.*s\r\n",
-                          (int)origin->value_len, origin->value);
+    if (origin && lt_http_origin_allowed(cfg, origin->value, origin->value_len)) {
+        h.allow_origin = origin->value;
+        h.allow_origin_len = origin->value_len;
     }
-    n += snprintf(head + n, sizeof head - (size_t)n, "Vary: Origin\r\n%.*s%s\r\n",
-                  (int)req->extra_len, req->extra_headers,
-                  close_after ? "Connection: close\r\n" : "");
-    if (n >= (int)sizeof head)
-        n = (int)sizeof head - 1; /* cannot happen with our header sizes */
-    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, body_len}};
+    /* Most heads fit on the stack. The echoed Origin is bounded by
+     * limits.max_header_bytes (the parser's limit on the whole head), the
+     * extra lines by extra_store, and the rest is ours and short, so this
+     * max is never reached; if it were, the answer would be 500. */
+    char stack[1024];
+    struct lt_strbuf head;
+    lt_strbuf_init(&head, stack, sizeof stack,
+                   (size_t)cfg->max_header_bytes + sizeof req->extra_store + 1024);
+    int rc = lt_strbuf_failed(&req->extra) ? LT_EINVAL : lt_http_response_head(&head, &h);
+    if (rc != 0) {
+        lt_error("http", "the head of a %d answer could not be written (%s); answering 500",
+                 status, lt_strerror(rc));
+        lt_strbuf_free(&head);
+        lt_strbuf_init_fixed(&head, NULL, 0);
+        status = 500;
+        close_after = true;
+        body = head_failed;
+        body_len = sizeof head_failed - 1;
+    }
+    struct iovec iov[2] = {{head.data, head.len}, {(void *)body, body_len}};
     bool with_body = body_len > 0 && req->head.method != LT_HTTP_HEAD;
-    conn_send(c, iov, with_body ? 2 : 1);
+    if (rc != 0) /* the whole canned answer, HEAD or not */
+        conn_send(c, iov + 1, 1);
+    else
+        conn_send(c, iov, with_body ? 2 : 1);
+    lt_strbuf_free(&head);
 
     lt_metrics->http_requests_total++;
     if (status >= 500)
@@ -332,7 +320,7 @@ void lt_respond_error(struct lt_request *req, int status, const char *code, cons
 static void conn_fail(struct lt_http_conn *c, int status, const char *code, const char *message)
 {
     memset(&c->req.head, 0, sizeof c->req.head);
-    c->req.extra_len = 0;
+    request_reset_extra(&c->req);
     c->req.conn = c;
     c->keep_alive = false;
     lt_respond_error(&c->req, status, code, message);
@@ -395,7 +383,7 @@ static const char *client_address(struct lt_http_conn *c)
             a++;
         while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
             b--;
-        char addr[INET6_ADDRSTRLEN];
+        char addr[INET6_ADDRSTRLEN]; /* longer elements are refused below */
         if (b - a == 0 || b - a >= sizeof addr)
             break;
         memcpy(addr, v + a, b - a);
@@ -425,7 +413,7 @@ static void dispatch(struct lt_http_conn *c, const char *body, size_t body_len)
     c->req.body_len = body_len;
     c->req.conn = c;
     c->req.user = c->srv->user;
-    c->req.extra_len = 0;
+    request_reset_extra(&c->req);
     c->req.client_addr = client_address(c);
     c->keep_alive = c->req.head.keep_alive;
     conn_set_state(c, CONN_HANDLING);

@@ -31,7 +31,7 @@ int lt_listen_sockets(const char *host, int port, int n, int *fds, int *bound_po
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char portstr[16];
+    char portstr[16]; /* an int */
     snprintf(portstr, sizeof portstr, "%d", port);
     int rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {

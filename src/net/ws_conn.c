@@ -9,6 +9,8 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/outq.h"
 #include "livetally/base/shared_buf.h"
+#include "livetally/base/strbuf.h"
+#include "livetally/net/http_response.h"
 #include "livetally/net/ws_frame.h"
 
 #include <errno.h>
@@ -57,7 +59,7 @@ struct lt_ws_conn {
     struct lt_ws_conn *settle_next;
     bool unprocessed; /* in holds bytes that came with the handshake */
     int refs; /* lt_ws_ref holders */
-    char peer[46];
+    char peer[46]; /* INET6_ADDRSTRLEN, as lt_takeover.peer */
 };
 
 struct lt_ws_server {
@@ -168,7 +170,7 @@ static void send_frame(struct lt_ws_conn *c, enum lt_ws_opcode op, const void *d
 {
     if (c->state == WS_CLOSED)
         return;
-    uint8_t head[14];
+    uint8_t head[14]; /* lt_ws_frame_header's most */
     size_t hl = lt_ws_frame_header(head, op, len, NULL);
     struct iovec iov[2] = {{head, hl}, {(void *)data, len}};
     after_send(c, lt_outq_writev(&c->out, c->fd, iov, len ? 2 : 1));
@@ -198,7 +200,7 @@ void lt_ws_send_frame(struct lt_ws_conn *c, struct lt_shared *frame)
 
 struct lt_shared *lt_ws_text_frame(const char *data, size_t len)
 {
-    uint8_t head[14];
+    uint8_t head[14]; /* lt_ws_frame_header's most */
     size_t hl = lt_ws_frame_header(head, LT_WS_OP_TEXT, len, NULL);
     struct lt_shared *b = lt_shared_new(hl + len);
     memcpy(b->data, head, hl);
@@ -225,7 +227,7 @@ void lt_ws_close(struct lt_ws_conn *c, uint16_t code, const char *reason)
 {
     if (c->state != WS_OPEN)
         return;
-    uint8_t frame[127];
+    uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit (ws_frame.h) */
     size_t n = lt_ws_close_frame(frame, code, reason);
     struct iovec iov = {frame, n};
     conn_set_state(c, WS_CLOSING, reason);
@@ -237,7 +239,7 @@ void lt_ws_close(struct lt_ws_conn *c, uint16_t code, const char *reason)
 static void fail(struct lt_ws_conn *c, uint16_t code, const char *reason)
 {
     if (c->state == WS_OPEN) {
-        uint8_t frame[127];
+        uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit */
         size_t n = lt_ws_close_frame(frame, code, reason);
         struct iovec iov = {frame, n};
         conn_set_state(c, WS_DRAIN, reason);
@@ -286,7 +288,7 @@ static size_t handle_frames(struct lt_ws_conn *c, uint8_t *buf, size_t len)
                 conn_finish(c, NULL); /* our close answered: we close TCP */
             } else {
                 /* Echo the code (RFC 6455 5.5.1), then close TCP ourselves. */
-                uint8_t frame[127];
+                uint8_t frame[127]; /* lt_ws_close_frame cuts the reason to fit */
                 size_t n = ev.close_code == LT_WS_CLOSE_NO_STATUS
                                ? lt_ws_frame_header(frame, LT_WS_OP_CLOSE, 0, NULL)
                                : lt_ws_close_frame(frame, ev.close_code, "");
@@ -496,8 +498,28 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
                                 const struct lt_ws_handlers *handlers, void *arg)
 {
     const struct lt_http_header *key = lt_http_find_header(&req->head, "Sec-WebSocket-Key");
-    char accept[29];
+    char accept[29]; /* base64 of a SHA-1: 28 bytes and the NUL */
     lt_ws_accept_key(key->value, key->value_len, accept);
+    /* Nothing from the request but the 28-byte accept key goes in: both
+     * buffers hold their text with room to spare, and if they did not, the
+     * client would get a 500 rather than a cut handshake. */
+    char lines_store[128], head_store[256];
+    struct lt_strbuf lines, head;
+    lt_strbuf_init_fixed(&lines, lines_store, sizeof lines_store);
+    lt_strbuf_init_fixed(&head, head_store, sizeof head_store);
+    lt_http_header_line(&lines, "Upgrade", "websocket", 9);
+    lt_http_header_line(&lines, "Sec-WebSocket-Accept", accept, strlen(accept));
+    struct lt_response_head h = {
+        .status = 101,
+        .content_length = -1,
+        .extra = lt_strbuf_text(&lines),
+        .extra_len = lines.len,
+        .connection = "Upgrade",
+    };
+    if (lt_strbuf_failed(&lines) || lt_http_response_head(&head, &h) != 0) {
+        lt_respond_error(req, 500, "internal_error", "the handshake could not be written");
+        return NULL;
+    }
     struct lt_takeover t;
     if (lt_http_takeover(req, &t) != 0)
         return NULL;
@@ -522,12 +544,7 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     lt_metrics->ws_connections_accepted_total++;
     event_add(c->ev_read, NULL);
 
-    char head[160];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-    struct iovec iov = {head, (size_t)n};
+    struct iovec iov = {head.data, head.len};
     after_send(c, lt_outq_writev(&c->out, c->fd, &iov, 1));
     /* Frames a client sent right behind its handshake wait for the next
      * read (the owner has not set the connection up yet). */

@@ -530,7 +530,7 @@ bool lt_ws_close_code_valid(uint16_t code)
 void lt_ws_accept_key(const char *key, size_t key_len, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned char md[EVP_MAX_MD_SIZE]; /* the digest's most */
     unsigned int md_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     /* Fails only without memory or without SHA-1 in libcrypto: like an

@@ -13,7 +13,7 @@ int main(int argc, char **argv)
     lt_mem_install_hooks();
     struct lt_config cfg;
     struct lt_cli cli;
-    char err[1024];
+    char err[1024]; /* config errors: single snprintfs, cut short when long */
     memset(&cfg, 0, sizeof cfg);
     memset(&cli, 0, sizeof cli);
     if (lt_config_load_args(&cfg, &cli, argc, argv, err, sizeof err) != 0) {

@@ -6,6 +6,7 @@
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
 #include "livetally/net/listen.h"
@@ -142,7 +143,7 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
                      c->restart_delay_ms);
             /* Its viewers' sockets died with it: take its share of online
              * out now rather than when the share expires. */
-            char field[64];
+            char field[64]; /* 12 hex digits, ".", an index <= 256 */
             snprintf(field, sizeof field, "%s.%d", m->instance, i);
             int dropped = lt_store_drop_online_share(m->cfg, field);
             if (dropped > 0)
@@ -177,12 +178,18 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
     unsigned char rnd[6];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0, sizeof rnd);
-    for (size_t k = 0; k < sizeof rnd; k++)
-        snprintf(m.instance + 2 * k, sizeof m.instance - 2 * k, "%02x", rnd[k]);
+    /* 12 hex digits in instance's 24 bytes. */
+    static const char hex[] = "0123456789abcdef";
+    struct lt_strbuf inst;
+    lt_strbuf_init_fixed(&inst, m.instance, sizeof m.instance);
+    for (size_t k = 0; k < sizeof rnd; k++) {
+        lt_strbuf_add_char(&inst, hex[rnd[k] >> 4]);
+        lt_strbuf_add_char(&inst, hex[rnd[k] & 15]);
+    }
     m.fds = lt_calloc((size_t)m.n, sizeof *m.fds);
     m.children = lt_calloc((size_t)m.n, sizeof *m.children);
     int port;
-    char err[256];
+    char err[256]; /* listen errors: single snprintfs, cut short when long */
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
         fprintf(stderr, "livetally: %s\n", err);
@@ -269,7 +276,7 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
         struct timespec ts = {0, timeout * 1000000L};
         int pr = ppoll(&pfd, 1, &ts, &waitmask);
         if (pr > 0 && !announced && (pfd.revents & (POLLIN | POLLHUP))) {
-            char buf[64];
+            char buf[64]; /* read and counted: read takes at most sizeof buf */
             ssize_t r = read(m.ready_pipe[0], buf, sizeof buf);
             if (r > 0)
                 ready += (int)r;

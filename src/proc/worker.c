@@ -6,6 +6,7 @@
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
 #include "livetally/core/agg.h"
@@ -60,9 +61,19 @@ static void make_incarnation(int index, char *out, size_t cap)
         lt_error("worker", "getrandom failed");
         memset(rnd, 0, sizeof rnd);
     }
-    int n = snprintf(out, cap, "w%d-", index);
-    for (size_t i = 0; i < sizeof rnd && (size_t)n + 2 < cap; i++)
-        n += snprintf(out + n, cap - (size_t)n, "%02x", rnd[i]);
+    /* "w" + at most 3 digits (workers <= 256) + "-" + 24 hex digits: 29
+     * bytes, and the caller's 64 hold them. A refusal would leave a shorter
+     * but still unique-enough name, never an overflow. */
+    static const char hex[] = "0123456789abcdef";
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, out, cap);
+    lt_strbuf_add_char(&sb, 'w');
+    lt_strbuf_add_int(&sb, index);
+    lt_strbuf_add_char(&sb, '-');
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        lt_strbuf_add_char(&sb, hex[rnd[i] >> 4]);
+        lt_strbuf_add_char(&sb, hex[rnd[i] & 15]);
+    }
 }
 
 static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
@@ -71,7 +82,7 @@ static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
         snprintf(out, cap, "%s", cfg->web_root);
         return;
     }
-    char exe[PATH_MAX];
+    char exe[PATH_MAX]; /* readlink is given sizeof exe - 1 and the NUL is added */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
         snprintf(out, cap, "web");
@@ -166,7 +177,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     struct worker *w = arg;
     struct lt_config *next = lt_calloc(1, sizeof *next);
     struct lt_cli cli;
-    char err[512];
+    char err[512]; /* config errors: single snprintfs, cut short when long */
     if (lt_config_load_args(next, &cli, w->args->argc, w->args->argv, err, sizeof err) != 0) {
         lt_error("worker", "SIGHUP: config not reloaded: %s", err);
         lt_config_free(next);
@@ -239,7 +250,7 @@ static void on_started(evutil_socket_t fd, short what, void *arg)
 
 int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
 {
-    char tag[32];
+    char tag[32]; /* "worker[" an index <= 256 "]": 12 */
     snprintf(tag, sizeof tag, "worker[%d]", args->index);
     lt_log_set_process(tag);
     lt_metrics_bind(args->index);
@@ -258,9 +269,9 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     find_web_root(cfg, app->web_root, sizeof app->web_root);
     app->static_files = lt_static_load(app->web_root);
 
-    char incarnation[64];
+    char incarnation[64]; /* make_incarnation: 29 */
     make_incarnation(args->index, incarnation, sizeof incarnation);
-    char online_field[96];
+    char online_field[96]; /* the instance (12 hex digits), ".", an index <= 256 */
     snprintf(online_field, sizeof online_field, "%s.%d", args->instance, args->index);
     app->store = lt_store_new(app->base, cfg, incarnation, online_field, on_control, &w);
     app->stream_cache = lt_stream_cache_new(app->base, app->store, cfg->redis_command_timeout_ms);

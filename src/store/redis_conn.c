@@ -50,7 +50,7 @@
 struct lt_redis_script {
     char *source;
     size_t source_len;
-    char sha[41];
+    char sha[41]; /* SHA-1 in hex and the NUL */
 };
 
 struct cmd {
@@ -69,7 +69,7 @@ struct cmd {
     int argc;
     const char **argv;
     size_t *argvlen;
-    char numkeys[16];
+    char numkeys[16]; /* an int */
 };
 
 enum sub_state {
@@ -112,7 +112,7 @@ struct lt_redis_conn {
     struct event *ev_reap;       /* deferred lt_redis_conn_free */
     unsigned kill_gen;
     bool kill_pending;
-    char kill_why[160];
+    char kill_why[160]; /* a message for the log: cut short when long */
 };
 
 static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata);
@@ -460,7 +460,7 @@ static void on_kill(evutil_socket_t fd, short what, void *arg)
  * calling us from inside redisAsyncFree's loop, so we only detach. */
 static void link_lost(struct lt_redis_conn *conn, const char *errstr)
 {
-    char why[200];
+    char why[200]; /* for the log: one snprintf, cut short when long */
     conn->ac = NULL;
     snprintf(why, sizeof why, "connection lost: %s", errstr[0] ? errstr : "unknown error");
     go_down(conn, LT_EDISCONNECTED, why);
@@ -505,7 +505,7 @@ static void on_handshake_reply(struct lt_redis_conn *conn, struct redisReply *re
     if (err < 0 || !reply)
         return; /* the link is being torn down already */
     if (reply->type == REDIS_REPLY_ERROR) {
-        char why[160];
+        char why[160]; /* for the log: one snprintf, cut short when long */
         snprintf(why, sizeof why, "%s failed: %s", what, reply->str);
         schedule_kill(conn, why);
         return;
@@ -538,7 +538,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         /* hiredis frees the context right after this returns and will not
          * call on_disconnect. No command was queued before the connect. */
-        char why[200];
+        char why[200]; /* for the log: one snprintf, cut short when long */
         snprintf(why, sizeof why, "connect failed: %s", ac->c.errstr);
         conn->ac = NULL;
         go_down(conn, LT_EDISCONNECTED, why);
@@ -546,7 +546,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     if (conn->state == LT_REDIS_CLOSED)
         return;
-    char db[16];
+    char db[16]; /* an int */
     snprintf(db, sizeof db, "%d", conn->opts.db);
     conn->handshake_left = 0;
     if (conn->password)
@@ -581,7 +581,7 @@ static void start_connect(struct lt_redis_conn *conn)
         abort();
     }
     if (ac->err) {
-        char why[200];
+        char why[200]; /* for the log: one snprintf, cut short when long */
         snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
         redisAsyncFree(ac);
         go_down(conn, LT_EDISCONNECTED, why);
@@ -608,7 +608,7 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct lt_redis_conn *conn = arg;
-    char why[80];
+    char why[80]; /* for the log: one snprintf, cut short when long */
     snprintf(why, sizeof why, "connect timed out after %d ms", conn->opts.connect_timeout_ms);
     teardown(conn, LT_ETIMEDOUT, why);
 }
@@ -619,7 +619,7 @@ static void on_cmd_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct lt_redis_conn *conn = arg;
     int64_t now = lt_mono_ms();
-    char why[200];
+    char why[200]; /* for the log: one snprintf, cut short when long */
     if (conn->head && conn->head->deadline && conn->head->deadline <= now) {
         snprintf(why, sizeof why, "command timed out after %d ms", conn->opts.command_timeout_ms);
         teardown(conn, LT_ETIMEDOUT, why);

@@ -36,10 +36,14 @@ static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview"
  * subscriber connection: the only liveness check hiredis 0.14 allows there. */
 #define LT_LIVENESS_INTERVAL_MS 2000
 
+/* Stream ids are validated (lt_valid_stream_id, at most LT_STREAM_ID_MAX =
+ * 64 bytes) before they reach the store, so "lt:{" id "}:" suffix is at most
+ * 4 + 64 + 2 + 8 = 78 bytes: the callers' 128 hold it. Should one not fit,
+ * the length says 0 rather than more than the buffer holds. */
 static size_t stream_key(char *buf, size_t cap, const char *stream, enum stream_key k)
 {
     int n = snprintf(buf, cap, "lt:{%s}:%s", stream, key_suffix[k]);
-    return n > 0 ? (size_t)n : 0;
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
 struct lt_store {
@@ -56,7 +60,7 @@ struct lt_store {
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;
-    char liveness_channel[96];
+    char liveness_channel[96]; /* "lt:probe:" + an incarnation of 29 bytes (worker.c) */
     int64_t liveness_sent_ms; /* > 0: a probe is out, not heard back yet */
     lt_store_control_cb *on_control;
     void *control_arg;
@@ -86,7 +90,7 @@ static void on_control_message(struct lt_redis_conn *conn, const char *channel, 
     size_t id_len = len - (size_t)(sp + 1 - payload);
     if (!lt_valid_stream_id(sp + 1, id_len))
         return;
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* lt_valid_stream_id above: id_len <= 64 */
     memcpy(id, sp + 1, id_len);
     id[id_len] = '\0';
     enum lt_stream_status st = lt_status_parse(payload, (size_t)(sp - payload));
@@ -157,13 +161,21 @@ static void on_stream_message(struct lt_redis_conn *conn, const char *channel, s
 {
     (void)conn;
     struct lt_store *store = arg;
-    /* "lt:{" id "}:totals" */
-    if (channel_len < 12 || !store->on_push)
+    /* "lt:{" id "}:totals": only channels we subscribed to come here, but
+     * the offsets are checked anyway. channel_len > 12 makes id_len at
+     * least 1 (no wrap), the prefix and suffix are compared, and id_len is
+     * capped by id's size. */
+    static const char prefix[] = "lt:{", suffix[] = "}:totals";
+    const size_t plen = sizeof prefix - 1, slen = sizeof suffix - 1;
+    if (channel_len <= plen + slen || !store->on_push)
         return; /* payload NULL: subscribed (redis_conn.h), passed on as is */
-    size_t id_len = channel_len - 4 - 8;
+    if (memcmp(channel, prefix, plen) != 0 ||
+        memcmp(channel + channel_len - slen, suffix, slen) != 0)
+        return;
+    size_t id_len = channel_len - plen - slen;
     if (id_len > LT_STREAM_ID_MAX)
         return;
-    char id[LT_STREAM_ID_MAX + 1];
+    char id[LT_STREAM_ID_MAX + 1]; /* id_len <= LT_STREAM_ID_MAX is checked above */
     memcpy(id, channel + 4, id_len);
     id[id_len] = '\0';
     if (!payload) {
@@ -190,14 +202,14 @@ void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
 
 int lt_store_subscribe_stream(struct lt_store *store, const char *stream)
 {
-    char channel[128];
+    char channel[128]; /* "lt:{" + a validated id of at most 64 + "}:totals": 76 */
     snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
     return lt_redis_subscribe(store->pubsub, channel, on_stream_message, store);
 }
 
 int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream)
 {
-    char channel[128];
+    char channel[128]; /* as in lt_store_subscribe_stream */
     snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
     return lt_redis_unsubscribe(store->pubsub, channel);
 }
@@ -342,7 +354,7 @@ static void argv_add_str(struct argv_builder *b, const char *s)
 
 static void argv_add_int(struct argv_builder *b, int64_t v)
 {
-    char num[24];
+    char num[24]; /* an int64: at most 20 bytes, so n is what was written */
     int n = snprintf(num, sizeof num, "%" PRId64, v);
     argv_add(b, num, (size_t)n);
 }
@@ -397,7 +409,7 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
         return LT_EAGAIN;
     struct argv_builder av;
     argv_init(&av, 16 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
-    char key[128];
+    char key[128]; /* stream_key */
     for (enum stream_key k = KEY_META; k <= KEY_ONLINE; k++)
         argv_add(&av, key, stream_key(key, sizeof key, b->stream, k));
     argv_add_str(&av, store->incarnation);
@@ -502,7 +514,7 @@ static void on_status_reply(struct lt_redis_conn *conn, redisReply *r, int err, 
 int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_status_cb *cb,
                         void *arg)
 {
-    char key[128];
+    char key[128]; /* stream_key */
     stream_key(key, sizeof key, stream, KEY_META);
     struct status_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
@@ -526,7 +538,7 @@ static int decode_read_reply(const struct lt_store *store, const char *stream, i
         return LT_EPROTO;
     for (size_t i = 0; i < r->elements; i += 2) {
         const redisReply *name = r->element[i], *value = r->element[i + 1];
-        char num[24];
+        char num[24]; /* a long long: at most 20 bytes */
         const char *v;
         size_t vlen;
         if (name->type != REDIS_REPLY_STRING)
@@ -549,6 +561,8 @@ static int decode_read_reply(const struct lt_store *store, const char *stream, i
 static int send_read(struct lt_store *store, const char *stream, int64_t now_ms, lt_redis_cb *cb,
                      void *arg)
 {
+    /* keys: "lt:{" + a validated stream id (<= 64) + "}:" + a suffix of at most 16
+     * bytes (stream_key); now: an int64 in at most 20 bytes. */
     char keys[4][128], now[24];
     const char *argv[5];
     size_t lens[5];
@@ -585,7 +599,7 @@ struct totals_call {
     lt_store_totals_cb *cb;
     void *arg;
     int64_t now_ms;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* validated ids, copied whole */
 };
 
 static void on_totals_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
@@ -637,11 +651,11 @@ struct list_call {
     struct lt_store *store;
     lt_store_list_cb *cb;
     void *arg;
-    char index_key[128];
+    char index_key[128]; /* "lt:series:" + a validated series id (<= 64) */
     enum lt_stream_status status; /* LT_STATUS_NONE: any */
     int limit;
     int64_t after_score; /* -1: from the start */
-    char after_id[LT_STREAM_ID_MAX + 1];
+    char after_id[LT_STREAM_ID_MAX + 1]; /* a validated stream id */
     int64_t now_ms;
     struct lt_totals *streams; /* collected totals, at most limit */
     size_t n_streams;
@@ -668,7 +682,7 @@ static void list_finish(struct list_call *call, int err)
     if (err) {
         call->cb(call->arg, err, NULL, 0, NULL);
     } else {
-        char next[24 + 1 + LT_STREAM_ID_MAX + 1];
+        char next[24 + 1 + LT_STREAM_ID_MAX + 1]; /* at most 20 digits, '.', a 64-byte id */
         bool has_next = call->after_score >= 0 && call->more;
         if (has_next)
             snprintf(next, sizeof next, "%" PRId64 ".%s", call->after_score, call->after_id);
@@ -792,7 +806,7 @@ static void on_list_index(struct lt_redis_conn *conn, redisReply *r, int err, vo
 
 static void list_fetch(struct list_call *call)
 {
-    char max[32];
+    char max[32]; /* an int64 (at most 20 bytes) or "+inf" */
     if (call->after_score >= 0)
         snprintf(max, sizeof max, "%" PRId64, call->after_score);
     else
@@ -849,7 +863,7 @@ struct put_call {
     struct lt_store *store;
     lt_store_totals_cb *cb;
     void *arg;
-    char stream[LT_STREAM_ID_MAX + 1];
+    char stream[LT_STREAM_ID_MAX + 1]; /* validated ids (api_streams.c), copied whole */
     char series[LT_SERIES_ID_MAX + 1];
     char old_series[LT_SERIES_ID_MAX + 1];
     char status[16];
@@ -911,11 +925,11 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;
-    char key[128];
-    const char *argv[16];
+    char key[128];       /* stream_key */
+    const char *argv[16]; /* key, now and at most 4 name/value pairs: 10 */
     size_t lens[16];
     int argc = 0;
-    char now[24];
+    char now[24]; /* an int64: at most 20 bytes */
     lens[argc] = stream_key(key, sizeof key, stream, KEY_META);
     argv[argc++] = key;
     lens[argc] = (size_t)snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
@@ -971,18 +985,18 @@ int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_f
         r = redisCommand(c, "SELECT %d", cfg->redis_db);
         freeReplyObject(r);
     }
-    char registry[160];
+    char registry[160]; /* the prefix (18) + "<instance>.<index>" (at most 16) */
     snprintf(registry, sizeof registry, "%s%s", LT_ONLINE_STREAMS_PREFIX, online_field);
     r = redisCommand(c, "SMEMBERS %s", registry);
     int touched = 0;
     if (r && r->type == REDIS_REPLY_ARRAY) {
-        char now[24];
+        char now[24]; /* an int64: at most 20 bytes */
         snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
         for (size_t i = 0; i < r->elements; i++) {
             const char *stream = r->element[i]->str;
             if (!lt_valid_stream_id(stream, r->element[i]->len))
                 continue;
-            char totals[128], online[128];
+            char totals[128], online[128]; /* stream_key: a validated id */
             stream_key(totals, sizeof totals, stream, KEY_TOTALS);
             stream_key(online, sizeof online, stream, KEY_ONLINE);
             redisReply *e = redisCommand(c, "EVAL %s 2 %s %s %s %s %s", lt_script_drop_share,

@@ -17,7 +17,9 @@
 #ifndef LIVETALLY_HTTP_SERVER_H
 #define LIVETALLY_HTTP_SERVER_H
 
+#include "livetally/base/strbuf.h"
 #include "livetally/net/http_parse.h"
+#include "livetally/net/http_response.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,9 +36,13 @@ struct lt_request {
     const char *client_addr; /* peer, or X-Forwarded-For from a trusted proxy */
     struct lt_http_conn *conn;
     void *user; /* the server's user pointer (the app) */
-    /* Extra response headers added with lt_response_header, "Name: value\r\n"... */
-    char extra_headers[512];
-    size_t extra_len;
+    /* Extra response headers added with lt_response_header, as header lines
+     * in extra_store. They are our own (Allow, Retry-After, ETag, a
+     * preflight's three, ...): the longest set is a fraction of 512 bytes.
+     * One that does not fit, or has a byte not allowed on the wire, makes
+     * the answer a 500 rather than a head with a header missing. */
+    char extra_store[512];
+    struct lt_strbuf extra;
 };
 
 /* Called for every complete request. */
@@ -58,7 +64,10 @@ size_t lt_http_server_connections(const struct lt_http_server *srv);
 /* Closes everything and frees the server. */
 void lt_http_server_free(struct lt_http_server *srv);
 
-/* Adds a response header for the coming answer ("Allow", "GET, HEAD"). */
+/* Adds a response header for the coming answer ("Allow", "GET, HEAD"). A
+ * name that is not a token, a value with a control byte, or more than
+ * extra_store holds makes the answer 500 internal_error (a bug of ours:
+ * values from a request are never put here unchecked). */
 void lt_response_header(struct lt_request *req, const char *name, const char *value);
 
 /* Answers with a body of that content type; HEAD requests get no body. */
@@ -97,8 +106,7 @@ size_t lt_http_server_load(const struct lt_http_server *srv);
 /* Is this Origin allowed by cors.allowed_origins? */
 bool lt_http_origin_allowed(const struct lt_config *cfg, const char *origin, size_t len);
 
-/* Helpers for handlers. */
-const char *lt_status_reason(int status);
+/* Helpers for handlers (lt_status_reason is in http_response.h). */
 /* The first header with that name, NUL-terminated into buf; NULL if absent. */
 const char *lt_request_header(const struct lt_request *req, const char *name, char *buf,
                               size_t cap);
