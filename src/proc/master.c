@@ -171,9 +171,16 @@ static pid_t spawn(struct master *m, int i)
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* SIGTERM, SIGINT and SIGHUP stay blocked (as in the master) until
+         * the worker's loop has its handlers (lt_worker_run unblocks them):
+         * one that comes while the worker starts waits instead of killing
+         * it with the default action. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_SETMASK, &mask, NULL);
         for (int k = 0; k < m->n; k++) {
             if (k != i)
                 close(m->fds[k]);
@@ -381,6 +388,13 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
             forward(&m, SIGTERM);
             /* Workers flush within shutdown_timeout_ms; then they are killed. */
             term_deadline = lt_mono_ms() + m.cfg->shutdown_timeout_ms + 2000;
+            /* A slot waiting for its restart has nothing to stop: with no
+             * worker running, no SIGCHLD will come to end the loop. */
+            int running = 0;
+            for (int i = 0; i < m.n; i++)
+                running += m.children[i].pid > 0;
+            if (running == 0)
+                break;
         }
         if (got_hup) {
             got_hup = 0;

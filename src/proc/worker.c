@@ -417,6 +417,13 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     event_add(w.sigterm, NULL);
     event_add(w.sigint, NULL);
     event_add(w.sighup, NULL);
+    /* The master forked us with these blocked; now they have handlers. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
     w.control_in = evbuffer_new();
     w.drop_retry = evtimer_new(app->base, on_drop_retry, &w);
     if (args->control_fd >= 0) {

@@ -245,3 +245,25 @@ def test_master_restarts_a_worker_while_redis_hangs(lt, redis):
         assert srv.get("/healthz").status == 200
     finally:
         os.kill(redis.proc.pid, signal.SIGCONT)
+
+
+def test_signal_to_a_starting_worker_is_handled_not_fatal(lt):
+    """A worker that is still starting when SIGTERM comes handles it like the
+    others (the signal waits until its loop has a handler) instead of dying
+    of the default action."""
+    srv = lt({"workers": 1}, check_exit=False)
+    srv.worker_deaths_expected = True
+    kid = h.wait_until(lambda: (lambda k: k if len(k) == 1 else None)(srv.workers()), 5,
+                       desc="one worker")[0]
+    time.sleep(1.1)  # past the crash window: restarted without delay
+    os.kill(kid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    new = []
+    while not new and time.monotonic() < deadline:
+        new = [p for p in h.children_of(srv.pid) if p != kid]
+    assert new, "no new worker"
+    os.kill(new[0], signal.SIGTERM)  # most likely before its loop runs
+    h.wait_until(lambda: not h.pid_alive(new[0]), 5, desc="the new worker exits")
+    err = srv.stderr_text()
+    assert "died (signal 15)" not in err, h.tail(srv.stderr_path)
+    assert srv.stop(signal.SIGTERM, timeout=10) == 0, h.tail(srv.stderr_path)

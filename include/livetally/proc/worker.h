@@ -28,7 +28,9 @@ struct lt_worker_args {
     int control_fd; /* the master's frames arrive here */
 };
 
-/* Runs until SIGTERM has been handled; returns the process exit code. cfg is
+/* Runs until SIGTERM has been handled; returns the process exit code. Call it
+ * with SIGTERM, SIGINT and SIGHUP blocked: it unblocks them once its loop has
+ * their handlers, so one sent during start-up is not lost or fatal. cfg is
  * the master's current snapshot (config.h): the worker takes its own
  * reference and replaces it when the master sends a new config. */
 int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args);
