@@ -1430,20 +1430,18 @@ void lt_config_print_markdown(FILE *out)
         md_cell(out, opt->help);
         fprintf(out, " |\n");
     }
-    fprintf(
-        out,
-        "\n## Shapes of the structured keys\n\n"
-        "```json\n"
-        "{\n"
-        "  \"listen\": \"[::1]:8080\",\n"
-        "  \"counters\": [\"shares\", \"gifts\"],\n"
-        "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
-        "\"http://localhost:3000\"]},\n"
-        "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
-        "}\n"
-        "```\n\n"
-        "Counter names are " ID_RULE ". An origin is\n"
-        "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
-        "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
-        "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
+    fprintf(out, "\n## Shapes of the structured keys\n\n"
+                 "```json\n"
+                 "{\n"
+                 "  \"listen\": \"[::1]:8080\",\n"
+                 "  \"counters\": [\"shares\", \"gifts\"],\n"
+                 "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
+                 "\"http://localhost:3000\"]},\n"
+                 "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
+                 "}\n"
+                 "```\n\n"
+                 "Counter names are " ID_RULE ". An origin is\n"
+                 "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
+                 "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
+                 "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
 }

@@ -497,8 +497,8 @@ static void conn_process(struct lt_http_conn *c)
             }
             if (limit < c->chunked.out_len)
                 limit = c->chunked.out_len;
-            int r = lt_chunked_step(&c->chunked, c->in + h->head_len, avail, c->chunked_body,
-                                    limit);
+            int r =
+                lt_chunked_step(&c->chunked, c->in + h->head_len, avail, c->chunked_body, limit);
             if (r == LT_HTTP_BODY_TOO_LARGE) {
                 conn_fail(c, 413, "too_large", "the request body is too large");
                 return;

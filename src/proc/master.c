@@ -37,10 +37,10 @@ struct child {
     int64_t started_ms;
     int64_t restart_at_ms; /* > 0: restart due then */
     int restart_delay_ms;
-    unsigned generation;    /* how many times this slot was started */
-    char online_field[64];  /* "<instance>.<slot>.<generation>" */
-    int control_fd;         /* our end of its control socket; -1 when none */
-    char *out;              /* frames not written to control_fd yet */
+    unsigned generation;   /* how many times this slot was started */
+    char online_field[64]; /* "<instance>.<slot>.<generation>" */
+    int control_fd;        /* our end of its control socket; -1 when none */
+    char *out;             /* frames not written to control_fd yet */
     size_t out_len, out_off;
 };
 
@@ -67,7 +67,7 @@ struct master {
     struct child *children;
     int ready_pipe[2];
     struct pollfd *pfds; /* room for the ready pipe and every control socket */
-    char **drops; /* dead workers' online shares no live worker was told of yet */
+    char **drops;        /* dead workers' online shares no live worker was told of yet */
     size_t n_drops;
 };
 
@@ -150,8 +150,7 @@ static pid_t spawn(struct master *m, int i)
         return -1;
     }
     me->generation++;
-    snprintf(me->online_field, sizeof me->online_field, "%s.%d.%u", m->instance, i,
-             me->generation);
+    snprintf(me->online_field, sizeof me->online_field, "%s.%d.%u", m->instance, i, me->generation);
     pid_t pid = fork();
     if (pid < 0) {
         lt_error("master", "fork: %s", strerror(errno));
@@ -281,8 +280,8 @@ static void reload(struct master *m)
     struct lt_cli cli;
     char err[1024];
     if (lt_config_load_args(&loaded, &cli, m->argc, m->argv, err, sizeof err) != 0) {
-        lt_error("master", "SIGHUP: config not reloaded, everything keeps running on the old one: "
-                 "%s", err);
+        lt_error("master", "SIGHUP: config not reloaded, everything keeps running on the old one: %s",
+                 err);
         return;
     }
     lt_config_keep_restart_only(&loaded, m->cfg, on_kept, m);

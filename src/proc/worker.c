@@ -58,9 +58,9 @@ struct worker {
     const struct lt_config *store_cfg;
     const struct lt_worker_args *args;
     struct event *sigterm, *sigint, *sighup;
-    struct event *control;           /* the master's frames */
-    struct evbuffer *control_in;     /* a frame not complete yet */
-    struct pending_drop *drops;      /* shares still to remove */
+    struct event *control;       /* the master's frames */
+    struct evbuffer *control_in; /* a frame not complete yet */
+    struct pending_drop *drops;  /* shares still to remove */
     size_t n_drops;
     struct event *drop_retry;
     struct event *shutdown_poll;
@@ -205,8 +205,7 @@ static void apply_config(struct worker *w, const struct lt_config *next)
     struct lt_ws_settings ws = ws_settings(next);
     lt_ws_server_set_settings(w->app.ws, &ws);
     lt_agg_set_config(w->app.agg, next);
-    lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second,
-                               next->likes_burst);
+    lt_likes_budget_set_limits(w->app.likes_budget, next->likes_rate_per_second, next->likes_burst);
     w->app.cfg = next;
     w->cfg = next;
     /* The web files follow too (a new widget.js without a restart). */

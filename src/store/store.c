@@ -1035,8 +1035,7 @@ static void on_drop_members(struct lt_redis_conn *conn, redisReply *r, int err, 
         stream_key(totals, sizeof totals, el->str, KEY_TOTALS);
         stream_key(online, sizeof online, el->str, KEY_ONLINE);
         const char *argv[] = {totals, online, call->field, now, el->str};
-        size_t lens[] = {strlen(totals), strlen(online), strlen(call->field), strlen(now),
-                         el->len};
+        size_t lens[] = {strlen(totals), strlen(online), strlen(call->field), strlen(now), el->len};
         if (lt_redis_eval(store->data, store->drop_share, 2, 5, argv, lens, on_drop_one, call) == 0)
             call->pending++;
     }
@@ -1049,7 +1048,7 @@ static void on_drop_members(struct lt_redis_conn *conn, redisReply *r, int err, 
 int lt_store_drop_online_share(struct lt_store *store, const char *online_field,
                                lt_store_count_cb *cb, void *arg)
 {
-    if (strlen(online_field) >= sizeof ((struct drop_call *)0)->field)
+    if (strlen(online_field) >= sizeof((struct drop_call *)0)->field)
         return LT_EINVAL;
     struct drop_call *call = lt_calloc(1, sizeof *call);
     call->cb = cb;

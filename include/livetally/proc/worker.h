@@ -23,9 +23,9 @@ struct lt_worker_args {
     int index;                /* 0..workers-1: metrics slot and log tag */
     const char *online_field; /* "<instance>.<index>.<generation>": names this
                                * process' online shares in Redis */
-    int listen_fd;  /* bound and listening, made by the master */
-    int ready_fd;   /* one byte is written here once the loop runs; -1: nobody waits */
-    int control_fd; /* the master's frames arrive here */
+    int listen_fd;            /* bound and listening, made by the master */
+    int ready_fd;             /* one byte is written here once the loop runs; -1: nobody waits */
+    int control_fd;           /* the master's frames arrive here */
 };
 
 /* Runs until SIGTERM has been handled; returns the process exit code. Call it

@@ -1151,8 +1151,7 @@ static void test_snapshots(void **state)
         assert_string_equal(again->counters.items[0], "a");
         lt_config_unref(again);
         if (lt_mem_live_bytes() != before)
-            fail_msg("round %d: %lld bytes left", round,
-                     (long long)(lt_mem_live_bytes() - before));
+            fail_msg("round %d: %lld bytes left", round, (long long)(lt_mem_live_bytes() - before));
     }
     lt_config_unref(NULL);
 }
