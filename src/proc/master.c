@@ -307,6 +307,21 @@ static void reload(struct master *m)
             next->path ? next->path : "(defaults)", sent);
 }
 
+/* Frees what the master holds; returns exit_code. */
+static int master_end(struct master *m, int exit_code)
+{
+    for (int i = 0; i < m->n; i++)
+        close_control(&m->children[i]);
+    for (size_t k = 0; k < m->n_drops; k++)
+        lt_free(m->drops[k]);
+    lt_free(m->drops);
+    lt_free(m->fds);
+    lt_free(m->children);
+    lt_free(m->pfds);
+    lt_config_unref(m->cfg);
+    return exit_code;
+}
+
 int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
 {
     lt_log_set_process("master");
@@ -334,11 +349,11 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
         fprintf(stderr, "livetally: %s\n", err);
-        return 1;
+        return master_end(&m, 1);
     }
     if (lt_metrics_init_shared(m.n) != 0 || pipe2(m.ready_pipe, O_CLOEXEC) != 0) {
         fprintf(stderr, "livetally: cannot set up workers: %s\n", strerror(errno));
-        return 1;
+        return master_end(&m, 1);
     }
 
     /* Signals are blocked except while waiting in ppoll, so no wake-up is
@@ -446,24 +461,15 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
             } else if (r == 0) {
                 lt_error("master", "workers exited before they were ready");
                 forward(&m, SIGKILL);
-                return 1;
+                return master_end(&m, 1);
             }
         }
         if (!announced && lt_mono_ms() > ready_deadline) {
             lt_error("master", "workers not ready after %d ms", LT_READY_TIMEOUT_MS);
             forward(&m, SIGKILL);
-            return 1;
+            return master_end(&m, 1);
         }
     }
     lt_info("master", "all workers stopped; exiting with %d", exit_code);
-    for (int i = 0; i < m.n; i++)
-        close_control(&m.children[i]);
-    for (size_t k = 0; k < m.n_drops; k++)
-        lt_free(m.drops[k]);
-    lt_free(m.drops);
-    lt_free(m.fds);
-    lt_free(m.children);
-    lt_free(m.pfds);
-    lt_config_unref(m.cfg);
-    return exit_code;
+    return master_end(&m, exit_code);
 }
