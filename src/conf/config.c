@@ -27,15 +27,16 @@ enum opt_type {
     OPT_NULLABLE_STRING,
     OPT_STRING_LIST,
     OPT_HOST_PORT,
-    OPT_SOURCES, /* auth.sources: {"id": {"key_env": "VAR"}} */
-    OPT_PROXIES, /* trusted_proxies: ["10.0.0.0/8", "::1"] */
+    OPT_PROXIES,  /* trusted_proxies: ["10.0.0.0/8", "::1"] */
+    OPT_RESERVED, /* a contract key not implemented yet: only its default is
+                   * accepted; check() writes why anything else is refused */
 };
 
 struct option {
     const char *name; /* dotted JSON path: "limits.max_body_bytes" */
     enum opt_type type;
     size_t off;      /* the field in struct lt_config */
-    size_t off2;     /* host:port: the int port; sources and proxies: the size_t count */
+    size_t off2;     /* host:port: the int port; proxies: the size_t count */
     const char *def; /* default, as JSON text */
     /* int: bounds; host:port: bounds of the port; string list: max items (0 = any) */
     long long min, max;
@@ -43,6 +44,9 @@ struct option {
      * reason that reads after the quoted value: "is not a valid origin". */
     bool (*check)(const char *s, char *why, size_t whylen);
     const char *help;
+    /* true: the running value stays until a restart (SIGHUP logs "needs a
+     * restart" and keeps it); false: SIGHUP applies it in every worker. */
+    bool restart;
 };
 
 #define FIELD(f) offsetof(struct lt_config, f)
@@ -51,32 +55,37 @@ struct option {
 #define MAX_FILE_BYTES (4 << 20)
 
 static bool check_host(const char *s, char *why, size_t whylen);
-static bool check_cluster_seed(const char *s, char *why, size_t whylen);
+static bool refuse_cluster(const char *s, char *why, size_t whylen);
+static bool refuse_sources(const char *s, char *why, size_t whylen);
 static bool check_env_name(const char *s, char *why, size_t whylen);
 static bool check_counter(const char *s, char *why, size_t whylen);
 static bool check_origin(const char *s, char *why, size_t whylen);
 static bool check_log_level(const char *s, char *why, size_t whylen);
 
+/* A row leaves out the trailing `restart` flag when a reload may change the
+ * key (false), so only the rows that need a restart spell it out. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 /* clang-format off */
 static const struct option options[] = {
     {"listen", OPT_HOST_PORT, FIELD(listen_host), FIELD(listen_port), "\"127.0.0.1:8080\"", 0, 65535, NULL,
-     "address and port for HTTP and WebSocket clients; port 0 picks a free one (shown on the ready line); IPv6 as [::1]:8080"},
+     "address and port for HTTP and WebSocket clients; port 0 picks a free one (shown on the ready line); IPv6 as [::1]:8080", true},
     {"workers", OPT_INT, FIELD(workers), 0, "0", 0, 256, NULL,
-     "worker processes; 0 = one per CPU"},
+     "worker processes; 0 = one per CPU", true},
     {"redis.host", OPT_STRING, FIELD(redis_host), 0, "\"127.0.0.1\"", 0, 0, check_host,
-     "Redis server host name or address"},
+     "Redis server host name or address", true},
     {"redis.port", OPT_INT, FIELD(redis_port), 0, "6379", 1, 65535, NULL,
-     "Redis server port"},
+     "Redis server port", true},
     {"redis.password_env", OPT_NULLABLE_STRING, FIELD(redis_password_env), 0, "null", 0, 0, check_env_name,
-     "environment variable holding the Redis password; null = no AUTH"},
+     "environment variable holding the Redis password; null = no AUTH", true},
     {"redis.db", OPT_INT, FIELD(redis_db), 0, "0", 0, 255, NULL,
-     "Redis database number; must be 0 with redis.cluster"},
-    {"redis.cluster", OPT_STRING_LIST, FIELD(redis_cluster), 0, "[]", 0, 0, check_cluster_seed,
-     "HOST:PORT seed nodes of a Redis Cluster; when set, redis.host and redis.port are unused"},
+     "Redis database number", true},
+    {"redis.cluster", OPT_RESERVED, 0, 0, "[]", 0, 0, refuse_cluster,
+     "seed nodes of a Redis Cluster: not supported yet, so only [] is accepted", true},
     {"redis.connect_timeout_ms", OPT_INT, FIELD(redis_connect_timeout_ms), 0, "1000", 100, 60000, NULL,
-     "how long connecting to Redis may take"},
+     "how long connecting to Redis may take", true},
     {"redis.command_timeout_ms", OPT_INT, FIELD(redis_command_timeout_ms), 0, "2000", 100, 60000, NULL,
-     "how long to wait for a Redis reply"},
+     "how long to wait for a Redis reply", true},
     {"redis.max_backlog", OPT_INT, FIELD(redis_max_backlog), 0, "100000", 100, 10000000, NULL,
      "pending view entries a worker keeps while Redis is unreachable before ingest answers 503"},
     {"flush_interval_ms", OPT_INT, FIELD(flush_interval_ms), 0, "50", 5, 10000, NULL,
@@ -86,7 +95,7 @@ static const struct option options[] = {
     {"streams.auto_create", OPT_BOOL, FIELD(streams_auto_create), 0, "true", 0, 0, NULL,
      "events for an unknown stream create it; when false they get 404"},
     {"views.dedup_seconds", OPT_INT, FIELD(views_dedup_seconds), 0, "1800", 1, 604800, NULL,
-     "a viewer is counted once per stream within this window"},
+     "a viewer is counted once per stream within this window", true},
     {"likes.max_per_message", OPT_INT, FIELD(likes_max_per_message), 0, "50", 1, 100000, NULL,
      "most likes one message may carry"},
     {"likes.rate_per_second", OPT_INT, FIELD(likes_rate_per_second), 0, "20", 1, 1000000, NULL,
@@ -98,13 +107,13 @@ static const struct option options[] = {
     {"likes.per_client_burst", OPT_INT, FIELD(likes_per_client_burst), 0, "10000", 1, 10000000, NULL,
      "likes one client address may send at once, all its viewers together (token bucket size)"},
     {"counters", OPT_STRING_LIST, FIELD(counters), 0, "[]", 0, MAX_COUNTERS, check_counter,
-     "extra counter names, e.g. [\"shares\"]: " ID_RULE ", not view, like, views, likes, online or uniques"},
+     "extra counter names, e.g. [\"shares\"]: " ID_RULE ", not view, like, views, likes, online or uniques", true},
     {"cors.allowed_origins", OPT_STRING_LIST, FIELD(cors_allowed_origins), 0, "[\"*\"]", 0, 0, check_origin,
      "origins allowed by CORS and for a WebSocket's Origin: \"*\" or scheme://host[:port]"},
     {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, check_env_name,
      "environment variable with comma-separated bearer tokens for operator endpoints; none set = they answer 403"},
-    {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, 0, NULL,
-     "partner keys: {\"SOURCE\": {\"key_env\": \"VAR\"}}, the key read from VAR"},
+    {"auth.sources", OPT_RESERVED, 0, 0, "{}", 0, 0, refuse_sources,
+     "partner keys: partner reports are not implemented yet, so only {} is accepted"},
     {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,
      "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
     {"limits.max_connections", OPT_INT, FIELD(max_connections), 0, "10000", 1, 1000000, NULL,
@@ -127,6 +136,7 @@ static const struct option options[] = {
      "directory of files served; null = the web/ directory beside the binary"},
 };
 /* clang-format on */
+#pragma GCC diagnostic pop
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -144,8 +154,7 @@ static const struct cli_option cli_options[] = {
     {CLI_CONFIG, "--config", NULL, "FILE",
      "the config file; when not given, " LT_CONFIG_DEFAULT_PATH " if it exists"},
     {CLI_LISTEN, "--listen", NULL, "HOST:PORT", "overrides listen"},
-    {CLI_REDIS, "--redis", NULL, "HOST:PORT",
-     "overrides redis.host and redis.port, and clears redis.cluster"},
+    {CLI_REDIS, "--redis", NULL, "HOST:PORT", "overrides redis.host and redis.port"},
     {CLI_WORKERS, "--workers", NULL, "N", "overrides workers"},
     {CLI_CHECK, "--check-config", NULL, NULL, "load and validate the config, then exit"},
     {CLI_HELP, "--help", "-h", NULL, "print this help and exit"},
@@ -348,9 +357,20 @@ static bool check_host(const char *s, char *why, size_t whylen)
     return false;
 }
 
-static bool check_cluster_seed(const char *s, char *why, size_t whylen)
+/* Keys of the contract that the server does not implement yet: refused
+ * rather than accepted and ignored (the value is not looked at). */
+static bool refuse_cluster(const char *s, char *why, size_t whylen)
 {
-    return parse_host_port(s, 1, 65535, NULL, NULL, why, whylen);
+    (void)s;
+    snprintf(why, whylen, "Redis Cluster is not supported yet; use redis.host/redis.port");
+    return false;
+}
+
+static bool refuse_sources(const char *s, char *why, size_t whylen)
+{
+    (void)s;
+    snprintf(why, whylen, "partner reports are not implemented yet; leave it {}");
+    return false;
 }
 
 static bool check_env_name(const char *s, char *why, size_t whylen)
@@ -502,16 +522,6 @@ static void strlist_free(struct lt_strlist *list)
     list->n = 0;
 }
 
-static void sources_free(struct lt_source_auth *sources, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        lt_free(sources[i].source);
-        lt_free(sources[i].key_env);
-        lt_free(sources[i].key);
-    }
-    lt_free(sources);
-}
-
 static void option_free(struct lt_config *cfg, const struct option *opt)
 {
     char **str = field(cfg, opt->off);
@@ -520,6 +530,7 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
     switch (opt->type) {
     case OPT_INT:
     case OPT_BOOL:
+    case OPT_RESERVED:
         break;
     case OPT_STRING:
     case OPT_NULLABLE_STRING:
@@ -529,11 +540,6 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
         break;
     case OPT_STRING_LIST:
         strlist_free(field(cfg, opt->off));
-        break;
-    case OPT_SOURCES:
-        sources_free(*(struct lt_source_auth **)field(cfg, opt->off), *count);
-        *(struct lt_source_auth **)field(cfg, opt->off) = NULL;
-        *count = 0;
         break;
     case OPT_PROXIES:
         lt_free(*(struct lt_cidr **)field(cfg, opt->off));
@@ -661,67 +667,19 @@ out:
     return rc;
 }
 
-static int parse_source(json_t *entry, const char *id, const char *key, const char **key_env,
-                        struct errctx *e)
+/* A reserved key holds its default or nothing: anything else is refused
+ * with the option's reason. */
+static int apply_reserved(const struct option *opt, const json_t *v, const char *key,
+                          struct errctx *e)
 {
-    char ikey[160], kkey[240], why[256], q[80]; /* for messages: cut short when long */
-    const char *k;
-    json_t *val;
-
-    snprintf(ikey, sizeof ikey, "%s.%s", key, id);
-    if (!json_is_object(entry))
-        return fail(e, ikey, "expected an object like {\"key_env\": \"VAR\"}, got %s",
-                    type_name(entry));
-    *key_env = NULL;
-    json_object_foreach(entry, k, val)
-    {
-        snprintf(kkey, sizeof kkey, "%s.%s", ikey, k);
-        if (strcmp(k, "key_env") != 0)
-            return fail(e, kkey, "unknown key");
-        if (!json_is_string(val))
-            return fail(e, kkey, "expected a string, got %s", type_name(val));
-        if (!check_env_name(json_string_value(val), why, sizeof why))
-            return fail(e, kkey, "%s %s", quoted(json_string_value(val), q, sizeof q), why);
-        *key_env = json_string_value(val);
-    }
-    if (!*key_env)
-        return fail(e, ikey, "missing \"key_env\"");
-    return 0;
-}
-
-static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t *v,
-                         const char *key, struct errctx *e)
-{
-    struct lt_source_auth *sources, **dst = field(cfg, opt->off);
-    size_t n = 0, *count = field(cfg, opt->off2);
-    char q[80]; /* quoted() cuts to fit */
-    const char *id, *key_env = NULL;
-    json_t *entry;
-    int rc = 0;
-
-    if (!json_is_object(v))
-        return fail(e, key, "expected an object {\"SOURCE\": {\"key_env\": \"VAR\"}}, got %s",
-                    type_name(v));
-    sources = lt_calloc(json_object_size(v) + 1, sizeof *sources);
-    json_object_foreach(v, id, entry)
-    {
-        if (!is_id(id)) {
-            rc = fail(e, key, "%s is not a valid source id (" ID_RULE ")", quoted(id, q, sizeof q));
-            goto out;
-        }
-        if ((rc = parse_source(entry, id, key, &key_env, e)) != 0)
-            goto out;
-        sources[n].source = lt_strdup(id);
-        sources[n].key_env = lt_strdup(key_env);
-        n++;
-    }
-    sources_free(*dst, *count);
-    *dst = sources;
-    *count = n;
-    return 0;
-out:
-    sources_free(sources, n);
-    return rc;
+    char why[256];
+    json_t *def = json_loads(opt->def, JSON_DECODE_ANY, NULL);
+    bool same = def && json_equal(def, v);
+    json_decref(def);
+    if (same)
+        return 0;
+    opt->check("", why, sizeof why);
+    return fail(e, key, "%s", why);
 }
 
 static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t *v,
@@ -771,8 +729,8 @@ static int apply(struct lt_config *cfg, const struct option *opt, json_t *v, con
         return apply_host_port(cfg, opt, v, key, e);
     case OPT_STRING_LIST:
         return apply_string_list(cfg, opt, v, key, e);
-    case OPT_SOURCES:
-        return apply_sources(cfg, opt, v, key, e);
+    case OPT_RESERVED:
+        return apply_reserved(opt, v, key, e);
     case OPT_PROXIES:
         return apply_proxies(cfg, opt, v, key, e);
     }
@@ -830,13 +788,12 @@ static int apply_json_text(struct lt_config *cfg, const struct option *opt, cons
     return rc;
 }
 
-/* Rules that span keys; run after the file and after overrides. */
+/* Rules that span keys; run after the file and after overrides. None at
+ * the moment: the place for them stays. */
 static int check_combinations(struct lt_config *cfg, struct errctx *e)
 {
-    if (cfg->redis_cluster.n > 0 && cfg->redis_db != 0)
-        return fail(e, "redis.db",
-                    "must be 0 when redis.cluster is set (a Redis Cluster has "
-                    "only database 0)");
+    (void)cfg;
+    (void)e;
     return 0;
 }
 
@@ -878,10 +835,6 @@ static void read_secrets(struct lt_config *cfg)
     strlist_free(&cfg->operator_tokens);
     split_tokens(cfg->operator_tokens_env ? getenv(cfg->operator_tokens_env) : NULL,
                  &cfg->operator_tokens);
-    for (size_t i = 0; i < cfg->n_sources; i++) {
-        lt_free(cfg->sources[i].key);
-        cfg->sources[i].key = env_secret(cfg->sources[i].key_env);
-    }
 }
 
 /* ---- loading ---- */
@@ -1074,10 +1027,6 @@ static int apply_cli(struct lt_config *cfg, const struct cli_option *o, const ch
         lt_free(host);
         if (rc == 0)
             rc = apply_cli_value(cfg, "redis.port", json_integer(port), &e);
-        /* The contract says redis.host/port are unused with a cluster: an
-         * override that was silently ignored would be worse. */
-        if (rc == 0)
-            rc = apply_cli_value(cfg, "redis.cluster", json_array(), &e);
         return rc;
     case CLI_CONFIG:
     case CLI_CHECK:
@@ -1133,6 +1082,168 @@ out:
     if (rc != 0)
         lt_config_free(cfg);
     return rc;
+}
+
+/* ---- snapshots and reload ---- */
+
+const struct lt_config *lt_config_snapshot(struct lt_config *loaded)
+{
+    struct lt_config *snap = lt_malloc(sizeof *snap);
+    *snap = *loaded;
+    snap->refs = 1;
+    memset(loaded, 0, sizeof *loaded);
+    return snap;
+}
+
+const struct lt_config *lt_config_ref(const struct lt_config *snap)
+{
+    /* The count is the one mutable part of a snapshot; snapshots are only
+     * ever made by lt_config_snapshot, on the heap, so casting const away
+     * writes to an object that is not const. One loop per process: no
+     * atomics needed. */
+    struct lt_config *s = (struct lt_config *)snap;
+    if (s->refs <= 0)
+        abort(); /* not a snapshot, or already freed */
+    s->refs++;
+    return snap;
+}
+
+void lt_config_unref(const struct lt_config *snap)
+{
+    struct lt_config *s = (struct lt_config *)snap;
+    if (!s)
+        return;
+    if (s->refs <= 0)
+        abort();
+    if (--s->refs > 0)
+        return;
+    lt_config_free(s);
+    lt_free(s);
+}
+
+/* Text from json_dumps goes back to jansson's allocator, whichever it is. */
+static void json_text_free(char *text)
+{
+    json_free_t free_fn;
+    json_get_alloc_funcs(NULL, &free_fn);
+    if (text)
+        free_fn(text);
+}
+
+/* One option's value as the JSON a file would hold for it. */
+static json_t *option_to_json(const struct lt_config *cfg, const struct option *opt)
+{
+    struct lt_config *c = (struct lt_config *)cfg; /* field() is read here */
+    char buf[INET6_ADDRSTRLEN + 16];
+
+    switch (opt->type) {
+    case OPT_INT:
+        return json_integer(*(int *)field(c, opt->off));
+    case OPT_BOOL:
+        return json_boolean(*(bool *)field(c, opt->off));
+    case OPT_STRING:
+    case OPT_NULLABLE_STRING: {
+        const char *str = *(char **)field(c, opt->off);
+        return str ? json_string(str) : json_null();
+    }
+    case OPT_HOST_PORT: {
+        const char *host = *(char **)field(c, opt->off);
+        int port = *(int *)field(c, opt->off2);
+        bool v6 = strchr(host, ':') != NULL;
+        return json_sprintf("%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    }
+    case OPT_STRING_LIST: {
+        const struct lt_strlist *list = field(c, opt->off);
+        json_t *a = json_array();
+        for (size_t i = 0; i < list->n; i++)
+            json_array_append_new(a, json_string(list->items[i]));
+        return a;
+    }
+    case OPT_PROXIES: {
+        const struct lt_cidr *cidrs = *(struct lt_cidr **)field(c, opt->off);
+        size_t n = *(size_t *)field(c, opt->off2);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char addr[INET6_ADDRSTRLEN];
+            inet_ntop(cidrs[i].family, cidrs[i].addr, addr, sizeof addr);
+            snprintf(buf, sizeof buf, "%s/%d", addr, cidrs[i].prefix_len);
+            json_array_append_new(a, json_string(buf));
+        }
+        return a;
+    }
+    case OPT_RESERVED:
+        return json_loads(opt->def, JSON_DECODE_ANY, NULL);
+    }
+    return json_null();
+}
+
+char *lt_config_to_json(const struct lt_config *cfg)
+{
+    json_t *root = json_object();
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *opt = &options[i];
+        char name[128];
+        json_t *obj = root;
+        snprintf(name, sizeof name, "%s", opt->name);
+        /* "limits.max_body_bytes": {"limits": {"max_body_bytes": ...}}. */
+        char *part = name, *dot;
+        while ((dot = strchr(part, '.')) != NULL) {
+            *dot = '\0';
+            json_t *sub = json_object_get(obj, part);
+            if (!sub) {
+                sub = json_object();
+                json_object_set_new(obj, part, sub);
+            }
+            obj = sub;
+            part = dot + 1;
+        }
+        json_object_set_new(obj, part, option_to_json(cfg, opt));
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    /* jansson allocates through lt_mem (lt_mem_install_hooks) or malloc;
+     * hand back an lt_malloc'd copy so the caller has one rule: lt_free. */
+    char *out = lt_strdup(text);
+    json_text_free(text);
+    return out;
+}
+
+int lt_config_keep_restart_only(struct lt_config *next, const struct lt_config *running,
+                                void (*on_kept)(void *arg, const char *key, const char *running,
+                                                const char *wanted),
+                                void *arg)
+{
+    char why[512];
+    struct errctx e = {why, sizeof why, "running config", NULL};
+    int kept = 0;
+
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *opt = &options[i];
+        if (!opt->restart)
+            continue;
+        json_t *old = option_to_json(running, opt);
+        json_t *new = option_to_json(next, opt);
+        if (!json_equal(old, new)) {
+            char *old_text = json_dumps(old, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *new_text = json_dumps(new, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (on_kept)
+                on_kept(arg, opt->name, old_text ? old_text : "?", new_text ? new_text : "?");
+            json_text_free(old_text);
+            json_text_free(new_text);
+            /* The running value was valid when it was loaded: applying it
+             * again cannot fail. */
+            if (apply(next, opt, old, opt->name, &e) != 0) {
+                fprintf(stderr, "livetally: %s\n", why);
+                abort();
+            }
+            kept++;
+        }
+        json_decref(old);
+        json_decref(new);
+    }
+    if (kept)
+        read_secrets(next); /* a kept *_env name names the secret again */
+    return kept;
 }
 
 /* ---- lookups ---- */
@@ -1207,8 +1318,8 @@ static const char *opt_type_name(const struct option *opt)
         [OPT_NULLABLE_STRING] = "string or null",
         [OPT_STRING_LIST] = "list of strings",
         [OPT_HOST_PORT] = "string HOST:PORT",
-        [OPT_SOURCES] = "object",
         [OPT_PROXIES] = "list of addresses",
+        [OPT_RESERVED] = "reserved",
     };
     return names[opt->type];
 }
@@ -1249,8 +1360,9 @@ void lt_config_print_help(FILE *out)
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option *opt = &options[i];
         opt_bounds(opt, buf, sizeof buf);
-        fprintf(out, "  %s (%s, default %s%s%s)\n      %s\n", opt->name, opt_type_name(opt),
-                opt->def, buf[0] ? ", " : "", buf, opt->help);
+        fprintf(out, "  %s (%s, default %s%s%s%s)\n      %s\n", opt->name, opt_type_name(opt),
+                opt->def, buf[0] ? ", " : "", buf, opt->restart ? ", needs a restart" : "",
+                opt->help);
     }
 }
 
@@ -1287,9 +1399,17 @@ void lt_config_print_markdown(FILE *out)
             "   used, so the binary runs from any directory.\n"
             "3. Command-line overrides are applied, with the same checks as the file.\n"
             "4. Secrets are read from the environment variables the config names:\n"
-            "   `redis.password_env`, `auth.operator_tokens_env` (tokens split on `,`,\n"
-            "   blanks trimmed, empty items dropped) and each `auth.sources.*.key_env`.\n"
-            "   An unset or empty variable means no secret.\n\n"
+            "   `redis.password_env` and `auth.operator_tokens_env` (tokens split on `,`,\n"
+            "   blanks trimmed, empty items dropped). An unset or empty variable means\n"
+            "   no secret.\n\n"
+            "## Reloading\n\n"
+            "On SIGHUP the master reads the file again (with the same command-line\n"
+            "overrides) and checks it. When it has an error, the master logs it and\n"
+            "everything keeps running on the old config. Otherwise every worker switches\n"
+            "to the new config between two events of its loop, without dropping a\n"
+            "connection, and a worker restarted later starts with it. Keys marked\n"
+            "*restart* in the table below keep their running value until the server is\n"
+            "restarted; a change to one is logged as needing a restart.\n\n"
             "## Command line\n\n"
             "| option | meaning |\n"
             "|---|---|\n",
@@ -1301,34 +1421,31 @@ void lt_config_print_markdown(FILE *out)
     }
     fprintf(out, "\n`--opt value` and `--opt=value` are both accepted.\n\n"
                  "## Keys\n\n"
-                 "| key | type | default | bounds | meaning |\n"
-                 "|---|---|---|---|---|\n");
+                 "| key | type | default | bounds | on SIGHUP | meaning |\n"
+                 "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option *opt = &options[i];
         fprintf(out, "| `%s` | ", opt->name);
         md_cell(out, opt_type_name(opt));
         fprintf(out, " | `");
         md_cell(out, opt->def);
-        fprintf(out, "` | %s | ", opt_bounds(opt, buf, sizeof buf));
+        fprintf(out, "` | %s | %s | ", opt_bounds(opt, buf, sizeof buf),
+                opt->restart ? "*restart*" : "applied");
         md_cell(out, opt->help);
         fprintf(out, " |\n");
     }
-    fprintf(
-        out,
-        "\n## Shapes of the structured keys\n\n"
-        "```json\n"
-        "{\n"
-        "  \"listen\": \"[::1]:8080\",\n"
-        "  \"redis\": {\"cluster\": [\"10.0.0.5:7000\", \"10.0.0.6:7000\"]},\n"
-        "  \"counters\": [\"shares\", \"gifts\"],\n"
-        "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
-        "\"http://localhost:3000\"]},\n"
-        "  \"auth\": {\"sources\": {\"partner-a\": {\"key_env\": \"LIVETALLY_KEY_PARTNER_A\"}}},\n"
-        "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
-        "}\n"
-        "```\n\n"
-        "Counter names and source ids are " ID_RULE ". An origin is\n"
-        "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
-        "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
-        "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
+    fprintf(out, "\n## Shapes of the structured keys\n\n"
+                 "```json\n"
+                 "{\n"
+                 "  \"listen\": \"[::1]:8080\",\n"
+                 "  \"counters\": [\"shares\", \"gifts\"],\n"
+                 "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
+                 "\"http://localhost:3000\"]},\n"
+                 "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
+                 "}\n"
+                 "```\n\n"
+                 "Counter names are " ID_RULE ". An origin is\n"
+                 "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
+                 "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
+                 "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
 }

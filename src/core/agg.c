@@ -130,8 +130,12 @@ void lt_agg_free(struct lt_agg *agg)
 
 void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg)
 {
-    /* Counters are fixed for the process: batches index them by position. */
+    /* Counters are fixed for the process: batches index them by position
+     * (a reload keeps them, config.h). The tick follows flush_interval_ms. */
     agg->cfg = cfg;
+    int ms = cfg->flush_interval_ms / 4 > 0 ? cfg->flush_interval_ms / 4 : 1;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(agg->tick, &tv);
 }
 
 bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views)

@@ -66,7 +66,8 @@ struct lt_http_conn {
     size_t in_len, in_cap;
     size_t head_scan; /* lt_http_head_end's resume position */
     struct lt_chunked chunked;
-    char *chunked_body; /* de-chunked body, max_body_bytes */
+    char *chunked_body; /* de-chunked body */
+    size_t chunked_cap; /* its size: the largest max_body_bytes seen so far */
     bool sent_continue;
     bool keep_alive; /* of the current request */
     char xff_addr[INET6_ADDRSTRLEN]; /* client_address copies only what inet_pton accepted */
@@ -473,10 +474,19 @@ static void conn_process(struct lt_http_conn *c)
         struct lt_http_request *h = &c->req.head;
         size_t avail = c->in_len - h->head_len;
         if (h->chunked) {
-            if (!c->chunked_body)
-                c->chunked_body = lt_malloc((size_t)cfg->max_body_bytes);
-            int r = lt_chunked_step(&c->chunked, c->in + h->head_len, avail, c->chunked_body,
-                                    (size_t)cfg->max_body_bytes);
+            /* A reload may change max_body_bytes while this connection keeps
+             * its buffer: grow it (keeping what is decoded) before the limit
+             * is used as its size, and never pass a limit below what is
+             * decoded already (the parser subtracts one from the other). */
+            size_t limit = (size_t)cfg->max_body_bytes;
+            if (c->chunked_cap < limit) {
+                c->chunked_body = lt_realloc(c->chunked_body, limit);
+                c->chunked_cap = limit;
+            }
+            if (limit < c->chunked.out_len)
+                limit = c->chunked.out_len;
+            int r =
+                lt_chunked_step(&c->chunked, c->in + h->head_len, avail, c->chunked_body, limit);
             if (r == LT_HTTP_BODY_TOO_LARGE) {
                 conn_fail(c, 413, "too_large", "the request body is too large");
                 return;

@@ -32,7 +32,8 @@ int main(int argc, char **argv)
     }
     int level = lt_log_level_parse(cfg.log_level);
     lt_log_set_level(level >= 0 ? (enum lt_log_level)level : LT_LOG_INFO);
-    int rc = lt_master_run(&cfg, argc, argv);
-    lt_config_free(&cfg);
+    const struct lt_config *snap = lt_config_snapshot(&cfg);
+    int rc = lt_master_run(snap, argc, argv);
+    lt_config_unref(snap);
     return rc;
 }

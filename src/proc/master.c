@@ -8,10 +8,10 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
-#include "livetally/store/store.h"
 #include "livetally/net/listen.h"
 #include "livetally/proc/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -38,6 +38,11 @@ struct child {
     int64_t started_ms;
     int64_t restart_at_ms; /* > 0: restart due then */
     int restart_delay_ms;
+    unsigned generation;   /* how many times this slot was started */
+    char online_field[64]; /* "<instance>.<slot>.<generation>" */
+    int control_fd;        /* our end of its control socket; -1 when none */
+    char *out;             /* frames not written to control_fd yet */
+    size_t out_len, out_off;
 };
 
 static volatile sig_atomic_t got_term, got_hup, got_chld;
@@ -53,7 +58,7 @@ static void on_signal(int sig)
 }
 
 struct master {
-    struct lt_config *cfg;
+    const struct lt_config *cfg; /* the current snapshot: our reference */
     pid_t pid;
     char instance[24]; /* random per master life: names the workers' online shares */
     int argc;
@@ -62,13 +67,97 @@ struct master {
     int *fds;
     struct child *children;
     int ready_pipe[2];
+    struct pollfd *pfds; /* room for the ready pipe and every control socket */
+    char **drops;        /* dead workers' online shares no live worker was told of yet */
+    size_t n_drops;
 };
+
+/* Queues one control frame for a worker; written by flush_control without
+ * ever blocking the master (a worker that stops reading only grows its own
+ * queue, and loses it when it dies). */
+static void queue_frame(struct child *c, char type, const char *a, size_t alen, const char *b,
+                        size_t blen)
+{
+    if (c->pid <= 0 || c->control_fd < 0)
+        return;
+    uint32_t len = (uint32_t)(1 + alen + blen);
+    uint32_t len_be = htonl(len);
+    size_t need = c->out_len + sizeof len_be + len;
+    c->out = lt_realloc(c->out, need);
+    memcpy(c->out + c->out_len, &len_be, sizeof len_be);
+    c->out[c->out_len + sizeof len_be] = type;
+    memcpy(c->out + c->out_len + sizeof len_be + 1, a, alen);
+    if (blen)
+        memcpy(c->out + c->out_len + sizeof len_be + 1 + alen, b, blen);
+    c->out_len = need;
+}
+
+static void flush_control(struct child *c)
+{
+    while (c->control_fd >= 0 && c->out_off < c->out_len) {
+        ssize_t n = send(c->control_fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EAGAIN: the next POLLOUT; EPIPE: it died, reap() cleans up */
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len) {
+        lt_free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+    }
+}
+
+static void close_control(struct child *c)
+{
+    if (c->control_fd >= 0)
+        close(c->control_fd);
+    c->control_fd = -1;
+    lt_free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+}
+
+/* A dead worker's share of online is removed by a live worker, over its
+ * own non-blocking Redis connection: the master never waits on Redis. When
+ * no worker runs (one worker, restarting), the share waits for the next one. */
+static void hand_out_drops(struct master *m)
+{
+    struct child *to = NULL;
+    for (int i = 0; i < m->n && !to; i++)
+        if (m->children[i].pid > 0 && m->children[i].control_fd >= 0)
+            to = &m->children[i];
+    if (!to || m->n_drops == 0)
+        return;
+    for (size_t k = 0; k < m->n_drops; k++) {
+        queue_frame(to, LT_CTL_DROP_SHARE, m->drops[k], strlen(m->drops[k]), NULL, 0);
+        lt_info("master", "asked worker %d to remove online share %s", (int)(to - m->children),
+                m->drops[k]);
+        lt_free(m->drops[k]);
+    }
+    m->n_drops = 0;
+    flush_control(to);
+}
 
 static pid_t spawn(struct master *m, int i)
 {
+    struct child *me = &m->children[i];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        lt_error("master", "socketpair: %s", strerror(errno));
+        me->restart_at_ms = lt_mono_ms() + 1000;
+        return -1;
+    }
+    me->generation++;
+    snprintf(me->online_field, sizeof me->online_field, "%s.%d.%u", m->instance, i, me->generation);
     pid_t pid = fork();
     if (pid < 0) {
         lt_error("master", "fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        me->restart_at_ms = lt_mono_ms() + 1000;
         return -1;
     }
     if (pid == 0) {
@@ -82,27 +171,41 @@ static pid_t spawn(struct master *m, int i)
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int k = 0; k < m->n; k++)
+        /* SIGTERM, SIGINT and SIGHUP stay blocked (as in the master) until
+         * the worker's loop has its handlers (lt_worker_run unblocks them):
+         * one that comes while the worker starts waits instead of killing
+         * it with the default action. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_SETMASK, &mask, NULL);
+        for (int k = 0; k < m->n; k++) {
             if (k != i)
                 close(m->fds[k]);
+            if (m->children[k].control_fd >= 0)
+                close(m->children[k].control_fd);
+        }
+        close(sv[0]);
         if (m->ready_pipe[0] >= 0)
             close(m->ready_pipe[0]);
         struct lt_worker_args args = {
             .index = i,
-            .instance = m->instance,
+            .online_field = me->online_field,
             .listen_fd = m->fds[i],
             .ready_fd = m->ready_pipe[1],
-            .argc = m->argc,
-            .argv = m->argv,
+            .control_fd = sv[1],
         };
+        /* m->cfg is the current snapshot: a worker restarted after a reload
+         * runs the reloaded config. */
         _exit(lt_worker_run(m->cfg, &args));
     }
-    m->children[i].pid = pid;
-    m->children[i].started_ms = lt_mono_ms();
-    m->children[i].restart_at_ms = 0;
+    close(sv[1]);
+    me->control_fd = sv[0];
+    me->pid = pid;
+    me->started_ms = lt_mono_ms();
+    me->restart_at_ms = 0;
     lt_info("master", "worker %d started (pid %d)", i, (int)pid);
     return pid;
 }
@@ -119,6 +222,7 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
             if (c->pid != pid)
                 continue;
             c->pid = 0;
+            close_control(c);
             bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
             /* A worker that crashed earlier was restarted and did its job;
              * only a failed shutdown (events not flushed) fails the exit. */
@@ -142,12 +246,9 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
                      c->restart_delay_ms);
             /* Its viewers' sockets died with it: take its share of online
-             * out now rather than when the share expires. */
-            char field[64]; /* 12 hex digits, ".", an index <= 256 */
-            snprintf(field, sizeof field, "%s.%d", m->instance, i);
-            int dropped = lt_store_drop_online_share(m->cfg, field);
-            if (dropped > 0)
-                lt_info("master", "removed worker %d's online share from %d streams", i, dropped);
+             * out now rather than when the share expires (hand_out_drops). */
+            m->drops = lt_realloc(m->drops, (m->n_drops + 1) * sizeof *m->drops);
+            m->drops[m->n_drops++] = lt_strdup(c->online_field);
         }
     }
     int running = 0;
@@ -163,12 +264,71 @@ static void forward(struct master *m, int sig)
             kill(m->children[i].pid, sig);
 }
 
-int lt_master_run(struct lt_config *cfg, int argc, char **argv)
+static void on_kept(void *arg, const char *key, const char *running, const char *wanted)
+{
+    (void)arg;
+    lt_warn("master", "SIGHUP: %s changed from %s to %s: that needs a restart; keeping %s", key,
+            running, wanted, running);
+}
+
+/* SIGHUP: the file (and the same command-line overrides) is read and checked
+ * here, once; a config with an error changes nothing. Otherwise it becomes
+ * the current snapshot, which restarted workers start with, and its text goes
+ * to every running worker. */
+static void reload(struct master *m)
+{
+    struct lt_config loaded;
+    struct lt_cli cli;
+    char err[1024];
+    if (lt_config_load_args(&loaded, &cli, m->argc, m->argv, err, sizeof err) != 0) {
+        lt_error("master", "SIGHUP: config not reloaded, everything keeps running on the old one: %s",
+                 err);
+        return;
+    }
+    lt_config_keep_restart_only(&loaded, m->cfg, on_kept, m);
+    const struct lt_config *next = lt_config_snapshot(&loaded);
+    lt_config_unref(m->cfg);
+    m->cfg = next;
+    int level = lt_log_level_parse(next->log_level);
+    if (level >= 0)
+        lt_log_set_level((enum lt_log_level)level);
+    char *json = lt_config_to_json(next);
+    const char *path = next->path ? next->path : "";
+    int sent = 0;
+    for (int i = 0; i < m->n; i++) {
+        struct child *c = &m->children[i];
+        if (c->pid <= 0 || c->control_fd < 0)
+            continue;
+        queue_frame(c, LT_CTL_CONFIG, path, strlen(path) + 1, json, strlen(json));
+        flush_control(c);
+        sent++;
+    }
+    lt_free(json);
+    lt_info("master", "SIGHUP: config %s checked and sent to %d running workers",
+            next->path ? next->path : "(defaults)", sent);
+}
+
+/* Frees what the master holds; returns exit_code. */
+static int master_end(struct master *m, int exit_code)
+{
+    for (int i = 0; i < m->n; i++)
+        close_control(&m->children[i]);
+    for (size_t k = 0; k < m->n_drops; k++)
+        lt_free(m->drops[k]);
+    lt_free(m->drops);
+    lt_free(m->fds);
+    lt_free(m->children);
+    lt_free(m->pfds);
+    lt_config_unref(m->cfg);
+    return exit_code;
+}
+
+int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
 {
     lt_log_set_process("master");
     struct master m;
     memset(&m, 0, sizeof m);
-    m.cfg = cfg;
+    m.cfg = lt_config_ref(cfg);
     m.pid = getpid();
     m.argc = argc;
     m.argv = argv;
@@ -188,16 +348,19 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
     }
     m.fds = lt_calloc((size_t)m.n, sizeof *m.fds);
     m.children = lt_calloc((size_t)m.n, sizeof *m.children);
+    m.pfds = lt_calloc((size_t)m.n + 1, sizeof *m.pfds);
+    for (int i = 0; i < m.n; i++)
+        m.children[i].control_fd = -1;
     int port;
     char err[256]; /* listen errors: single snprintfs, cut short when long */
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
         fprintf(stderr, "livetally: %s\n", err);
-        return 1;
+        return master_end(&m, 1);
     }
     if (lt_metrics_init_shared(m.n) != 0 || pipe2(m.ready_pipe, O_CLOEXEC) != 0) {
         fprintf(stderr, "livetally: cannot set up workers: %s\n", strerror(errno));
-        return 1;
+        return master_end(&m, 1);
     }
 
     /* Signals are blocked except while waiting in ppoll, so no wake-up is
@@ -246,18 +409,18 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
             forward(&m, SIGTERM);
             /* Workers flush within shutdown_timeout_ms; then they are killed. */
             term_deadline = lt_mono_ms() + m.cfg->shutdown_timeout_ms + 2000;
+            /* A slot waiting for its restart has nothing to stop: with no
+             * worker running, no SIGCHLD will come to end the loop. */
+            int running = 0;
+            for (int i = 0; i < m.n; i++)
+                running += m.children[i].pid > 0;
+            if (running == 0)
+                break;
         }
         if (got_hup) {
             got_hup = 0;
-            struct lt_config check;
-            struct lt_cli cli;
-            memset(&check, 0, sizeof check);
-            if (lt_config_load_args(&check, &cli, argc, argv, err, sizeof err) != 0)
-                lt_error("master", "SIGHUP: config has errors, workers keep the old one: %s",
-                         err);
-            else
-                forward(&m, SIGHUP);
-            lt_config_free(&check);
+            if (term_deadline == 0)
+                reload(&m);
         }
         int64_t now = lt_mono_ms();
         if (term_deadline > 0 && now >= term_deadline) {
@@ -270,11 +433,25 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
             for (int i = 0; i < m.n; i++)
                 if (m.children[i].pid == 0 && m.children[i].restart_at_ms <= now)
                     spawn(&m, i);
+            hand_out_drops(&m);
         }
+        /* pfds[0]: the ready pipe until the ready line; then one per worker
+         * with control frames still to write. */
         int timeout = 100;
-        struct pollfd pfd = {announced ? -1 : m.ready_pipe[0], POLLIN, 0};
+        struct pollfd *pfds = m.pfds;
+        nfds_t npfd = 1;
+        pfds[0] = (struct pollfd){announced ? -1 : m.ready_pipe[0], POLLIN, 0};
+        for (int i = 0; i < m.n; i++)
+            if (m.children[i].out_len > m.children[i].out_off && m.children[i].control_fd >= 0)
+                pfds[npfd++] = (struct pollfd){m.children[i].control_fd, POLLOUT, 0};
         struct timespec ts = {0, timeout * 1000000L};
-        int pr = ppoll(&pfd, 1, &ts, &waitmask);
+        int pr = ppoll(pfds, npfd, &ts, &waitmask);
+        if (pr > 0) {
+            for (int i = 0; i < m.n; i++)
+                if (m.children[i].out_len > m.children[i].out_off)
+                    flush_control(&m.children[i]);
+        }
+        struct pollfd pfd = pfds[0];
         if (pr > 0 && !announced && (pfd.revents & (POLLIN | POLLHUP))) {
             char buf[64]; /* read and counted: read takes at most sizeof buf */
             ssize_t r = read(m.ready_pipe[0], buf, sizeof buf);
@@ -291,17 +468,15 @@ int lt_master_run(struct lt_config *cfg, int argc, char **argv)
             } else if (r == 0) {
                 lt_error("master", "workers exited before they were ready");
                 forward(&m, SIGKILL);
-                return 1;
+                return master_end(&m, 1);
             }
         }
         if (!announced && lt_mono_ms() > ready_deadline) {
             lt_error("master", "workers not ready after %d ms", LT_READY_TIMEOUT_MS);
             forward(&m, SIGKILL);
-            return 1;
+            return master_end(&m, 1);
         }
     }
     lt_info("master", "all workers stopped; exiting with %d", exit_code);
-    lt_free(m.fds);
-    lt_free(m.children);
-    return exit_code;
+    return master_end(&m, exit_code);
 }

@@ -21,7 +21,10 @@
 #include "livetally/api/router.h"
 #include "livetally/api/static_files.h"
 
+#include <arpa/inet.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -36,12 +39,31 @@
 /* A subscriber with this much output unsent is dropped: pushes are small
  * and coalesced, so only a reader that stopped reading gets there. */
 #define LT_WS_MAX_PENDING_OUTPUT (256 * 1024)
+/* A dead worker's share asked to be removed while Redis is away is tried
+ * again this often, until its fields have expired by themselves. */
+#define LT_DROP_RETRY_MS 200
+
+struct pending_drop {
+    char field[96];
+    int64_t give_up_ms;
+};
 
 struct worker {
     struct lt_app app;
-    struct lt_config *cfg;
+    /* The current config snapshot (a reference of ours); app, http, hub and
+     * agg borrow it (config.h). */
+    const struct lt_config *cfg;
+    /* The start-up snapshot, which the store keeps for its life (Redis
+     * address, dedup window, counters: all restart-only keys); our
+     * reference on its behalf is dropped after lt_store_free. */
+    const struct lt_config *store_cfg;
     const struct lt_worker_args *args;
     struct event *sigterm, *sigint, *sighup;
+    struct event *control;       /* the master's frames */
+    struct evbuffer *control_in; /* a frame not complete yet */
+    struct pending_drop *drops;  /* shares still to remove */
+    size_t n_drops;
+    struct event *drop_retry;
     struct event *shutdown_poll;
     struct event *sweep;
     int64_t started_ms;
@@ -108,7 +130,7 @@ static struct lt_ws_settings ws_settings(const struct lt_config *cfg)
     return s;
 }
 
-static void on_control(void *arg, const char *stream, enum lt_stream_status status)
+static void on_stream_control(void *arg, const char *stream, enum lt_stream_status status)
 {
     struct worker *w = arg;
     lt_stream_cache_set(w->app.stream_cache, stream, status);
@@ -170,31 +192,22 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
     shutdown_check(-1, 0, w);
 }
 
+/* SIGHUP is the master's: it reads and checks the file once and sends the
+ * result to every worker. One sent to a worker alone changes nothing. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    struct worker *w = arg;
-    struct lt_config *next = lt_calloc(1, sizeof *next);
-    struct lt_cli cli;
-    char err[512]; /* config errors: single snprintfs, cut short when long */
-    if (lt_config_load_args(next, &cli, w->args->argc, w->args->argv, err, sizeof err) != 0) {
-        lt_error("worker", "SIGHUP: config not reloaded: %s", err);
-        lt_config_free(next);
-        lt_free(next);
-        return;
-    }
-    /* Counters index the deltas by position, so they only change with a
-     * restart; everything else that is read per request follows the file. */
-    bool same_counters = next->counters.n == w->cfg->counters.n;
-    for (size_t i = 0; same_counters && i < next->counters.n; i++)
-        same_counters = strcmp(next->counters.items[i], w->cfg->counters.items[i]) == 0;
-    if (!same_counters) {
-        lt_error("worker", "SIGHUP: counters changed; restart to change them; not reloaded");
-        lt_config_free(next);
-        lt_free(next);
-        return;
-    }
+    (void)arg;
+    lt_warn("worker", "SIGHUP ignored: send it to the master (pid %d) to reload the config",
+            (int)getppid());
+}
+
+/* Switches every module to next at once, then drops our reference to the
+ * old snapshot (freed here unless the store still holds it). */
+static void apply_config(struct worker *w, const struct lt_config *next)
+{
+    const struct lt_config *old = w->cfg;
     int level = lt_log_level_parse(next->log_level);
     if (level >= 0)
         lt_log_set_level((enum lt_log_level)level);
@@ -204,16 +217,141 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     lt_ws_server_set_settings(w->app.ws, &ws);
     lt_agg_set_config(w->app.agg, next);
     lt_ingest_set_config(w->app.ingest, next);
-    /* The store keeps the config it started with (Redis address, dedup
-     * window): connections are not dropped on reload. The old config stays
-     * allocated because the store still reads it. */
     w->app.cfg = next;
     w->cfg = next;
     /* The web files follow too (a new widget.js without a restart). */
     find_web_root(next, w->app.web_root, sizeof w->app.web_root);
     lt_static_free(w->app.static_files);
     w->app.static_files = lt_static_load(w->app.web_root);
-    lt_info("worker", "config reloaded");
+    lt_config_unref(old);
+}
+
+static void on_config_frame(struct worker *w, const char *body, size_t len)
+{
+    const char *nul = memchr(body, '\0', len);
+    if (!nul) {
+        lt_error("worker", "control: a config frame without its path; ignored");
+        return;
+    }
+    const char *json = nul + 1;
+    struct lt_config loaded;
+    char err[512];
+    if (lt_config_load_string(&loaded, body[0] ? body : NULL, json, len - (size_t)(json - body),
+                              err, sizeof err) != 0) {
+        /* The master checked this very text: only a bug gets here. */
+        lt_error("worker", "config from the master refused, keeping the running one: %s", err);
+        return;
+    }
+    /* Counters index the deltas by position; the master keeps them as they
+     * were (restart-only), so a difference here is a bug, not a wish. */
+    bool same_counters = loaded.counters.n == w->cfg->counters.n;
+    for (size_t i = 0; same_counters && i < loaded.counters.n; i++)
+        same_counters = strcmp(loaded.counters.items[i], w->cfg->counters.items[i]) == 0;
+    if (!same_counters) {
+        lt_error("worker", "config from the master changes counters; keeping the running one");
+        lt_config_free(&loaded);
+        return;
+    }
+    apply_config(w, lt_config_snapshot(&loaded));
+    lt_info("worker", "config reloaded from %s", w->cfg->path ? w->cfg->path : "(defaults)");
+}
+
+static void on_share_dropped(void *arg, int err, int count)
+{
+    const char *field = arg;
+    if (err)
+        lt_warn("worker", "removing online share %s: %s (it expires by itself)", field,
+                lt_strerror(err));
+    else
+        lt_info("worker", "removed online share %s from %d streams", field, count);
+    lt_free(arg);
+}
+
+/* Tries every pending removal; those Redis is not ready for wait for the
+ * next retry, until their shares would have expired anyway. */
+static void run_drops(struct worker *w)
+{
+    int64_t now = lt_mono_ms();
+    size_t keep = 0;
+    for (size_t i = 0; i < w->n_drops; i++) {
+        struct pending_drop *d = &w->drops[i];
+        char *field = lt_strdup(d->field);
+        int rc = lt_store_drop_online_share(w->app.store, d->field, on_share_dropped, field);
+        if (rc == 0)
+            continue;
+        lt_free(field);
+        if (rc == LT_EAGAIN && now < d->give_up_ms)
+            w->drops[keep++] = *d;
+        else if (rc != LT_EAGAIN)
+            lt_warn("worker", "removing online share %s: %s", d->field, lt_strerror(rc));
+    }
+    w->n_drops = keep;
+    if (keep > 0 && !evtimer_pending(w->drop_retry, NULL)) {
+        struct timeval tv = {0, LT_DROP_RETRY_MS * 1000};
+        evtimer_add(w->drop_retry, &tv);
+    }
+}
+
+static void on_drop_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run_drops(arg);
+}
+
+static void on_drop_frame(struct worker *w, const char *body, size_t len)
+{
+    struct pending_drop d;
+    if (len == 0 || len >= sizeof d.field || memchr(body, '\0', len)) {
+        lt_error("worker", "control: a bad online share name; ignored");
+        return;
+    }
+    memcpy(d.field, body, len);
+    d.field[len] = '\0';
+    d.give_up_ms = lt_mono_ms() + LT_ONLINE_TTL_MS;
+    w->drops = lt_realloc(w->drops, (w->n_drops + 1) * sizeof *w->drops);
+    w->drops[w->n_drops++] = d;
+    run_drops(w);
+}
+
+static void on_control(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct worker *w = arg;
+    int n = evbuffer_read(w->control_in, fd, -1);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        /* The master is gone; PR_SET_PDEATHSIG brings SIGTERM. */
+        event_del(w->control);
+        return;
+    }
+    for (;;) {
+        size_t have = evbuffer_get_length(w->control_in);
+        uint32_t len_be;
+        if (have < sizeof len_be)
+            return;
+        evbuffer_copyout(w->control_in, &len_be, sizeof len_be);
+        uint32_t len = ntohl(len_be);
+        if (len == 0 || len > LT_CTL_MAX_FRAME) {
+            lt_error("worker", "control: a frame of %u bytes; closing the channel", len);
+            event_del(w->control);
+            return;
+        }
+        if (have < sizeof len_be + len)
+            return;
+        evbuffer_drain(w->control_in, sizeof len_be);
+        /* One frame made contiguous, plus a NUL so the JSON can be parsed
+         * in place. */
+        char *frame = lt_malloc((size_t)len + 1);
+        evbuffer_remove(w->control_in, frame, len);
+        frame[len] = '\0';
+        if (frame[0] == LT_CTL_CONFIG)
+            on_config_frame(w, frame + 1, len - 1);
+        else if (frame[0] == LT_CTL_DROP_SHARE)
+            on_drop_frame(w, frame + 1, len - 1);
+        else
+            lt_error("worker", "control: unknown frame type %d; ignored", frame[0]);
+        lt_free(frame);
+    }
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -248,7 +386,7 @@ static void on_started(evutil_socket_t fd, short what, void *arg)
     close(w->args->ready_fd);
 }
 
-int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
+int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args)
 {
     char tag[32]; /* "worker[" an index <= 256 "]": 12 */
     snprintf(tag, sizeof tag, "worker[%d]", args->index);
@@ -257,7 +395,8 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
 
     struct worker w;
     memset(&w, 0, sizeof w);
-    w.cfg = cfg;
+    w.cfg = lt_config_ref(cfg);
+    w.store_cfg = lt_config_ref(cfg);
     w.args = args;
     struct lt_app *app = &w.app;
     app->cfg = cfg;
@@ -271,9 +410,8 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
 
     char incarnation[64]; /* make_incarnation: 29 */
     make_incarnation(args->index, incarnation, sizeof incarnation);
-    char online_field[96]; /* the instance (12 hex digits), ".", an index <= 256 */
-    snprintf(online_field, sizeof online_field, "%s.%d", args->instance, args->index);
-    app->store = lt_store_new(app->base, cfg, incarnation, online_field, on_control, &w);
+    app->store = lt_store_new(app->base, w.store_cfg, incarnation, args->online_field,
+                              on_stream_control, &w);
     app->stream_cache = lt_stream_cache_new(app->base, app->store, cfg->redis_command_timeout_ms);
     app->agg = lt_agg_new(app->base, cfg, app->store);
     app->hub = lt_hub_new(app->base, cfg, app->store, app->agg);
@@ -289,6 +427,20 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     event_add(w.sigterm, NULL);
     event_add(w.sigint, NULL);
     event_add(w.sighup, NULL);
+    /* The master forked us with these blocked; now they have handlers. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    w.control_in = evbuffer_new();
+    w.drop_retry = evtimer_new(app->base, on_drop_retry, &w);
+    if (args->control_fd >= 0) {
+        evutil_make_socket_nonblocking(args->control_fd);
+        w.control = event_new(app->base, args->control_fd, EV_READ | EV_PERSIST, on_control, &w);
+        event_add(w.control, NULL);
+    }
     w.sweep = event_new(app->base, -1, EV_PERSIST, on_sweep, &w);
     struct timeval sweep_tv = {LT_SWEEP_INTERVAL_MS / 1000, 0};
     event_add(w.sweep, &sweep_tv);
@@ -304,6 +456,9 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     event_free(w.sigint);
     event_free(w.sighup);
     event_free(w.sweep);
+    if (w.control)
+        event_free(w.control);
+    event_free(w.drop_retry);
     if (w.shutdown_poll)
         event_free(w.shutdown_poll);
     lt_http_server_free(app->http);
@@ -317,5 +472,9 @@ int lt_worker_run(struct lt_config *cfg, const struct lt_worker_args *args)
     lt_static_free(app->static_files);
     event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_base_free(app->base);
+    evbuffer_free(w.control_in);
+    lt_free(w.drops);
+    lt_config_unref(w.store_cfg);
+    lt_config_unref(w.cfg);
     return w.exit_code;
 }

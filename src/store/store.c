@@ -959,58 +959,88 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
     return rc;
 }
 
-/* ---- master side ------------------------------------------------------ */
+/* ---- another worker's online share ----------------------------------- */
 
-int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_field)
+/* SMEMBERS of the dead worker's registry, then one drop_share script per
+ * stream and DEL of the registry, all on the data connection: Redis answers
+ * in order, so the call ends with the last reply. */
+struct drop_call {
+    struct lt_store *store;
+    lt_store_count_cb *cb;
+    void *arg;
+    char field[96];
+    int pending;
+    int touched;
+    int err;
+};
+
+static void drop_call_done(struct drop_call *call)
 {
-    struct timeval tv = {cfg->redis_connect_timeout_ms / 1000,
-                         (cfg->redis_connect_timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (!c || c->err) {
-        lt_warn("store", "cannot reach redis to remove worker %s's online share: %s", online_field,
-                c ? c->errstr : "no memory");
-        if (c)
-            redisFree(c);
-        return LT_EDISCONNECTED;
+    if (--call->pending > 0)
+        return;
+    if (call->cb)
+        call->cb(call->arg, call->err, call->err ? 0 : call->touched);
+    lt_free(call);
+}
+
+static void on_drop_one(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct drop_call *call = arg;
+    if (err)
+        call->err = err;
+    else if (r && r->type == REDIS_REPLY_INTEGER)
+        call->touched += (int)r->integer;
+    else if (r && r->type == REDIS_REPLY_ERROR)
+        lt_warn("store", "removing online share %s: %s", call->field, r->str);
+    drop_call_done(call);
+}
+
+static void on_drop_members(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct drop_call *call = arg;
+    struct lt_store *store = call->store;
+    if (err || !r || r->type != REDIS_REPLY_ARRAY) {
+        call->err = err ? err : LT_EPROTO;
+        drop_call_done(call);
+        return;
     }
-    struct timeval ctv = {cfg->redis_command_timeout_ms / 1000,
-                          (cfg->redis_command_timeout_ms % 1000) * 1000};
-    redisSetTimeout(c, ctv);
-    redisReply *r;
-    if (cfg->redis_password) {
-        r = redisCommand(c, "AUTH %s", cfg->redis_password);
-        freeReplyObject(r);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *el = r->element[i];
+        if (el->type != REDIS_REPLY_STRING || !lt_valid_stream_id(el->str, el->len))
+            continue;
+        /* A valid stream id is at most 64 bytes: the keys fit. */
+        char totals[128], online[128];
+        stream_key(totals, sizeof totals, el->str, KEY_TOTALS);
+        stream_key(online, sizeof online, el->str, KEY_ONLINE);
+        const char *argv[] = {totals, online, call->field, now, el->str};
+        size_t lens[] = {strlen(totals), strlen(online), strlen(call->field), strlen(now), el->len};
+        if (lt_redis_eval(store->data, store->drop_share, 2, 5, argv, lens, on_drop_one, call) == 0)
+            call->pending++;
     }
-    if (cfg->redis_db) {
-        r = redisCommand(c, "SELECT %d", cfg->redis_db);
-        freeReplyObject(r);
-    }
-    char registry[160]; /* the prefix (18) + "<instance>.<index>" (at most 16) */
-    snprintf(registry, sizeof registry, "%s%s", LT_ONLINE_STREAMS_PREFIX, online_field);
-    r = redisCommand(c, "SMEMBERS %s", registry);
-    int touched = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY) {
-        char now[24]; /* an int64: at most 20 bytes */
-        snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
-        for (size_t i = 0; i < r->elements; i++) {
-            const char *stream = r->element[i]->str;
-            if (!lt_valid_stream_id(stream, r->element[i]->len))
-                continue;
-            char totals[128], online[128]; /* stream_key: a validated id */
-            stream_key(totals, sizeof totals, stream, KEY_TOTALS);
-            stream_key(online, sizeof online, stream, KEY_ONLINE);
-            redisReply *e = redisCommand(c, "EVAL %s 2 %s %s %s %s %s", lt_script_drop_share,
-                                         totals, online, online_field, now, stream);
-            if (e && e->type == REDIS_REPLY_INTEGER)
-                touched += (int)e->integer;
-            else
-                lt_warn("store", "removing online share of %s from %s: %s", online_field, stream,
-                        e && e->type == REDIS_REPLY_ERROR ? e->str : "no reply");
-            freeReplyObject(e);
-        }
-        freeReplyObject(redisCommand(c, "DEL %s", registry));
-    }
-    freeReplyObject(r);
-    redisFree(c);
-    return touched;
+    if (lt_redis_command(store->data, on_drop_one, call, "DEL %s%s", LT_ONLINE_STREAMS_PREFIX,
+                         call->field) == 0)
+        call->pending++;
+    drop_call_done(call); /* this reply's own count */
+}
+
+int lt_store_drop_online_share(struct lt_store *store, const char *online_field,
+                               lt_store_count_cb *cb, void *arg)
+{
+    if (strlen(online_field) >= sizeof((struct drop_call *)0)->field)
+        return LT_EINVAL;
+    struct drop_call *call = lt_calloc(1, sizeof *call);
+    call->cb = cb;
+    call->arg = arg;
+    call->pending = 1;
+    call->store = store;
+    snprintf(call->field, sizeof call->field, "%s", online_field);
+    int rc = lt_redis_command(store->data, on_drop_members, call, "SMEMBERS %s%s",
+                              LT_ONLINE_STREAMS_PREFIX, online_field);
+    if (rc != 0)
+        lt_free(call);
+    return rc;
 }

@@ -10,6 +10,10 @@
 Environment (set by tests/CMakeLists.txt): LT_BINARY, LT_REDIS_SERVER,
 LT_SOURCE_DIR. Without LT_BINARY, build/livetally of the source tree is used
 when it exists.
+
+LT_NO_SKIP=1 (scripts/test.sh sets it; CI=true turns it on too): a test that
+would be skipped (no redis-server, no websockets module, no binary...)
+fails instead, with the reason, so that CI cannot pass by skipping.
 """
 
 import os
@@ -22,6 +26,13 @@ import pytest
 import ltharness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def no_skip():
+    """Is the switch on under which a skip is a failure?"""
+    return os.environ.get("LT_NO_SKIP", "") not in ("", "0") or \
+        os.environ.get("CI", "").lower() == "true"
+
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 
 
@@ -56,12 +67,30 @@ OPERATOR_TOKEN = "op-token-1"
 OPERATOR_ENV = {"LIVETALLY_OPERATOR_TOKENS": OPERATOR_TOKEN + ",op-token-2"}
 
 
+def _skip_to_failure(rep):
+    """Under LT_NO_SKIP, turns a skipped report into a failed one that says
+    what was missing."""
+    if not (rep.skipped and no_skip()) or hasattr(rep, "wasxfail"):
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    rep.outcome = "failed"
+    rep.longrepr = "skipped, and skips are failures under LT_NO_SKIP/CI: %s" % reason
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     # Lets fixtures see at teardown whether the test failed.
     outcome = yield
     rep = outcome.get_result()
+    _skip_to_failure(rep)
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # A whole module skipped at import (pytest.importorskip) counts too.
+    outcome = yield
+    _skip_to_failure(outcome.get_result())
 
 
 def _failed(request):

@@ -1235,3 +1235,14 @@ def connections_per_worker(srv, client_ports):
         out[pid] = sum(1 for ino, rport in server_socks.items()
                        if ino in inodes and rport in client_ports)
     return out
+
+
+def worker_of(srv, conn):
+    """The PID of the worker holding client connection conn (an HttpConn
+    that has had an answer, so a worker accepted it), or None."""
+    port = conn.sock.getsockname()[1]
+    inodes = [ino for ino, rport in server_side_sockets(srv.port).items() if rport == port]
+    for pid in srv.workers():
+        if set(inodes) & socket_inodes(pid):
+            return pid
+    return None

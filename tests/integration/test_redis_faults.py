@@ -2,7 +2,6 @@
 SIGKILL and restart under load, the bounded backlog answering 503 past its
 bound, and the Redis key layout (hash tags, redis.db)."""
 
-import json
 import threading
 import time
 
@@ -243,10 +242,6 @@ def test_every_stream_key_carries_hash_tag(lt, redis):
                                   ev("shares", viewer="viewer-ht-0002"),
                                   ev("view")])
         assert r.json() == {"accepted": 4, "rejected": 0}, r
-        # A segment, if the server has them already (other keys appear).
-        srv.request("POST", "/v1/streams/%s/segments" % sid, body=json.dumps({"title": "Opening"}),
-                    headers=[("Content-Type", "application/json"),
-                             ("Authorization", "Bearer " + OPERATOR_TOKEN)])
         assert srv.post_events(sid, ev("like", 2, viewer="viewer-ht-0003")).status == 202
         srv.wait_totals(sid, {"views": 2, "likes": 5})
     assert srv.put_stream("zz", {"status": "ended"}, token=OPERATOR_TOKEN).status < 300

@@ -6,8 +6,25 @@
  * unknown key, wrong type or out-of-range value fails the load with a message
  * "FILE: KEY: reason" (for overrides: "--listen: reason").
  *
- * Ownership: lt_config_load fills a struct lt_config whose strings and arrays
- * it owns; lt_config_free releases them. A loaded config is read-only. */
+ * Ownership: lt_config_load_* fill a struct lt_config whose strings and
+ * arrays it owns; lt_config_free releases them.
+ *
+ * Snapshots: the running server never changes a config; it replaces it.
+ * lt_config_snapshot turns a loaded config into an immutable, reference-
+ * counted snapshot on the heap. The rule for who may keep the pointer:
+ *  - whoever keeps a snapshot pointer past the current callback holds a
+ *    reference (lt_config_ref) and drops it with lt_config_unref; the last
+ *    unref frees the snapshot;
+ *  - a module that is handed a config (lt_http_server_new/_set_config,
+ *    lt_hub_*, lt_agg_*, struct lt_app) borrows it: its owner (worker.c)
+ *    holds the reference, hands every module the new pointer at once on a
+ *    reload (between two callbacks of the loop) and only then drops the old
+ *    reference. A module must not keep a pointer into the config (a string,
+ *    a list) in anything that outlives that swap;
+ *  - the master holds the current snapshot; a worker forked from it starts
+ *    with that snapshot (its copy of the master's memory) and takes its own
+ *    references.
+ * One process, one loop: the count is not atomic. */
 #ifndef LIVETALLY_CONFIG_H
 #define LIVETALLY_CONFIG_H
 
@@ -23,13 +40,6 @@ struct lt_strlist {
     size_t n;
 };
 
-/* A partner source allowed to report counts (auth.sources). */
-struct lt_source_auth {
-    char *source;  /* source id, validated like any source id */
-    char *key_env; /* the environment variable holding its key */
-    char *key;     /* the key read from that variable; NULL when unset */
-};
-
 /* An address or CIDR block from trusted_proxies ("10.0.0.0/8", "::1"). */
 struct lt_cidr {
     int family; /* AF_INET or AF_INET6 */
@@ -39,6 +49,7 @@ struct lt_cidr {
 
 struct lt_config {
     char *path; /* the file that was loaded, for messages */
+    int refs;   /* snapshot references; 0 for a config that is not a snapshot */
 
     char *listen_host; /* "127.0.0.1" */
     int listen_port;   /* 0..65535, 0 = any */
@@ -49,7 +60,8 @@ struct lt_config {
     char *redis_password_env; /* NULL when not configured */
     char *redis_password;     /* read from that variable; NULL when unset */
     int redis_db;
-    struct lt_strlist redis_cluster; /* "host:port" seeds */
+    /* redis.cluster and auth.sources are reserved keys: only [] and {} are
+     * accepted until Redis Cluster and partner reports are implemented. */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_max_backlog; /* pending viewer entries per worker before 503 */
@@ -69,8 +81,6 @@ struct lt_config {
 
     char *operator_tokens_env;
     struct lt_strlist operator_tokens; /* from that variable, split on ',' */
-    struct lt_source_auth *sources;
-    size_t n_sources;
 
     struct lt_cidr *trusted_proxies;
     size_t n_trusted_proxies;
@@ -112,6 +122,28 @@ int lt_config_load_string(struct lt_config *cfg, const char *path, const char *j
 void lt_config_defaults(struct lt_config *cfg);
 
 void lt_config_free(struct lt_config *cfg);
+
+/* Moves a loaded config into a new snapshot with one reference (the
+ * caller's); *loaded is left empty. */
+const struct lt_config *lt_config_snapshot(struct lt_config *loaded);
+const struct lt_config *lt_config_ref(const struct lt_config *snap);
+/* Drops a reference; the last one frees the snapshot. NULL is ignored. */
+void lt_config_unref(const struct lt_config *snap);
+
+/* The whole config as compact JSON text that lt_config_load_string turns
+ * back into the same config (every key, defaults included; secrets are not
+ * in it: they are read again from the environment). Free with lt_free. */
+char *lt_config_to_json(const struct lt_config *cfg);
+
+/* For a reload: every key that needs a restart to change (listen, workers,
+ * redis.*, counters, views.dedup_seconds; marked in the option table) and
+ * differs between next and running gets its running value back in next, and
+ * on_kept (may be NULL) is told the key and both values as JSON text.
+ * Returns how many keys were kept. */
+int lt_config_keep_restart_only(struct lt_config *next, const struct lt_config *running,
+                                void (*on_kept)(void *arg, const char *key, const char *running,
+                                                const char *wanted),
+                                void *arg);
 
 /* Is this peer address in trusted_proxies? */
 bool lt_config_is_trusted_proxy(const struct lt_config *cfg, const struct sockaddr *addr);

@@ -45,9 +45,9 @@ typedef void lt_store_control_cb(void *arg, const char *stream, enum lt_stream_s
 
 /* incarnation: a string unique to this worker process' life, which keys the
  * high-water marks of its batches. online_field: this worker's name in the
- * streams' online shares, stable across its restarts by the master
- * ("<instance>.<worker index>"), so the master can remove a dead worker's
- * share (lt_store_drop_online_share). */
+ * streams' online shares, unique to this worker process in the master's life
+ * ("<instance>.<worker index>.<generation>"), so that a live worker can remove
+ * a dead one's share (lt_store_drop_online_share). */
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
                               const char *incarnation, const char *online_field,
                               lt_store_control_cb *on_control, void *control_arg);
@@ -112,10 +112,14 @@ void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
 int lt_store_subscribe_stream(struct lt_store *store, const char *stream);
 int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream);
 
-/* Master side, synchronous (hiredis' blocking API with timeouts): removes a
- * dead worker's online share from every stream it reported to, and
- * publishes the changed totals. Returns the number of streams touched or an
- * LT_E* code. */
-int lt_store_drop_online_share(const struct lt_config *cfg, const char *online_field);
+/* Removes another worker's online share (a dead worker's online_field) from
+ * every stream it reported to, publishes the changed totals and deletes its
+ * registry, on this store's data connection (never blocking). cb (may be
+ * NULL) runs once with err 0 and the number of streams whose share was
+ * removed, or an LT_E* code. Returns 0, or LT_EAGAIN when Redis is not
+ * connected (cb is then not called). */
+typedef void lt_store_count_cb(void *arg, int err, int count);
+int lt_store_drop_online_share(struct lt_store *store, const char *online_field,
+                               lt_store_count_cb *cb, void *arg);
 
 #endif

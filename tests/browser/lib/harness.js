@@ -41,9 +41,14 @@ function which(name) {
   return null;
 }
 
+/* Under LT_NO_SKIP=1 (scripts/test.sh) or CI=true, a suite that cannot run
+ * fails with its reason instead of skipping: CI cannot pass by skipping. */
+const NO_SKIP = !['', '0'].includes(process.env.LT_NO_SKIP || '') ||
+                (process.env.CI || '').toLowerCase() === 'true';
+
 /* What the suite needs, or why it cannot run. A missing browser, driver,
- * binary or redis-server is a skip with its reason; an LT_BINARY that names
- * no executable is a mistake and fails. */
+ * binary or redis-server is a skip with its reason (a failure under
+ * NO_SKIP); an LT_BINARY that names no executable is a mistake and fails. */
 function environment() {
   if (!executable(CHROMIUM)) return { skip: `no Chromium at ${CHROMIUM} (apt-get install chromium)` };
   let playwright;
@@ -71,9 +76,14 @@ function environment() {
 }
 
 /* describe(name, options, fn), or, when the environment cannot run the
- * suite, one skipped test that says why (so that the runner counts a skip). */
+ * suite, one skipped test that says why (so that the runner counts a skip),
+ * or under NO_SKIP one failing test that says why. */
 function suite(name, env, options, fn) {
   const { describe, test } = require('node:test');
+  if (env.skip && NO_SKIP)
+    return test(name, () => {
+      throw new Error(`cannot run, and skips are failures under LT_NO_SKIP/CI: ${env.skip}`);
+    });
   if (env.skip) return test(name, { skip: env.skip }, () => {});
   return describe(name, options, fn);
 }
