@@ -140,6 +140,19 @@ static int start_lookup(struct lt_stream_cache *s, struct entry *e)
     return rc;
 }
 
+/* A new entry for id (len bytes), with no status yet. The cache is bounded:
+ * when full, it starts over (every status is looked up again when asked). */
+static struct entry *entry_add(struct lt_stream_cache *s, const char *id, size_t len)
+{
+    if (s->map.count >= LT_STREAMS_CACHE_MAX)
+        reset(s);
+    struct entry *e = lt_calloc(1, sizeof *e + len + 1);
+    memcpy(e->id, id, len + 1);
+    e->owner = s;
+    lt_map_put(&s->map, id, len, e);
+    return e;
+}
+
 int lt_stream_cache_peek(struct lt_stream_cache *s, const char *id)
 {
     s->epoch = lt_store_control_epoch(s->store);
@@ -165,12 +178,7 @@ int lt_stream_cache_get(struct lt_stream_cache *s, const char *id, lt_stream_cac
         return (int)e->status;
     }
     if (!e) {
-        if (s->map.count >= LT_STREAMS_CACHE_MAX)
-            reset(s);
-        e = lt_calloc(1, sizeof *e + len + 1);
-        memcpy(e->id, id, len + 1);
-        e->owner = s;
-        lt_map_put(&s->map, id, len, e);
+        e = entry_add(s, id, len);
         if (start_lookup(s, e) != 0) {
             /* Redis is (re)connecting: wait a little for it rather than
              * fail at once (a worker that just started, a Redis restart). */
@@ -239,12 +247,7 @@ void lt_stream_cache_set(struct lt_stream_cache *s, const char *id, enum lt_stre
         return;
     }
     if (!e) {
-        if (s->map.count >= LT_STREAMS_CACHE_MAX)
-            reset(s);
-        e = lt_calloc(1, sizeof *e + len + 1);
-        memcpy(e->id, id, len + 1);
-        e->owner = s;
-        lt_map_put(&s->map, id, len, e);
+        e = entry_add(s, id, len);
     }
     e->status = status;
     e->known = true;

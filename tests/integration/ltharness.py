@@ -789,6 +789,20 @@ class LivetallyServer:
 
 
 
+def metric(srv, name):
+    """The sum of a metric's samples in GET /metrics (Prometheus text)."""
+    r = srv.get("/metrics")
+    assert r.status == 200, r
+    total = None
+    for line in r.body.decode().splitlines():
+        if line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].split("{")[0].endswith(name):
+            total = (total or 0) + float(parts[1])
+    return total
+
+
 def dig(obj, path):
     """obj["a"]["b"] for path "a.b"; None when any step is missing."""
     for part in path.split("."):

@@ -22,20 +22,6 @@ def like(n=None, viewer=None):
     return e
 
 
-def metric(srv, name):
-    """The sum of a metric's samples in GET /metrics (Prometheus text)."""
-    r = srv.get("/metrics")
-    assert r.status == 200, r
-    total = None
-    for line in r.body.decode().splitlines():
-        if line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].split("{")[0].endswith(name):
-            total = (total or 0) + float(parts[1])
-    return total
-
-
 def assert_rate_limited(r):
     h.assert_error(r, 429, "rate_limited")
     ra = r.header("retry-after")
@@ -78,7 +64,7 @@ def test_like_without_viewer_spends_derived_viewer_budget(lt):
 def test_rotating_viewer_ids_hit_the_client_budget(lt):
     srv = lt({"likes.burst": 10, "likes.rate_per_second": 1,
               "likes.per_client_burst": 30, "likes.per_client_rate_per_second": 1})
-    before = metric(srv, "likes_client_limited_total")
+    before = h.metric(srv, "likes_client_limited_total")
     assert before is not None, "no likes_client_limited_total in /metrics"
     # Five fresh viewers of 10 taps each: the address holds 30.
     r = srv.post_events("lb-rotate", [like(10, "rotate-%04d" % i) for i in range(5)])
@@ -86,7 +72,7 @@ def test_rotating_viewer_ids_hit_the_client_budget(lt):
     # A single event from yet another fresh viewer: 429, rejected whole.
     assert_rate_limited(srv.post_events("lb-rotate", like(1, "rotate-0099")))
     srv.wait_totals("lb-rotate", {"likes": 30}, settle=0.3)
-    assert metric(srv, "likes_client_limited_total") - before == 21
+    assert h.metric(srv, "likes_client_limited_total") - before == 21
 
 
 def test_client_budget_refills(lt):
@@ -144,7 +130,7 @@ def test_forwarded_for_from_an_untrusted_peer_shares_the_peers_budget(lt):
 def test_websocket_likes_over_the_client_budget_are_dropped(lt, redis):
     srv = lt(dict(FAST, **{"likes.per_client_burst": 15,
                            "likes.per_client_rate_per_second": 1}))
-    before = metric(srv, "likes_rate_limited_total")
+    before = h.metric(srv, "likes_rate_limited_total")
     with h.ws_connect(srv, "/v1/streams/lb-ws/ws?viewer=ws-viewer-0001") as a, \
             h.ws_connect(srv, "/v1/streams/lb-ws/ws?viewer=ws-viewer-0002") as b:
         a.wait_totals()
@@ -164,7 +150,7 @@ def test_websocket_likes_over_the_client_budget_are_dropped(lt, redis):
     # The address' budget is one for both transports.
     assert_rate_limited(srv.post_events("lb-ws", like(1, "http-viewer-01")))
     srv.wait_totals("lb-ws", {"likes": 15}, settle=0.3)
-    assert metric(srv, "likes_rate_limited_total") - before == 9
+    assert h.metric(srv, "likes_rate_limited_total") - before == 9
 
 
 def test_websocket_clients_behind_a_trusted_proxy_have_their_own_budgets(lt, redis):

@@ -475,23 +475,9 @@ def test_bad_viewer_or_source_on_the_upgrade_url_is_400(lt, redis):
             c.close()
 
 
-def metric(srv, name):
-    """The sum of a metric's samples in GET /metrics (Prometheus text)."""
-    r = srv.get("/metrics")
-    assert r.status == 200, r
-    total = None
-    for line in r.body.decode().splitlines():
-        if line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].split("{")[0].endswith(name):
-            total = (total or 0) + float(parts[1])
-    return total
-
-
 def test_rate_limited_likes(lt, redis):
     srv = lt(dict(FAST, **{"likes.burst": 10, "likes.rate_per_second": 1}))
-    before = metric(srv, "likes_rate_limited_total")
+    before = h.metric(srv, "likes_rate_limited_total")
     with h.ws_connect(srv, "/v1/streams/ws-rate/ws?viewer=viewer-rate-0001") as c:
         c.wait_totals()
         c.send_json({"type": "like", "n": 8})
@@ -505,7 +491,7 @@ def test_rate_limited_likes(lt, redis):
     srv.wait_totals("ws-rate", {"likes": 10}, settle=0.3)
     # The dropped taps are counted (workers=1: one worker answers /metrics).
     assert before is not None, "no likes_rate_limited_total in /metrics"
-    assert metric(srv, "likes_rate_limited_total") - before == 6
+    assert h.metric(srv, "likes_rate_limited_total") - before == 6
 
 
 def test_rate_limit_is_per_viewer(lt, redis):
