@@ -4,6 +4,7 @@
 #include "livetally/base/map.h"
 #include "livetally/base/mem.h"
 
+#include <math.h>
 #include <string.h>
 
 struct bucket {
@@ -83,7 +84,11 @@ int64_t lt_likes_budget_wait_ms(const struct lt_likes_budget *b, const char *vie
         return 0;
     if ((double)n > b->burst)
         return -1; /* never fits */
-    return (int64_t)(missing / b->rate) + 1;
+    /* Whole milliseconds, rounded up, so that waiting that long is enough;
+     * the small slack keeps a quotient that is a whole number in decimal
+     * (2 tokens at 0.002 per ms) from rounding up past it in binary. A
+     * Retry-After of ceil(ms / 1000) s then never asks for a second more. */
+    return (int64_t)ceil(missing / b->rate - 1e-6);
 }
 
 void lt_likes_budget_sweep(struct lt_likes_budget *b, int64_t now_ms)
