@@ -213,10 +213,14 @@ test('JSON guard: objects pass, anything else is null and reported, never thrown
   assert.equal(bad.length, 9);
 });
 
-test('what the server sends stays under 8 KB gzipped', t => {
-  const built = process.env.LT_WIDGET;
-  if (!built) return t.skip('the readable source is not what is sent: LT_WIDGET names the built file (ctest sets it)');
-  const gz = zlib.gzipSync(fs.readFileSync(built), { level: 9 }).length;
-  t.diagnostic(`${built}: ${gz} bytes gzipped`);
-  assert.ok(gz < 8192, `${gz} bytes gzipped`);
-});
+// Only the built file is sent, so the size is checked where LT_WIDGET names
+// it (ctest's web/widget_minified); the run on the readable source has no
+// such test rather than a skipped one (skips fail CI).
+if (process.env.LT_WIDGET) {
+  test('what the server sends stays under 8 KB gzipped', t => {
+    const built = process.env.LT_WIDGET;
+    const gz = zlib.gzipSync(fs.readFileSync(built), { level: 9 }).length;
+    t.diagnostic(`${built}: ${gz} bytes gzipped`);
+    assert.ok(gz < 8192, `${gz} bytes gzipped`);
+  });
+}
