@@ -38,8 +38,7 @@ static int query_param(struct lt_request *req, const char *name, char *buf, size
     return 1;
 }
 
-/* Reads ?locale= and ?style=; answers 400 and returns false when bad. */
-static bool display_opts_parse(struct lt_request *req, struct lt_totals_display *d)
+bool lt_api_display_opts(struct lt_request *req, struct lt_totals_display *d)
 {
     char locale[64], style[16]; /* lt_query_get refuses (400) a value that does not fit */
     long n;
@@ -89,7 +88,7 @@ void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
 {
     struct read_ctx *ctx = lt_malloc(sizeof *ctx);
     ctx->req = req;
-    if (!display_opts_parse(req, &ctx->display)) {
+    if (!lt_api_display_opts(req, &ctx->display)) {
         lt_free(ctx);
         return;
     }
@@ -163,7 +162,7 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
         cursor_p = cursor;
     struct read_ctx *ctx = lt_malloc(sizeof *ctx);
     ctx->req = req;
-    if (!display_opts_parse(req, &ctx->display)) {
+    if (!lt_api_display_opts(req, &ctx->display)) {
         lt_free(ctx);
         return;
     }

@@ -24,26 +24,35 @@ static json_t *string_or_null(const char *s)
     return v ? v : json_null();
 }
 
-static void add_display(json_t *o, const struct lt_totals *t, const struct lt_totals_display *d)
+struct display_field {
+    const char *name;
+    int64_t value;
+};
+
+/* "display": each field's display string and the locale. */
+static void add_display_fields(json_t *o, const struct display_field *fields, size_t n,
+                               const struct lt_totals_display *d)
 {
-    const struct {
-        const char *name;
-        int64_t value;
-    } fields[] = {
-        {"views", t->views},
-        {"likes", t->likes},
-        {"uniques", t->uniques},
-        {"online", t->online},
-        {"peak_online", t->peak_online},
-    };
     json_t *display = json_object();
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    for (size_t i = 0; i < n; i++) {
         char text[LT_DISPLAY_MAX];
         lt_display_format(fields[i].value, d->locale, d->style, text);
         json_object_set_new(display, fields[i].name, json_string(text));
     }
     json_object_set_new(display, "locale", json_string(lt_display_locale_name(d->locale)));
     json_object_set_new(o, "display", display);
+}
+
+static void add_display(json_t *o, const struct lt_totals *t, const struct lt_totals_display *d)
+{
+    const struct display_field fields[] = {
+        {"views", t->views},
+        {"likes", t->likes},
+        {"uniques", t->uniques},
+        {"online", t->online},
+        {"peak_online", t->peak_online},
+    };
+    add_display_fields(o, fields, sizeof fields / sizeof fields[0], d);
 }
 
 json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display)
@@ -90,6 +99,31 @@ json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display
     if (display && display->wanted)
         add_display(o, t, display);
     return o;
+}
+
+json_t *lt_series_json(const struct lt_series_totals *s, const struct lt_totals_display *display)
+{
+    json_t *totals = json_object();
+    json_object_set_new(totals, "views", json_integer(s->views));
+    json_object_set_new(totals, "likes", json_integer(s->likes));
+    json_object_set_new(totals, "uniques", json_integer(s->uniques));
+    json_t *counters = json_object();
+    for (size_t i = 0; i < s->n_counters; i++)
+        json_object_set_new(counters, s->counters[i].name, json_integer(s->counters[i].value));
+    json_object_set_new(totals, "counters", counters);
+    if (display && display->wanted) {
+        const struct display_field fields[] = {
+            {"views", s->views},
+            {"likes", s->likes},
+            {"uniques", s->uniques},
+        };
+        add_display_fields(totals, fields, sizeof fields / sizeof fields[0], display);
+    }
+    json_t *streams = json_array();
+    for (size_t i = 0; i < s->n_streams; i++)
+        json_array_append_new(streams, lt_totals_json(&s->streams[i], display));
+    return json_pack("{s:s, s:o, s:o, s:b}", "series", s->series, "totals", totals, "streams",
+                     streams, "truncated", (int)s->truncated);
 }
 
 size_t lt_totals_message(const struct lt_totals *t, char *buf)

@@ -10,6 +10,7 @@
 #include "livetally/base/metrics.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/redis_conn.h"
+#include "livetally/store/series.h"
 #include "livetally/store/store_decode.h"
 
 #include "store_scripts.h"
@@ -57,6 +58,7 @@ struct lt_store {
     struct lt_redis_script *read;
     struct lt_redis_script *put;
     struct lt_redis_script *drop_share;
+    struct lt_redis_script *series;
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;
@@ -230,6 +232,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     store->apply = lt_redis_script_new(lt_script_apply);
     store->read = lt_redis_script_new(lt_script_read);
     store->put = lt_redis_script_new(lt_script_put);
+    store->series = lt_redis_script_new(lt_script_series);
 
     struct lt_redis_conn_opts opts = {
         .name = "data",
@@ -855,6 +858,166 @@ int lt_store_list_streams(struct lt_store *store, const char *status, const char
         snprintf(call->index_key, sizeof call->index_key, "%s", LT_STREAM_INDEX);
     list_fetch(call);
     return 0;
+}
+
+/* ---- series ----------------------------------------------------------- */
+
+/* Two round trips whatever the number of streams: the series index (ZRANGE,
+ * oldest created first, one more than the cap to know whether it is over),
+ * then series.lua once with every stream's keys, which reads each stream as
+ * read.lua does and counts the distinct viewers across them with one
+ * PFCOUNT over all their HyperLogLogs.
+ *
+ * Those keys carry different hash tags: on a Redis Cluster they sit on
+ * different slots, and one script cannot take them. A cluster store keeps
+ * the first step and replaces series_read_streams alone: one read.lua per
+ * stream (each in its own slot, pipelined per node, decoded with the same
+ * read_result), the sums made the same way by lt_series_add_stream, and the
+ * union of the HyperLogLogs made by copying them (DUMP, or GET of the HLL
+ * string) into one scratch key and PFCOUNTing that. The model and the
+ * callers do not change. */
+
+struct series_call {
+    struct lt_store *store;
+    lt_store_series_cb *cb;
+    void *arg;
+    int64_t now_ms;
+    char series[LT_SERIES_ID_MAX + 1]; /* a validated series id, copied whole */
+    bool truncated;
+    /* The streams the index named, in its order; their reads answer in the
+     * same order (series.lua's r<i>). */
+    char (*ids)[LT_STREAM_ID_MAX + 1];
+    size_t n_ids;
+};
+
+static void series_call_free(struct series_call *call)
+{
+    lt_free(call->ids);
+    lt_free(call);
+}
+
+static void on_series_reads(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct series_call *call = arg;
+    struct lt_store *store = call->store;
+    if (reply_is_error(r, err, "series") || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != call->n_ids + 1 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        call->cb(call->arg, err ? err : LT_EPROTO, NULL);
+        series_call_free(call);
+        return;
+    }
+    struct lt_series_totals s;
+    lt_series_init(&s, call->series, store->cfg->counters.items, store->cfg->counters.n);
+    s.truncated = call->truncated;
+    s.uniques = r->element[0]->integer;
+    int failed = 0;
+    for (size_t i = 0; i < call->n_ids && !failed; i++) {
+        struct lt_totals t;
+        int rc = read_result(store, call->ids[i], call->now_ms, r->element[i + 1], 0, &t);
+        if (rc < 0)
+            failed = rc;
+        else if (rc == 1)
+            lt_series_add_stream(&s, &t); /* moved into s: nothing left to free in t */
+        /* rc 0: gone, or moved to another series since the index named it */
+    }
+    if (failed)
+        call->cb(call->arg, failed, NULL);
+    else if (s.n_streams == 0)
+        call->cb(call->arg, 0, NULL); /* no stream is in it (any more): unknown */
+    else {
+        lt_series_sort(&s);
+        call->cb(call->arg, 0, &s);
+    }
+    lt_series_free(&s);
+    series_call_free(call);
+}
+
+/* The one place that reads the streams of a series (see above). */
+static int series_read_streams(struct series_call *call)
+{
+    /* 4 keys per stream; each "lt:{" + a validated stream id (<= 64) + "}:"
+     * + a suffix of at most 8 bytes: 78 bytes and the NUL fit in 80. */
+    enum { KEY_CAP = 80 };
+    const enum stream_key which[4] = {KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_ONLINE};
+    size_t nkeys = call->n_ids * 4;
+    char *keys = lt_malloc(nkeys * KEY_CAP);
+    const char **argv = lt_malloc((nkeys + 2) * sizeof *argv);
+    size_t *lens = lt_malloc((nkeys + 2) * sizeof *lens);
+    for (size_t i = 0; i < call->n_ids; i++) {
+        for (size_t k = 0; k < 4; k++) {
+            char *key = keys + (i * 4 + k) * KEY_CAP;
+            lens[i * 4 + k] = stream_key(key, KEY_CAP, call->ids[i], which[k]);
+            argv[i * 4 + k] = key;
+        }
+    }
+    char now[24]; /* an int64: at most 20 bytes */
+    lens[nkeys] = (size_t)snprintf(now, sizeof now, "%" PRId64, call->now_ms);
+    argv[nkeys] = now;
+    lens[nkeys + 1] = strlen(call->series);
+    argv[nkeys + 1] = call->series;
+    /* lt_redis_eval copies argv: the buffers can go at once. */
+    int rc = lt_redis_eval(call->store->data, call->store->series, (int)nkeys, (int)nkeys + 2,
+                           argv, lens, on_series_reads, call);
+    lt_free(keys);
+    lt_free(argv);
+    lt_free(lens);
+    return rc;
+}
+
+static void on_series_index(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct series_call *call = arg;
+    if (reply_is_error(r, err, "series index") || r->type != REDIS_REPLY_ARRAY) {
+        call->cb(call->arg, err ? err : LT_EPROTO, NULL);
+        series_call_free(call);
+        return;
+    }
+    size_t n = r->elements;
+    if (n > LT_SERIES_MAX_STREAMS) {
+        call->truncated = true;
+        n = LT_SERIES_MAX_STREAMS;
+    }
+    call->ids = lt_malloc((n ? n : 1) * sizeof *call->ids);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *id = r->element[i];
+        if (id->type != REDIS_REPLY_STRING || !lt_valid_stream_id(id->str, id->len))
+            continue; /* not written by us: skipped */
+        memcpy(call->ids[call->n_ids], id->str, id->len);
+        call->ids[call->n_ids][id->len] = '\0';
+        call->n_ids++;
+    }
+    if (call->n_ids == 0) {
+        call->cb(call->arg, 0, NULL); /* an unknown series */
+        series_call_free(call);
+        return;
+    }
+    int rc = series_read_streams(call);
+    if (rc != 0) {
+        call->cb(call->arg, rc, NULL);
+        series_call_free(call);
+    }
+}
+
+int lt_store_get_series(struct lt_store *store, const char *series, lt_store_series_cb *cb,
+                        void *arg)
+{
+    if (!lt_store_ready(store))
+        return LT_EAGAIN;
+    if (!lt_valid_series_id(series, strlen(series)))
+        return LT_EINVAL;
+    struct series_call *call = lt_calloc(1, sizeof *call);
+    call->store = store;
+    call->cb = cb;
+    call->arg = arg;
+    call->now_ms = lt_wall_ms();
+    snprintf(call->series, sizeof call->series, "%s", series);
+    int rc = lt_redis_command(store->data, on_series_index, call, "ZRANGE lt:series:%s 0 %d",
+                              series, LT_SERIES_MAX_STREAMS);
+    if (rc != 0)
+        series_call_free(call);
+    return rc;
 }
 
 /* ---- operator writes -------------------------------------------------- */

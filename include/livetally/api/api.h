@@ -1,6 +1,7 @@
 /* Request handlers of the HTTP API, one file per group:
  *   api_events.c   POST /v1/streams/{id}/events
  *   api_streams.c  stream reads and operator writes
+ *   api_series.c   GET /v1/series/{id}
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -16,6 +17,7 @@ lt_route_handler lt_api_post_events;
 lt_route_handler lt_api_get_stream;
 lt_route_handler lt_api_put_stream;
 lt_route_handler lt_api_list_streams;
+lt_route_handler lt_api_get_series; /* api_series.c: GET /v1/series/{id} */
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;
@@ -34,6 +36,11 @@ bool lt_auth_operator(struct lt_app *app, struct lt_request *req);
 /* Is token one of the operator tokens (constant time)? */
 struct lt_config;
 bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len);
+
+/* Reads ?locale= and ?style= into d (api_streams.c); answers 400 and
+ * returns false when one is bad. */
+struct lt_totals_display;
+bool lt_api_display_opts(struct lt_request *req, struct lt_totals_display *d);
 
 /* Maps an LT_E* error from the store to 503 not_ready with Retry-After. */
 void lt_api_respond_store_error(struct lt_request *req, int err);

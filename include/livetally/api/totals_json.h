@@ -2,11 +2,14 @@
  * lt_totals (store/totals.h):
  *  - the contract's totals object (GET /v1/streams/{id}, each entry of
  *    GET /v1/streams, the answer of PUT), with `display` when asked for;
- *  - the WebSocket/SSE `totals` message (API.md "WebSocket messages"). */
+ *  - the WebSocket/SSE `totals` message (API.md "WebSocket messages");
+ *  - a series' object (GET /v1/series/{id}), from struct lt_series_totals
+ *    (store/series.h), its streams written as totals objects. */
 #ifndef LIVETALLY_TOTALS_JSON_H
 #define LIVETALLY_TOTALS_JSON_H
 
 #include "livetally/base/display.h"
+#include "livetally/store/series.h"
 #include "livetally/store/totals.h"
 
 #include <jansson.h>
@@ -25,6 +28,12 @@ struct lt_totals_display {
  * created_at, starts_at, updated_at, and display when display->wanted
  * (display NULL: none). A new reference, the caller's. */
 json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display);
+
+/* The series object {"series":id, "totals":{"views","likes","uniques",
+ * "counters"{...}[, "display"{views, likes, uniques, locale}]},
+ * "streams":[<totals object>...], "truncated":bool}; display (NULL: none)
+ * applies to the sums and to every stream. A new reference, the caller's. */
+json_t *lt_series_json(const struct lt_series_totals *s, const struct lt_totals_display *display);
 
 /* The totals message {"type":"totals","stream":..,"views":..,"uniques":..,
  * "likes":..,"online":..,"peak_online":..,"seq":N,"ts":ms} into buf, which

@@ -19,6 +19,7 @@
 #ifndef LIVETALLY_STORE_H
 #define LIVETALLY_STORE_H
 
+#include "livetally/store/series.h"
 #include "livetally/store/totals.h"
 
 #include <stdbool.h>
@@ -85,6 +86,15 @@ int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_tot
  * out (LT_EINVAL when it is not one). At most limit streams per page. */
 int lt_store_list_streams(struct lt_store *store, const char *status, const char *series,
                           const char *cursor, int limit, lt_store_list_cb *cb, void *arg);
+
+/* A series' totals (series.h): its streams, read now, summed, and the
+ * distinct viewers across them. series NULL (err 0) when no stream is in
+ * the series: an unknown series. Borrowed for the call. Two Redis round
+ * trips whatever the number of streams (at most LT_SERIES_MAX_STREAMS are
+ * read). LT_EINVAL: series is not a valid series id. */
+typedef void lt_store_series_cb(void *arg, int err, const struct lt_series_totals *series);
+int lt_store_get_series(struct lt_store *store, const char *series, lt_store_series_cb *cb,
+                        void *arg);
 
 /* Creates or updates a stream's fields (NULL = leave as is), indexes it,
  * tells every worker, and answers with its totals. */
