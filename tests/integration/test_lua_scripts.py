@@ -20,7 +20,7 @@ import ltharness as h
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
-SCRIPTS = ("apply", "read", "drop_share", "put")
+SCRIPTS = ("apply", "read", "drop_share", "put", "series")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
@@ -288,3 +288,31 @@ def test_scripts_touch_only_their_stream(redis):
         r.cmd("EVAL", script("put"), 1, *keys("s10", "meta"), 1, "series", "x")
         r.cmd("EVAL", script("drop_share"), 2, *keys("s10", "totals", "online"), "w.0", 2, "s10")
         assert all(k.startswith("lt:{s10}:") for k in r.keys())
+
+
+def test_series(redis):
+    """series.lua: read.lua's reply for each stream still in the series, 0
+    for one gone or moved, and one PFCOUNT over the union of their uniques."""
+    with redis.client() as r:
+        apply_batch(r, "t1", seq=1, at_ms=1000, sources=[("direct", 2)], counters=[("shares", 1)],
+                    views=[("viewer-a", 0), ("viewer-b", 0)])
+        apply_batch(r, "t2", seq=1, at_ms=2000, sources=[("direct", 0)], views=[("viewer-b", 0), ("viewer-c", 0)],
+                    online=3)
+        apply_batch(r, "t3", seq=1, at_ms=3000, sources=[("direct", 0)], views=[("viewer-d", 0)])
+        for s, series in (("t1", "tour"), ("t2", "tour"), ("t3", "elsewhere")):
+            r.cmd("HSET", "lt:{%s}:meta" % s, "series", series)
+        k = []
+        for s in ("t1", "t2", "t3", "gone"):
+            k += keys(s, "meta", "totals", "uniques", "online")
+        rep = r.cmd("EVAL", script("series"), len(k), *k, 2500, "tour")
+        assert len(rep) == 5
+        assert rep[0] == 3  # viewer-a, -b, -c: b watched both and counts once
+        assert rep[1] == read(r, "t1", 2500) and rep[2] == read(r, "t2", 2500)
+        assert pairs(rep[2])["online"] == 3 and pairs(rep[1])["c:shares"] == "1"
+        assert rep[3] == 0 and rep[4] == 0  # in another series; does not exist
+        # No stream in the series: no union, and nothing written.
+        before = sorted(r.keys())
+        rep = r.cmd("EVAL", script("series"), 4, *keys("t3", "meta", "totals", "uniques", "online"),
+                    2500, "tour")
+        assert rep == [0, 0]
+        assert sorted(r.keys()) == before
