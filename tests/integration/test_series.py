@@ -201,3 +201,31 @@ def test_round_trips_do_not_grow_with_streams(lt, redis):
     assert delta.get("evalsha", 0) + delta.get("eval", 0) == 1, delta
     # The series' streams were read inside that one script.
     assert delta.get("hgetall", 0) >= 3 * 12, delta
+
+
+def test_over_the_cap_is_truncated_not_partial(lt, redis):
+    """A series of more than 500 streams is read as its 500 earliest
+    created: the sums cover exactly the streams listed, and truncated says
+    that there are more."""
+    n = 501
+    # Written straight into Redis as the server writes them, in one script
+    # (501 PUTs would take long for nothing).
+    make = """
+    for i = 0, tonumber(ARGV[1]) - 1 do
+      local sid = string.format('tr-%03d', i)
+      redis.call('HSET', 'lt:{' .. sid .. '}:meta', 'created_at', 1000000 + i, 'status', 'live',
+                 'series', 'tour-tr')
+      redis.call('HSET', 'lt:{' .. sid .. '}:totals', 'views', i + 1, 'likes', 1)
+      redis.call('PFADD', 'lt:{' .. sid .. '}:uniques', 'viewer-tr-' .. i, 'viewer-tr-shared')
+      redis.call('ZADD', 'lt:series:tour-tr', 1000000 + i, sid)
+    end
+    """
+    with redis.client() as r:
+        r.cmd("EVAL", make, 0, n)
+    srv = lt()
+    body = series(srv, "tour-tr")
+    assert body["truncated"] is True
+    listed = [s["stream"] for s in body["streams"]]
+    assert listed == ["tr-%03d" % i for i in range(500)]  # the newest one is left out
+    assert body["totals"]["views"] == sum(range(1, 501)) and body["totals"]["likes"] == 500
+    assert 490 <= body["totals"]["uniques"] <= 512, body["totals"]
