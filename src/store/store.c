@@ -921,11 +921,11 @@ static void on_series_reads(struct lt_redis_conn *conn, redisReply *r, int err, 
             lt_series_add_stream(&s, &t); /* moved into s: nothing left to free in t */
         /* rc 0: gone, or moved to another series since the index named it */
     }
-    if (failed)
+    if (failed) {
         call->cb(call->arg, failed, NULL);
-    else if (s.n_streams == 0)
+    } else if (s.n_streams == 0) {
         call->cb(call->arg, 0, NULL); /* no stream is in it (any more): unknown */
-    else {
+    } else {
         lt_series_sort(&s);
         call->cb(call->arg, 0, &s);
     }
@@ -957,8 +957,8 @@ static int series_read_streams(struct series_call *call)
     lens[nkeys + 1] = strlen(call->series);
     argv[nkeys + 1] = call->series;
     /* lt_redis_eval copies argv: the buffers can go at once. */
-    int rc = lt_redis_eval(call->store->data, call->store->series, (int)nkeys, (int)nkeys + 2,
-                           argv, lens, on_series_reads, call);
+    int rc = lt_redis_eval(call->store->data, call->store->series, (int)nkeys, (int)nkeys + 2, argv,
+                           lens, on_series_reads, call);
     lt_free(keys);
     lt_free(argv);
     lt_free(lens);

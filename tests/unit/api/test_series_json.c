@@ -72,8 +72,8 @@ static void test_series_display(void **state)
     add(&s, "ganzhou", 203411, 100873, 0);
     s.uniques = 100000;
     s.truncated = true;
-    struct lt_totals_display d = {.wanted = true, .locale = LT_LOCALE_ZH_CN,
-                                  .style = LT_STYLE_FLOOR};
+    struct lt_totals_display d = {
+        .wanted = true, .locale = LT_LOCALE_ZH_CN, .style = LT_STYLE_FLOOR};
     json_t *o = lt_series_json(&s, &d);
     json_t *disp = json_object_get(json_object_get(o, "totals"), "display");
     assert_string_equal(json_string_value(json_object_get(disp, "views")), "20万+");
