@@ -1,9 +1,10 @@
 /* The store: where totals are kept. Callers (core, api) see domain
  * operations on the model of totals.h with callbacks on the worker's loop:
  * apply a batch, read one stream's totals, list streams, read a series,
- * create or update a stream, subscribe to a stream's live totals. Nothing Redis or JSON shows
- * through, so another implementation (Redis Cluster, a crash-safe spool in
- * front) can sit behind these functions without touching their callers.
+ * create or update a stream, subscribe to a stream's live totals. Nothing
+ * Redis or JSON shows through, so another implementation (Redis Cluster, a
+ * crash-safe spool in front) can sit behind these functions without
+ * touching their callers.
  *
  * This one is Redis: every key, script and reply format of livetally lives
  * in store.c and src/store/lua/ (docs/redis.md lists the keys).
