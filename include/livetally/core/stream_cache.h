@@ -22,13 +22,14 @@ typedef void lt_stream_cache_cb(void *arg, int err, enum lt_stream_status status
  * before its callers get LT_EDISCONNECTED. */
 struct event_base;
 struct lt_stream_cache *lt_stream_cache_new(struct event_base *base, struct lt_store *store,
-                                  int max_wait_ms);
+                                            int max_wait_ms);
 void lt_stream_cache_free(struct lt_stream_cache *cache);
 
 /* Returns the status (>= 0, LT_STATUS_NONE included) when known now; else
  * LT_EAGAIN, and cb runs once with the answer (err LT_EDISCONNECTED when
  * Redis stayed unreachable for max_wait_ms). */
-int lt_stream_cache_get(struct lt_stream_cache *cache, const char *id, lt_stream_cache_cb *cb, void *arg);
+int lt_stream_cache_get(struct lt_stream_cache *cache, const char *id, lt_stream_cache_cb *cb,
+                        void *arg);
 
 /* The cached status (>= 0), or LT_EAGAIN when unknown (then use
  * lt_stream_cache_get). Never waits: a stale status is answered and refreshed in
@@ -38,6 +39,7 @@ int lt_stream_cache_peek(struct lt_stream_cache *cache, const char *id);
 /* Record a status learnt otherwise (operator PUT in this worker, a control
  * message, an auto-created stream). LT_STATUS_NONE records that it does
  * not exist (deleted). */
-void lt_stream_cache_set(struct lt_stream_cache *cache, const char *id, enum lt_stream_status status);
+void lt_stream_cache_set(struct lt_stream_cache *cache, const char *id,
+                         enum lt_stream_status status);
 
 #endif
