@@ -1,6 +1,7 @@
 /* Request handlers of the HTTP API, one file per group:
  *   api_events.c   POST /v1/streams/{id}/events
  *   api_streams.c  stream reads and operator writes
+ *   api_timeseries.c  GET /v1/streams/{id}/timeseries
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -16,6 +17,7 @@ lt_route_handler lt_api_post_events;
 lt_route_handler lt_api_get_stream;
 lt_route_handler lt_api_put_stream;
 lt_route_handler lt_api_list_streams;
+lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;

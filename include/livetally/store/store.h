@@ -80,6 +80,16 @@ int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_sta
 int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_totals_cb *cb,
                         void *arg);
 
+/* A stream's time buckets as planned (timeseries.h), read with one script
+ * call. ts NULL when the stream does not exist (or err); borrowed for the
+ * call. want_uniques false leaves the uniques column at 0 (no PFCOUNT). */
+struct lt_ts_plan;
+struct lt_timeseries;
+typedef void lt_store_timeseries_cb(void *arg, int err, const struct lt_timeseries *ts);
+int lt_store_get_timeseries(struct lt_store *store, const char *stream,
+                            const struct lt_ts_plan *plan, bool want_uniques,
+                            lt_store_timeseries_cb *cb, void *arg);
+
 /* Lists streams newest first. status (NULL = any) and series (NULL = any)
  * filter; cursor NULL = from the start, else a next_cursor this store gave
  * out (LT_EINVAL when it is not one). At most limit streams per page. */
