@@ -21,6 +21,8 @@
  * 64 MiB at worst); the limit only guards against a bug. */
 #define LT_TS_BODY_MAX ((size_t)256 << 20)
 
+struct ts_cache_slot;
+
 struct ts_request {
     struct lt_app *app;
     struct lt_request *req;
@@ -32,6 +34,7 @@ struct ts_request {
     bool has_tz;
     char tz[LT_TZ_NAME_MAX + 1];
     struct lt_ts_plan plan;
+    struct ts_cache_slot *slot; /* the cache slot this read fills; NULL: uncached */
 };
 
 static void bad_request(struct lt_request *req, const char *why)
@@ -79,44 +82,176 @@ static int time_param(struct lt_request *req, const char *name, bool up, int64_t
     return 1;
 }
 
-static void respond_points(struct ts_request *tr, const struct lt_timeseries *ts)
+/* ---- answer cache ------------------------------------------------------
+ *
+ * A read of a day at one minute runs ~3,000 Redis calls inside one script
+ * (a few ms of Redis time, which no other client gets meanwhile), and
+ * dashboards ask the same question many at a time. So each worker keeps
+ * the last answers for LT_TS_CACHE_MS and folds identical requests that
+ * arrive while a read is out into that read: the same plan, metrics, format
+ * and zone are the same bytes. An answer is at most LT_TS_CACHE_MS older
+ * than Redis (as a totals push is up to push_interval_ms). */
+#define LT_TS_CACHE_SLOTS 32
+#define LT_TS_CACHE_MS 1000
+#define LT_TS_KEY_MAX 512
+
+struct ts_waiter {
+    struct lt_request *req;
+    struct ts_waiter *next;
+};
+
+struct ts_cache_slot {
+    bool used;
+    bool pending; /* a read is out; waiters get its answer */
+    char key[LT_TS_KEY_MAX];
+    int64_t expires_ms; /* lt_mono_ms */
+    char *body;         /* lt_malloc'd */
+    size_t len;
+    bool csv;
+    int step_s;
+    char stream[LT_STREAM_ID_MAX + 1];
+    struct ts_waiter *waiters;
+};
+
+/* Per worker process (each has its own loop and copy). */
+static struct ts_cache_slot ts_cache[LT_TS_CACHE_SLOTS];
+
+/* Everything the answer's bytes depend on. false when it does not fit. */
+static bool cache_key(const struct ts_request *tr, char *key, size_t cap)
 {
-    struct lt_request *req = tr->req;
-    const struct lt_config *cfg = tr->app->cfg;
-    char stack[4096];
     struct lt_strbuf sb;
-    lt_strbuf_init(&sb, stack, sizeof stack, LT_TS_BODY_MAX);
-    const char *tz = tr->has_tz ? tr->tz : NULL;
-    int rc;
-    if (tr->csv) {
-        rc = lt_ts_encode_csv(&sb, ts, &tr->cols, &cfg->counters, tz);
+    lt_strbuf_init_fixed(&sb, key, cap);
+    lt_strbuf_addf(&sb, "%s|%d|%d|%lld|%zu|%d|%s|", tr->stream, tr->plan.step_s, tr->plan.res_s,
+                   (long long)tr->plan.first_t, tr->plan.n_points, tr->csv ? 1 : 0,
+                   tr->has_tz ? tr->tz : "");
+    for (size_t i = 0; i < tr->cols.n; i++)
+        lt_strbuf_addf(&sb, "%d,", tr->cols.col[i]);
+    return !lt_strbuf_failed(&sb);
+}
+
+static void send_body(struct lt_request *req, const char *stream, int step_s, bool csv,
+                      const char *body, size_t len)
+{
+    if (csv) {
         char disp[160]; /* a 64-byte id and a few words */
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s-timeseries-%s.csv\"", tr->stream,
-                 lt_ts_step_name(ts->step_s));
-        if (rc == 0)
-            lt_response_header(req, "Content-Disposition", disp);
-    } else {
-        rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz);
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s-timeseries-%s.csv\"", stream,
+                 lt_ts_step_name(step_s));
+        lt_response_header(req, "Content-Disposition", disp);
     }
-    if (rc != 0)
-        lt_respond_error(req, 500, "internal_error", "the time series is too large to send");
-    else
-        lt_respond(req, 200,
-                   tr->csv ? "text/csv; charset=utf-8; header=present"
-                           : "application/json; charset=utf-8",
-                   lt_strbuf_text(&sb), sb.len);
-    lt_strbuf_free(&sb);
+    lt_respond(req, 200,
+               csv ? "text/csv; charset=utf-8; header=present" : "application/json; charset=utf-8",
+               body, len);
+}
+
+static void slot_clear(struct ts_cache_slot *slot)
+{
+    lt_free(slot->body);
+    memset(slot, 0, sizeof *slot);
+}
+
+/* The slot answering tr's key: a fresh answer (answered here: true), a read
+ * out (tr joins it: true), or a slot claimed for tr's own read (*claimed;
+ * false). *claimed NULL and false: no slot free, read uncached. */
+static bool cache_lookup(struct ts_request *tr, struct ts_cache_slot **claimed)
+{
+    *claimed = NULL;
+    char key[LT_TS_KEY_MAX];
+    if (!cache_key(tr, key, sizeof key))
+        return false;
+    int64_t now = lt_mono_ms();
+    struct ts_cache_slot *free_slot = NULL;
+    for (size_t i = 0; i < LT_TS_CACHE_SLOTS; i++) {
+        struct ts_cache_slot *s = &ts_cache[i];
+        if (s->used && strcmp(s->key, key) == 0) {
+            if (s->pending) {
+                struct ts_waiter *w = lt_malloc(sizeof *w);
+                w->req = tr->req;
+                w->next = s->waiters;
+                s->waiters = w;
+                return true;
+            }
+            if (now < s->expires_ms) {
+                send_body(tr->req, s->stream, s->step_s, s->csv, s->body, s->len);
+                return true;
+            }
+            slot_clear(s);
+        }
+        if (!s->used)
+            free_slot = free_slot ? free_slot : s;
+        else if (!s->pending && now >= s->expires_ms)
+            free_slot = s; /* stale: reusable */
+    }
+    if (free_slot) {
+        slot_clear(free_slot);
+        free_slot->used = true;
+        free_slot->pending = true;
+        snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
+        snprintf(free_slot->stream, sizeof free_slot->stream, "%s", tr->stream);
+        free_slot->csv = tr->csv;
+        *claimed = free_slot;
+    }
+    return false;
+}
+
+/* Answers tr (and the waiters of its slot) with ts, or with err / 404. */
+static void finish_read(struct ts_request *tr, int err, const struct lt_timeseries *ts)
+{
+    struct ts_cache_slot *slot = tr->slot;
+    struct ts_waiter *waiters = slot ? slot->waiters : NULL;
+    if (slot)
+        slot->waiters = NULL;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = err;
+    if (!err && ts) {
+        const struct lt_config *cfg = tr->app->cfg;
+        char stack[4096];
+        struct lt_strbuf sb;
+        lt_strbuf_init(&sb, stack, sizeof stack, LT_TS_BODY_MAX);
+        const char *tz = tr->has_tz ? tr->tz : NULL;
+        if (tr->csv)
+            rc = lt_ts_encode_csv(&sb, ts, &tr->cols, &cfg->counters, tz);
+        else
+            rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz);
+        if (rc == 0) {
+            len = sb.len;
+            body = lt_malloc(len + 1);
+            memcpy(body, lt_strbuf_text(&sb), len + 1);
+        }
+        lt_strbuf_free(&sb);
+    }
+    struct ts_waiter self = {tr->req, waiters};
+    for (struct ts_waiter *w = &self; w;) {
+        struct ts_waiter *next = w->next;
+        if (err)
+            lt_api_respond_store_error(w->req, err);
+        else if (!ts)
+            lt_respond_error(w->req, 404, "unknown_stream", "no such stream");
+        else if (rc != 0)
+            lt_respond_error(w->req, 500, "internal_error", "the time series is too large to send");
+        else
+            send_body(w->req, tr->stream, ts->step_s, tr->csv, body, len);
+        if (w != &self)
+            lt_free(w);
+        w = next;
+    }
+    if (slot && body) {
+        slot->pending = false;
+        slot->body = body;
+        slot->len = len;
+        slot->step_s = ts->step_s;
+        slot->expires_ms = lt_mono_ms() + LT_TS_CACHE_MS;
+    } else {
+        if (slot)
+            slot_clear(slot);
+        lt_free(body);
+    }
 }
 
 static void on_points(void *arg, int err, const struct lt_timeseries *ts)
 {
     struct ts_request *tr = arg;
-    if (err)
-        lt_api_respond_store_error(tr->req, err);
-    else if (!ts)
-        lt_respond_error(tr->req, 404, "unknown_stream", "no such stream");
-    else
-        respond_points(tr, ts);
+    finish_read(tr, err, ts);
     lt_free(tr);
 }
 
@@ -128,13 +263,17 @@ static void plan_and_read(struct ts_request *tr)
         lt_free(tr);
         return;
     }
+    if (cache_lookup(tr, &tr->slot)) {
+        lt_free(tr);
+        return;
+    }
     bool want_uniques = false;
     for (size_t i = 0; i < tr->cols.n; i++)
         want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
     int rc = lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques,
                                      on_points, tr);
     if (rc != 0) {
-        lt_api_respond_store_error(tr->req, rc);
+        finish_read(tr, rc, NULL);
         lt_free(tr);
     }
 }

@@ -246,3 +246,22 @@ def test_retention_decides_what_is_served(lt, tmp_path, redis):
     assert body["points"][0] == [base, 4]
     # The default step skips what expired: the minute.
     assert ts(srv, "ts-ret", "?from=%d&to=%d" % (base, base + 600)).json()["step"] == 60
+
+
+def test_answers_are_at_most_a_second_old(filled):
+    """Each worker keeps an answer for 1 s (and folds identical requests
+    that arrive while its read is out into it): a new event shows up in the
+    same request within a second and a bit."""
+    srv, stream, base, want = filled
+    q = "?from=%d&to=%d&step=1h&metrics=likes" % (base, base + 7200)
+    before = sum(p[1] for p in ts(srv, stream, q).json()["points"])
+    assert before == want["likes"]
+    srv.post_events(stream, [ev("like", 5, viewer="viewer-ts-later")])
+    srv.wait_totals(stream, {"likes": want["likes"] + 5}, settle=0)
+    h.wait_until(lambda: sum(p[1] for p in ts(srv, stream, q).json()["points"]) == before + 5,
+                 timeout=3.0, desc="the new likes in the time series")
+    # Many identical requests at once all get the same, right answer.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: ts(srv, stream, q).body, range(32)))
+    assert len(set(bodies)) == 1
