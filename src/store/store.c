@@ -691,9 +691,10 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
         return LT_EAGAIN;
     const struct lt_strlist *counters = &store->cfg->counters;
     struct argv_builder av;
-    argv_init(&av, 8 + (int)counters->n, 256);
+    argv_init(&av, 9 + (int)counters->n, 256);
     char key[128]; /* stream_key */
     argv_add(&av, key, stream_key(key, sizeof key, stream, KEY_META));
+    argv_add(&av, key, stream_key(key, sizeof key, stream, KEY_TOTALS));
     argv_add_str(&av, stream);
     argv_add_int(&av, plan->res_s);
     argv_add_int(&av, plan->step_s);
@@ -708,7 +709,7 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
     call->arg = arg;
     call->plan = *plan;
     call->n_counters = counters->n;
-    int rc = lt_redis_eval(store->data, store->timeseries, 1, av.argc, av.argv, av.lens,
+    int rc = lt_redis_eval(store->data, store->timeseries, 2, av.argc, av.argv, av.lens,
                            on_timeseries_reply, call);
     argv_free(&av);
     if (rc != 0)

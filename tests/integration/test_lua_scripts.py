@@ -298,7 +298,7 @@ def test_scripts_touch_only_their_stream(redis):
 
 def ts_read(r, stream, res, step, first, n, uniques=True, counters=()):
     """timeseries.lua's reply as [(t, views, likes, uniques, online, *counters)]."""
-    rep = r.cmd("EVAL", script("timeseries"), 1, "lt:{%s}:meta" % stream,
+    rep = r.cmd("EVAL", script("timeseries"), 2, "lt:{%s}:meta" % stream, "lt:{%s}:totals" % stream,
                 stream, res, step, first, n, 1 if uniques else 0, *counters)
     if rep == 0:
         return None
@@ -352,7 +352,10 @@ def test_buckets_follow_the_totals_at_every_resolution(redis):
             hashes = [k.decode() for k in keys_ if not k.endswith(b":u")]
             srcv = sum(bucket(r, "tsa", res, int(k.rsplit(":", 1)[1])).get("s:direct:views", 0)
                        for k in hashes)
+            # The newest bucket is still held in the totals hash.
+            srcv += int(t.get("b%d:s:direct:views" % res, 0))
             assert srcv == int(t["s:direct:views"])
+            assert len(hashes) == len({(T0 + off) // res for off, *_ in plan}) - 1
         # 10 s rolled up to 1 min and 1 h: the same as the coarser buckets.
         for step in (60, 3600):
             fine = ts_read(r, "tsa", 10, step, T0, 7200 // step, counters=("shares",))
@@ -372,14 +375,25 @@ def test_a_resent_batch_adds_nothing_to_buckets(redis):
         at = (T0 + 30) * 1000
         apply_batch(r, "tsb", seq=1, at_ms=at, sources=[("direct", 2)], views=[("viewer-0001", 0)],
                     counters=[("shares", 1)], online=3)
-        before = {res: bucket(r, "tsb", res, T0 + 30 - (T0 + 30) % res) for res in (10, 60, 3600)}
-        assert before[10] == {"likes": 2, "s:direct:likes": 2, "views": 1, "s:direct:views": 1,
-                              "c:shares": 1, "online": 3}
+        def snapshot():
+            return {res: ts_read(r, "tsb", res, res, T0 + 30 - (T0 + 30) % res, 1,
+                                 counters=("shares",)) for res in (10, 60, 3600)}
+        before = snapshot()
+        assert before[10] == [(T0 + 30, 1, 2, 1, 3, 1)]
+        t = totals(r, "tsb")
+        assert {k: v for k, v in t.items() if k.startswith("b10:")} == \
+            {"b10:likes": "2", "b10:s:direct:likes": "2", "b10:views": "1",
+             "b10:s:direct:views": "1", "b10:c:shares": "1"}
+        assert t["tb:10"] == "%d:3:1" % (T0 + 30)
         # The same batch again (its reply was lost), and an older seq.
         assert apply_batch(r, "tsb", seq=1, at_ms=at, sources=[("direct", 2)],
                            views=[("viewer-0002", 0)], counters=[("shares", 1)], online=5)[0] == 0
-        for res in (10, 60, 3600):
-            assert bucket(r, "tsb", res, T0 + 30 - (T0 + 30) % res) == before[res]
+        assert snapshot() == before
+        # Moved to its own hash by a batch in a later bucket: still the same.
+        apply_batch(r, "tsb", seq=2, at_ms=at + 3600 * 1000, sources=[("direct", 1)])
+        assert snapshot() == before
+        assert bucket(r, "tsb", 10, T0 + 30) == {"likes": 2, "s:direct:likes": 2, "views": 1,
+                                                  "s:direct:views": 1, "c:shares": 1, "online": 3}
         assert r.cmd("PFCOUNT", "lt:{tsb}:ts:10:%d:u" % (T0 + 30)) == 1
 
 
@@ -390,15 +404,20 @@ def test_buckets_expire_at_their_end_plus_retention(redis):
         ret = (7200, 2 * 86400, 3 * 86400)
         apply_batch(r, "tsc", seq=1, at_ms=at * 1000, sources=[("direct", 1)],
                     views=[("viewer-0001", 0)], retention=ret)
+        # The HLL is written (and given its expiry) at once; the counts are
+        # held in the totals hash until a batch in a later bucket moves them.
+        apply_batch(r, "tsc", seq=2, at_ms=at * 1000 + 1000, sources=[("direct", 1)], retention=ret)
+        assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d" % (at - at % 10)) == 0
+        apply_batch(r, "tsc", seq=5, at_ms=(at + 3600) * 1000, sources=[("direct", 1)],
+                    retention=ret)
         for size, keep in zip((10, 60, 3600), ret):
             start = at - at % size
+            assert bucket(r, "tsc", size, start)["likes"] == 2
             for suffix in ("", ":u"):
                 key = "lt:{tsc}:ts:%d:%d%s" % (size, start, suffix)
                 assert r.cmd("EXPIRETIME", key) == start + size + keep, key
-        # A later batch in the same buckets does not touch the expiry again
-        # (the mark says it is set), and a late batch for an older bucket sets its own.
-        apply_batch(r, "tsc", seq=2, at_ms=at * 1000 + 1000, sources=[("direct", 1)], retention=ret)
-        apply_batch(r, "tsc", seq=3, at_ms=(at - 3600) * 1000, sources=[("direct", 1)],
+        # A late batch for an older bucket writes it directly, with its expiry.
+        apply_batch(r, "tsc", seq=6, at_ms=(at - 3600) * 1000, sources=[("direct", 1)],
                     views=[("viewer-0002", 0)], retention=ret)
         old = at - 3600
         assert r.cmd("EXPIRETIME", "lt:{tsc}:ts:10:%d" % (old - old % 10)) == \
@@ -407,7 +426,7 @@ def test_buckets_expire_at_their_end_plus_retention(redis):
             old - old % 10 + 10 + 7200
         # A 10 s bucket past its retention is gone by itself.
         gone = now - 7200 - 20
-        apply_batch(r, "tsc", seq=4, at_ms=gone * 1000, sources=[("direct", 1)],
+        apply_batch(r, "tsc", seq=7, at_ms=gone * 1000, sources=[("direct", 1)],
                     views=[("viewer-0003", 0)], retention=ret)
         assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d" % (gone - gone % 10)) == 0
         assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d:u" % (gone - gone % 10)) == 0

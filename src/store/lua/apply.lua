@@ -30,18 +30,48 @@
 --   lt:{id}:ts:<size>:<start>    hash: views, likes, c:<counter>,
 --                                s:<source>:views, s:<source>:likes, online (max)
 --   lt:{id}:ts:<size>:<start>:u  HLL of the viewers seen in the bucket
--- Each expires at the bucket's end + its retention. To set that once per key
--- rather than per batch, the totals hash keeps per resolution a mark
--- "tb:<size>" = "<start>:<online max>:<hash expiry set 0|1>:<HLL expiry set 0|1>"
--- of the newest bucket written, read and written by the HMGET/HSET this
--- script does anyway. A batch for an older bucket than the mark (a late or
--- resent batch) sets the expiry again, which is harmless. Commands per
--- resolution and batch: one HINCRBY per changed field when at most two
--- change, else one HMGET and one HSET; one PFADD per 1000 viewers; online
--- only when it rises above the bucket's max.
+-- Each expires at the bucket's end + its retention.
+--
+-- Redis commands are the cost that counts (every batch runs this), so the
+-- counts of each resolution's newest bucket are kept in the totals hash,
+-- which this script reads (HMGET) and writes (HSET) anyway:
+--   tb:<size>   "<start>:<online max>:<HLL expiry set 0|1>" of that bucket
+--   tbf:<size>  the names counted in it, comma-separated
+--   b<size>:<name>  its count of name
+-- A batch in the same bucket costs no command of its own; one in a newer
+-- bucket first moves the held counts into the old bucket's hash (HMGET,
+-- HDEL, HSET, EXPIREAT: once per bucket); one in an older bucket (late or
+-- resent from before) adds to that bucket's hash directly (HMGET, HSET,
+-- EXPIREAT). timeseries.lua adds the held counts when it reads. The HLL is
+-- written per batch with views (PFADD), its expiry set once (the flag).
 local inc, seq, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('HMGET', KEYS[2], 'a:' .. inc, 'seq', 'views', 'likes', 'uniques',
-                     'online', 'peak_online', 'tb:10', 'tb:60', 'tb:3600')
+local SIZES = {10, 60, 3600}
+-- The bucket fields this batch may change, known from ARGV before counting,
+-- so that the held counts come with the first HMGET.
+local cand, cand_seen = {}, {}
+local function cand_add(name)
+  if not cand_seen[name] then cand_seen[name] = true; cand[#cand + 1] = name end
+end
+do
+  local j, srcnames = 13, {}
+  for s = 1, tonumber(ARGV[12]) do
+    srcnames[s] = ARGV[j]
+    if tonumber(ARGV[j + 1]) > 0 then cand_add('likes'); cand_add('s:' .. ARGV[j] .. ':likes') end
+    j = j + 2
+  end
+  local nc = tonumber(ARGV[j]); j = j + 1
+  for c = 1, nc do cand_add('c:' .. ARGV[j]); j = j + 2 end
+  if j < #ARGV then
+    cand_add('views')
+    for k = j + 1, #ARGV, 2 do cand_add('s:' .. srcnames[tonumber(ARGV[k])] .. ':views') end
+  end
+end
+local hm = {'a:' .. inc, 'seq', 'views', 'likes', 'uniques', 'online', 'peak_online',
+            'tb:10', 'tb:60', 'tb:3600', 'tbf:10', 'tbf:60', 'tbf:3600'}
+for _, size in ipairs(SIZES) do
+  for k = 1, #cand do hm[#hm + 1] = 'b' .. size .. ':' .. cand[k] end
+end
+local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
   return {0, 0, sseq, tonumber(redis.call('HGET', KEYS[1], 'created_at') or '0')}
@@ -151,81 +181,99 @@ if reported then
   if online > peak then peak = online; peak_at = ARGV[3] end
 end
 -- Time buckets (see the top).
-local marks = {}
+local tset = {}
 local bprefix = 'lt:{' .. ARGV[5] .. '}:ts:'
-for r, size in ipairs({10, 60, 3600}) do
+for r, size in ipairs(SIZES) do
   local start = math.floor(now / 1000 / size) * size
+  local keep = tonumber(ARGV[8 + r])
   local hkey = string.format('%s%d:%d', bprefix, size, start)
   local ukey = hkey .. ':u'
-  local expire_at = start + size + tonumber(ARGV[8 + r])
-  local mstart, mmax, mh, mu = -1, 0, 0, 0
+  local mstart, mmax, mu = -1, 0, 0
   if t[7 + r] then
-    local a, b, c, d = string.match(t[7 + r], '^(%d+):(%d+):(%d):(%d)$')
-    if a then mstart, mmax, mh, mu = tonumber(a), tonumber(b), tonumber(c), tonumber(d) end
+    local a, b, c = string.match(t[7 + r], '^(%d+):(%d+):(%d)$')
+    if a then mstart, mmax, mu = tonumber(a), tonumber(b), tonumber(c) end
   end
+  local names = {}
+  for name in string.gmatch(t[10 + r] or '', '[^,]+') do names[#names + 1] = name end
   local late = start < mstart
-  if start > mstart then mmax, mh, mu = 0, 0, 0 end
-  local wrote_h, wrote_u = false, false
   if late then
-    -- A bucket older than the mark: its online max is not cached.
-    local names = {unpack(bnames)}
-    if reported then names[#names + 1] = 'online' end
-    if #names > 0 then
-      local cur = redis.call('HMGET', hkey, unpack(names))
+    -- An older bucket, moved out of the totals hash before: add to it there.
+    local get = {unpack(bnames)}
+    if reported then get[#get + 1] = 'online' end
+    if #get > 0 then
+      local cur = redis.call('HMGET', hkey, unpack(get))
       local set = {}
       for k = 1, #bnames do
         set[#set + 1] = bnames[k]
         set[#set + 1] = tonumber(cur[k] or '0') + bdelta[k]
       end
-      if reported and online > tonumber(cur[#names] or '0') then
+      if reported and online > tonumber(cur[#get] or '0') then
         set[#set + 1] = 'online'
         set[#set + 1] = online
       end
-      if #set > 0 then redis.call('HSET', hkey, unpack(set)); wrote_h = true end
+      if #set > 0 then
+        redis.call('HSET', hkey, unpack(set))
+        redis.call('EXPIREAT', hkey, start + size + keep)
+      end
     end
   else
-    local set_online = reported and online > mmax
-    if #bnames > 0 and #bnames <= 2 and not set_online then
-      for k = 1, #bnames do redis.call('HINCRBY', hkey, bnames[k], bdelta[k]) end
-      wrote_h = true
-    elseif #bnames > 0 or set_online then
-      local set = {}
-      if #bnames > 0 then
-        local cur = redis.call('HMGET', hkey, unpack(bnames))
-        for k = 1, #bnames do
-          set[#set + 1] = bnames[k]
-          set[#set + 1] = tonumber(cur[k] or '0') + bdelta[k]
+    local held = {}
+    if start > mstart then
+      -- A newer bucket: the held one goes to its own hash, once.
+      if mstart >= 0 and (#names > 0 or mmax > 0) then
+        local okey = string.format('%s%d:%d', bprefix, size, mstart)
+        local set = {}
+        if #names > 0 then
+          local fields = {}
+          for k = 1, #names do fields[k] = 'b' .. size .. ':' .. names[k] end
+          local vals = redis.call('HMGET', KEYS[2], unpack(fields))
+          redis.call('HDEL', KEYS[2], unpack(fields))
+          for k = 1, #names do
+            set[#set + 1] = names[k]
+            set[#set + 1] = vals[k] or '0'
+          end
         end
+        if mmax > 0 then
+          set[#set + 1] = 'online'
+          set[#set + 1] = mmax
+        end
+        redis.call('HSET', okey, unpack(set))
+        redis.call('EXPIREAT', okey, mstart + size + keep)
       end
-      if set_online then
-        set[#set + 1] = 'online'
-        set[#set + 1] = online
-        mmax = online
-      end
-      redis.call('HSET', hkey, unpack(set))
-      wrote_h = true
+      names, mmax, mu = {}, 0, 0
+    else
+      for k = 1, #cand do held[cand[k]] = tonumber(t[13 + (r - 1) * #cand + k] or '0') end
     end
+    local listed = {}
+    for k = 1, #names do listed[names[k]] = true end
+    for k = 1, #bnames do
+      local name = bnames[k]
+      held[name] = (held[name] or 0) + bdelta[k]
+      if not listed[name] then listed[name] = true; names[#names + 1] = name end
+      tset[#tset + 1] = 'b' .. size .. ':' .. name
+      tset[#tset + 1] = held[name]
+    end
+    if reported and online > mmax then mmax = online end
   end
+  local wrote_u = false
   for from = 1, #viewers, 1000 do
     redis.call('PFADD', ukey, unpack(viewers, from, math.min(from + 999, #viewers)))
     wrote_u = true
   end
-  if wrote_h and (late or mh == 0) then
-    redis.call('EXPIREAT', hkey, expire_at)
-    if not late then mh = 1 end
-  end
   if wrote_u and (late or mu == 0) then
-    redis.call('EXPIREAT', ukey, expire_at)
+    redis.call('EXPIREAT', ukey, start + size + keep)
     if not late then mu = 1 end
   end
   if not late then
-    marks[#marks + 1] = 'tb:' .. size
-    marks[#marks + 1] = string.format('%d:%d:%d:%d', start, mmax, mh, mu)
+    tset[#tset + 1] = 'tb:' .. size
+    tset[#tset + 1] = string.format('%d:%d:%d', start, mmax, mu)
+    tset[#tset + 1] = 'tbf:' .. size
+    tset[#tset + 1] = table.concat(names, ',')
   end
 end
 if changed then sseq = sseq + 1 end
 redis.call('HSET', KEYS[2], 'a:' .. inc, seq, 'seq', sseq, 'updated_at', ARGV[3],
-           'uniques', uniques, 'online', online, 'peak_online', peak, unpack(marks))
+           'uniques', uniques, 'online', online, 'peak_online', peak, unpack(tset))
 if peak_at then redis.call('HSET', KEYS[2], 'peak_at', peak_at) end
 if changed then
   redis.call('PUBLISH', 'lt:{' .. ARGV[5] .. '}:totals', string.format(
