@@ -65,7 +65,8 @@ bool lt_store_control_ready(const struct lt_store *store);
 uint64_t lt_store_control_epoch(const struct lt_store *store);
 
 /* Applies a batch exactly once, however often it is sent with the same
- * (incarnation, seq). LT_EINVAL: the batch carries a dimension (dims) this
+ * (incarnation, seq), to the totals and, in the same script, to the 10 s,
+ * 1 min and 1 h time buckets that hold batch->at_ms (timeseries.h). LT_EINVAL: the batch carries a dimension (dims) this
  * store does not apply yet; it is refused, never half applied. */
 int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *batch,
                          lt_store_batch_cb *cb, void *arg);
