@@ -95,6 +95,7 @@ static void test_json(void **state)
     /* A body that does not fit is refused, never cut. */
     lt_strbuf_init(&sb, stack, sizeof stack, 80);
     assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL), LT_ETOOLARGE);
+    lt_strbuf_free(&sb);
 }
 
 static void test_csv(void **state)
