@@ -12,6 +12,7 @@
 #include "livetally/store/redis_conn.h"
 #include "livetally/store/series.h"
 #include "livetally/store/store_decode.h"
+#include "livetally/store/timeseries.h"
 
 #include "store_scripts.h"
 
@@ -56,6 +57,7 @@ struct lt_store {
     struct lt_redis_conn *pubsub;
     struct lt_redis_script *apply;
     struct lt_redis_script *read;
+    struct lt_redis_script *timeseries;
     struct lt_redis_script *put;
     struct lt_redis_script *drop_share;
     struct lt_redis_script *series;
@@ -231,6 +233,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     store->control_arg = control_arg;
     store->apply = lt_redis_script_new(lt_script_apply);
     store->read = lt_redis_script_new(lt_script_read);
+    store->timeseries = lt_redis_script_new(lt_script_timeseries);
     store->put = lt_redis_script_new(lt_script_put);
     store->series = lt_redis_script_new(lt_script_series);
 
@@ -423,6 +426,9 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     argv_add_str(&av, b->online >= 0 ? store->online_field : "");
     argv_add_int(&av, b->online >= 0 ? b->online : 0);
     argv_add_int(&av, LT_ONLINE_TTL_MS);
+    argv_add_int(&av, (int64_t)store->cfg->ts_retention_10s_hours * 3600);
+    argv_add_int(&av, (int64_t)store->cfg->ts_retention_1m_days * 86400);
+    argv_add_int(&av, (int64_t)store->cfg->ts_retention_1h_days * 86400);
     argv_add_int(&av, (int64_t)b->n_sources);
     for (size_t i = 0; i < b->n_sources; i++) {
         argv_add_str(&av, b->sources[i].name);
@@ -632,6 +638,83 @@ int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_tot
     call->now_ms = lt_wall_ms();
     snprintf(call->stream, sizeof call->stream, "%s", stream);
     int rc = send_read(store, stream, call->now_ms, on_totals_reply, call);
+    if (rc != 0)
+        lt_free(call);
+    return rc;
+}
+
+/* ---- time series ------------------------------------------------------ */
+
+struct ts_call {
+    lt_store_timeseries_cb *cb;
+    void *arg;
+    struct lt_ts_plan plan;
+    size_t n_counters;
+};
+
+static void on_timeseries_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct ts_call *call = arg;
+    if (reply_is_error(r, err, "timeseries")) {
+        call->cb(call->arg, err ? err : LT_EPROTO, NULL);
+    } else if (r->type == REDIS_REPLY_INTEGER) {
+        call->cb(call->arg, 0, NULL); /* no such stream */
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        call->cb(call->arg, LT_EPROTO, NULL);
+    } else {
+        int64_t *v = lt_malloc((r->elements ? r->elements : 1) * sizeof *v);
+        int rc = 0;
+        for (size_t i = 0; i < r->elements && rc == 0; i++) {
+            if (r->element[i]->type != REDIS_REPLY_INTEGER)
+                rc = LT_EPROTO;
+            else
+                v[i] = (int64_t)r->element[i]->integer;
+        }
+        struct lt_timeseries ts;
+        if (rc == 0)
+            rc = lt_ts_decode(v, r->elements, &call->plan, call->n_counters, &ts);
+        lt_free(v);
+        if (rc != 0) {
+            lt_warn("store", "the timeseries script's reply does not decode");
+            call->cb(call->arg, rc, NULL);
+        } else {
+            call->cb(call->arg, 0, &ts);
+            lt_timeseries_free(&ts);
+        }
+    }
+    lt_free(call);
+}
+
+int lt_store_get_timeseries(struct lt_store *store, const char *stream,
+                            const struct lt_ts_plan *plan, bool want_uniques,
+                            lt_store_timeseries_cb *cb, void *arg)
+{
+    if (!lt_store_ready(store))
+        return LT_EAGAIN;
+    const struct lt_strlist *counters = &store->cfg->counters;
+    struct argv_builder av;
+    argv_init(&av, 9 + (int)counters->n, 256);
+    char key[128]; /* stream_key */
+    argv_add(&av, key, stream_key(key, sizeof key, stream, KEY_META));
+    argv_add(&av, key, stream_key(key, sizeof key, stream, KEY_TOTALS));
+    argv_add_str(&av, stream);
+    argv_add_int(&av, plan->res_s);
+    argv_add_int(&av, plan->step_s);
+    argv_add_int(&av, plan->first_t);
+    argv_add_int(&av, (int64_t)plan->n_points);
+    argv_add_int(&av, want_uniques ? 1 : 0);
+    for (size_t i = 0; i < counters->n; i++)
+        argv_add_str(&av, counters->items[i]);
+    argv_finish(&av);
+    struct ts_call *call = lt_malloc(sizeof *call);
+    call->cb = cb;
+    call->arg = arg;
+    call->plan = *plan;
+    call->n_counters = counters->n;
+    int rc = lt_redis_eval(store->data, store->timeseries, 2, av.argc, av.argv, av.lens,
+                           on_timeseries_reply, call);
+    argv_free(&av);
     if (rc != 0)
         lt_free(call);
     return rc;

@@ -20,10 +20,12 @@ import ltharness as h
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
-SCRIPTS = ("apply", "read", "drop_share", "put", "series")
+SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
+# Retentions of the 10 s, 1 min and 1 h buckets, in seconds (the defaults).
+RETENTION = (48 * 3600, 90 * 86400, 1095 * 86400)
 
 
 def script(name):
@@ -36,11 +38,13 @@ def keys(stream, *which):
 
 
 def apply_batch(r, stream, inc="inc-1", seq=1, at_ms=1_000_000, dedup_ms=DEDUP_MS,
-                online=None, field="w.0", sources=(), counters=(), views=()):
+                online=None, field="w.0", sources=(), counters=(), views=(),
+                retention=RETENTION):
     """One batch as store.c sends it. sources: [(name, likes)]; counters:
     [(name, n)]; views: [(viewer, source index from 0)]."""
     args = [inc, seq, at_ms, dedup_ms, stream,
-            field if online is not None else "", online or 0, TTL_MS, len(sources)]
+            field if online is not None else "", online or 0, TTL_MS, *retention,
+            len(sources)]
     for name, likes in sources:
         args += [name, likes]
     args.append(len(counters))
@@ -316,3 +320,145 @@ def test_series(redis):
                     2500, "tour")
         assert rep == [0, 0]
         assert sorted(r.keys()) == before
+
+
+# ---- time buckets (apply.lua) and their reader (timeseries.lua) ----------
+
+def ts_read(r, stream, res, step, first, n, uniques=True, counters=()):
+    """timeseries.lua's reply as [(t, views, likes, uniques, online, *counters)]."""
+    rep = r.cmd("EVAL", script("timeseries"), 2, "lt:{%s}:meta" % stream, "lt:{%s}:totals" % stream,
+                stream, res, step, first, n, 1 if uniques else 0, *counters)
+    if rep == 0:
+        return None
+    npts, ncols = rep[0], rep[1]
+    assert npts == n and ncols == 4 + len(counters)
+    body = rep[2:]
+    assert len(body) == n * (ncols + 1)
+    return [tuple(body[i * (ncols + 1):(i + 1) * (ncols + 1)]) for i in range(n)]
+
+
+def bucket(r, stream, size, start):
+    raw = r.cmd("HGETALL", "lt:{%s}:ts:%d:%d" % (stream, size, start))
+    return {raw[i].decode(): int(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+
+# The start of the hour two hours ago: its buckets are inside every default
+# retention (a bucket past its retention expires as it is written).
+T0 = int(time.time()) // 3600 * 3600 - 7200
+
+
+def test_buckets_follow_the_totals_at_every_resolution(redis):
+    """Batches at controlled times over two hours: every resolution's buckets
+    add up to the totals, 10 s rolled up to 1 min and 1 h gives what the
+    1 min and 1 h buckets hold, and uniques of a rolled-up point are the
+    union's."""
+    with redis.client() as r:
+        seq, viewer = 0, 0
+        # (offset s, likes, views, shares, online)
+        plan = [(0, 3, 2, 1, 5), (4, 1, 1, 0, 7), (15, 2, 0, 0, 2), (59, 0, 3, 2, 9),
+                (61, 4, 1, 0, 1), (125, 1, 2, 0, 4), (3599, 5, 1, 1, 3), (3600, 2, 2, 0, 6),
+                (3725, 1, 1, 3, 8)]
+        for off, likes, views, shares, online in plan:
+            seq += 1
+            vs = []
+            for _ in range(views):
+                viewer += 1
+                vs.append(("viewer-%04d" % viewer, viewer % 2))
+            apply_batch(r, "tsa", seq=seq, at_ms=(T0 + off) * 1000 + 250, online=online,
+                        sources=[("direct", likes), ("bili", 0)],
+                        counters=[("shares", shares)] if shares else (), views=vs)
+        t = totals(r, "tsa")
+        for res in (10, 60, 3600):
+            n = (7200 // res)
+            pts = ts_read(r, "tsa", res, res, T0, n, counters=("shares",))
+            assert sum(p[1] for p in pts) == int(t["views"]) == 13
+            assert sum(p[2] for p in pts) == int(t["likes"]) == 19
+            assert sum(p[5] for p in pts) == int(t["c:shares"]) == 7
+            assert max(p[4] for p in pts) == 9
+            # The per-source fields add up too.
+            keys_ = r.cmd("KEYS", "lt:{tsa}:ts:%d:*" % res)
+            hashes = [k.decode() for k in keys_ if not k.endswith(b":u")]
+            srcv = sum(bucket(r, "tsa", res, int(k.rsplit(":", 1)[1])).get("s:direct:views", 0)
+                       for k in hashes)
+            # The newest bucket is still held in the totals hash.
+            srcv += int(t.get("b%d:s:direct:views" % res, 0))
+            assert srcv == int(t["s:direct:views"])
+            assert len(hashes) == len({(T0 + off) // res for off, *_ in plan}) - 1
+        # 10 s rolled up to 1 min and 1 h: the same as the coarser buckets.
+        for step in (60, 3600):
+            fine = ts_read(r, "tsa", 10, step, T0, 7200 // step, counters=("shares",))
+            coarse = ts_read(r, "tsa", step, step, T0, 7200 // step, counters=("shares",))
+            assert fine == coarse
+        # One minute in detail: views 2+1+0+3, online max 9, 6 distinct viewers.
+        m0 = ts_read(r, "tsa", 60, 60, T0, 1, counters=("shares",))[0]
+        assert m0 == (T0, 6, 6, 6, 9, 3)
+        assert ts_read(r, "tsa", 10, 10, T0, 1, uniques=False)[0] == (T0, 3, 4, 0, 7)
+        # Empty buckets read as zeros; an unknown stream as nothing.
+        assert ts_read(r, "tsa", 10, 10, T0 + 20, 1)[0] == (T0 + 20, 0, 0, 0, 0)
+        assert ts_read(r, "nosuch", 10, 10, T0, 1) is None
+
+
+def test_a_resent_batch_adds_nothing_to_buckets(redis):
+    with redis.client() as r:
+        at = (T0 + 30) * 1000
+        apply_batch(r, "tsb", seq=1, at_ms=at, sources=[("direct", 2)], views=[("viewer-0001", 0)],
+                    counters=[("shares", 1)], online=3)
+        def snapshot():
+            return {res: ts_read(r, "tsb", res, res, T0 + 30 - (T0 + 30) % res, 1,
+                                 counters=("shares",)) for res in (10, 60, 3600)}
+        before = snapshot()
+        assert before[10] == [(T0 + 30, 1, 2, 1, 3, 1)]
+        t = totals(r, "tsb")
+        assert {k: v for k, v in t.items() if k.startswith("b10:")} == \
+            {"b10:likes": "2", "b10:s:direct:likes": "2", "b10:views": "1",
+             "b10:s:direct:views": "1", "b10:c:shares": "1"}
+        assert t["tb:10"] == "%d:3:1" % (T0 + 30)
+        # The same batch again (its reply was lost), and an older seq.
+        assert apply_batch(r, "tsb", seq=1, at_ms=at, sources=[("direct", 2)],
+                           views=[("viewer-0002", 0)], counters=[("shares", 1)], online=5)[0] == 0
+        assert snapshot() == before
+        # Moved to its own hash by a batch in a later bucket: still the same.
+        apply_batch(r, "tsb", seq=2, at_ms=at + 3600 * 1000, sources=[("direct", 1)])
+        assert snapshot() == before
+        assert bucket(r, "tsb", 10, T0 + 30) == {"likes": 2, "s:direct:likes": 2, "views": 1,
+                                                  "s:direct:views": 1, "c:shares": 1, "online": 3}
+        assert r.cmd("PFCOUNT", "lt:{tsb}:ts:10:%d:u" % (T0 + 30)) == 1
+
+
+def test_buckets_expire_at_their_end_plus_retention(redis):
+    with redis.client() as r:
+        now = int(time.time())
+        at = now - now % 3600 + 5  # early in the current hour
+        ret = (7200, 2 * 86400, 3 * 86400)
+        apply_batch(r, "tsc", seq=1, at_ms=at * 1000, sources=[("direct", 1)],
+                    views=[("viewer-0001", 0)], retention=ret)
+        # The HLL is written (and given its expiry) at once; the counts are
+        # held in the totals hash until a batch in a later bucket moves them.
+        apply_batch(r, "tsc", seq=2, at_ms=at * 1000 + 1000, sources=[("direct", 1)], retention=ret)
+        assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d" % (at - at % 10)) == 0
+        apply_batch(r, "tsc", seq=5, at_ms=(at + 3600) * 1000, sources=[("direct", 1)],
+                    retention=ret)
+        for size, keep in zip((10, 60, 3600), ret):
+            start = at - at % size
+            assert bucket(r, "tsc", size, start)["likes"] == 2
+            for suffix in ("", ":u"):
+                key = "lt:{tsc}:ts:%d:%d%s" % (size, start, suffix)
+                assert r.cmd("EXPIRETIME", key) == start + size + keep, key
+        # A late batch for an older bucket writes it directly, with its expiry.
+        apply_batch(r, "tsc", seq=6, at_ms=(at - 3600) * 1000, sources=[("direct", 1)],
+                    views=[("viewer-0002", 0)], retention=ret)
+        old = at - 3600
+        assert r.cmd("EXPIRETIME", "lt:{tsc}:ts:10:%d" % (old - old % 10)) == \
+            old - old % 10 + 10 + 7200
+        assert r.cmd("EXPIRETIME", "lt:{tsc}:ts:10:%d:u" % (old - old % 10)) == \
+            old - old % 10 + 10 + 7200
+        # A 10 s bucket past its retention is gone by itself.
+        gone = now - 7200 - 20
+        apply_batch(r, "tsc", seq=7, at_ms=gone * 1000, sources=[("direct", 1)],
+                    views=[("viewer-0003", 0)], retention=ret)
+        assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d" % (gone - gone % 10)) == 0
+        assert r.cmd("EXISTS", "lt:{tsc}:ts:10:%d:u" % (gone - gone % 10)) == 0
+        assert r.cmd("EXISTS", "lt:{tsc}:ts:60:%d" % (gone - gone % 60)) == 1
+        # Every bucket key has an expiry.
+        for k in r.cmd("KEYS", "lt:{tsc}:ts:*"):
+            assert r.cmd("TTL", k) > 0, k

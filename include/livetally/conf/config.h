@@ -75,6 +75,11 @@ struct lt_config {
     int likes_burst;
     int likes_per_client_rate_per_second; /* per client address (after trusted_proxies) */
     int likes_per_client_burst;
+    /* timeseries.*: how long each resolution's buckets are kept; read when
+     * a bucket is first written (its expiry is set then). */
+    int ts_retention_10s_hours;
+    int ts_retention_1m_days;
+    int ts_retention_1h_days;
     struct lt_strlist counters; /* validated: a-z0-9_-, not view/like */
 
     struct lt_strlist cors_allowed_origins; /* "*" or exact origins */

@@ -67,7 +67,8 @@ bool lt_store_control_ready(const struct lt_store *store);
 uint64_t lt_store_control_epoch(const struct lt_store *store);
 
 /* Applies a batch exactly once, however often it is sent with the same
- * (incarnation, seq). LT_EINVAL: the batch carries a dimension (dims) this
+ * (incarnation, seq), to the totals and, in the same script, to the 10 s,
+ * 1 min and 1 h time buckets that hold batch->at_ms (timeseries.h). LT_EINVAL: the batch carries a dimension (dims) this
  * store does not apply yet; it is refused, never half applied. */
 int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *batch,
                          lt_store_batch_cb *cb, void *arg);
@@ -81,6 +82,16 @@ int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_sta
 /* The stream's totals, read now (ts_ms = the read's time). */
 int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_totals_cb *cb,
                         void *arg);
+
+/* A stream's time buckets as planned (timeseries.h), read with one script
+ * call. ts NULL when the stream does not exist (or err); borrowed for the
+ * call. want_uniques false leaves the uniques column at 0 (no PFCOUNT). */
+struct lt_ts_plan;
+struct lt_timeseries;
+typedef void lt_store_timeseries_cb(void *arg, int err, const struct lt_timeseries *ts);
+int lt_store_get_timeseries(struct lt_store *store, const char *stream,
+                            const struct lt_ts_plan *plan, bool want_uniques,
+                            lt_store_timeseries_cb *cb, void *arg);
 
 /* Lists streams newest first. status (NULL = any) and series (NULL = any)
  * filter; cursor NULL = from the start, else a next_cursor this store gave

@@ -134,7 +134,11 @@ struct lt_batch_dim {
 struct lt_batch {
     char stream[LT_STREAM_ID_MAX + 1];
     uint64_t seq;  /* per (incarnation, stream), from 1 */
-    int64_t at_ms; /* when the batch was sealed: the time of its views */
+    /* When the batch was sealed: the time of its views, and the time bucket
+     * all its counts go to (timeseries.h). At most flush_interval_ms after
+     * its events were accepted; a resend keeps it, so it lands in the same
+     * bucket. Bucketing by it needs no LT_DIM_TIME_BUCKET dimension. */
+    int64_t at_ms;
     struct lt_batch_source *sources;
     size_t n_sources;
     int64_t *counters; /* one per configured counter, in config order */
