@@ -3,6 +3,7 @@
  *   api_streams.c  stream reads and operator writes
  *   api_series.c   GET /v1/series/{id}
  *   api_timeseries.c  GET /v1/streams/{id}/timeseries
+ *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -20,6 +21,7 @@ lt_route_handler lt_api_put_stream;
 lt_route_handler lt_api_list_streams;
 lt_route_handler lt_api_get_series; /* api_series.c: GET /v1/series/{id} */
 lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
+lt_route_handler lt_api_get_series_timeseries;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;
