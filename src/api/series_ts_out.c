@@ -32,8 +32,7 @@ static int64_t longest(const struct lt_sts_stream *s, size_t n, int step)
 
 /* Do step's resolutions (those no coarser than it) still hold every
  * stream's start? */
-static bool covered(const struct lt_sts_query *q, const struct lt_sts_stream *s, size_t n,
-                    int step)
+static bool covered(const struct lt_sts_query *q, const struct lt_sts_stream *s, size_t n, int step)
 {
     int64_t kept = 0;
     for (int r = 0; r < LT_TS_RESOLUTIONS && lt_ts_sizes[r] <= step; r++)
@@ -124,14 +123,15 @@ int lt_sts_encode_json(struct lt_strbuf *sb, const char *series, const char *met
                        const int64_t *values, bool truncated)
 {
     /* Ids (ids.h) and metric names (config.c) are JSON-safe as they are. */
-    lt_strbuf_addf(sb, "{\"series\":\"%s\",\"step\":%d,\"metric\":\"%s\",\"truncated\":%s,"
-                       "\"streams\":[",
+    lt_strbuf_addf(sb,
+                   "{\"series\":\"%s\",\"step\":%d,\"metric\":\"%s\",\"truncated\":%s,"
+                   "\"streams\":[",
                    series, plan->step_s, metric, truncated ? "true" : "false");
     for (size_t j = 0; j < n; j++) {
         lt_strbuf_addf(sb, "%s{\"stream\":\"%s\",\"start\":", j ? "," : "", s[j].id);
         lt_strbuf_add_int(sb, s[j].start_s);
-        lt_strbuf_addf(sb, ",\"start_from\":\"%s\",\"t0\":",
-                       s[j].from_starts_at ? "starts_at" : "created_at");
+        lt_strbuf_addf(
+            sb, ",\"start_from\":\"%s\",\"t0\":", s[j].from_starts_at ? "starts_at" : "created_at");
         lt_strbuf_add_int(sb, floor_to(s[j].start_s, plan->step_s));
         lt_strbuf_add_char(sb, '}');
     }

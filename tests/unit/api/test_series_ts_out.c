@@ -149,8 +149,7 @@ static void test_json(void **state)
     char stack[64];
     struct lt_strbuf sb;
     lt_strbuf_init(&sb, stack, sizeof stack, 1 << 20);
-    assert_int_equal(lt_sts_encode_json(&sb, "tour-2022", "likes", &plan, two, 2, table, false),
-                     0);
+    assert_int_equal(lt_sts_encode_json(&sb, "tour-2022", "likes", &plan, two, 2, table, false), 0);
     assert_string_equal(lt_strbuf_text(&sb),
                         "{\"series\":\"tour-2022\",\"step\":10,\"metric\":\"likes\","
                         "\"truncated\":false,\"streams\":["
