@@ -124,6 +124,11 @@ static void read_columns(struct sts_request *sr)
         /* ts_why's own "from/to: ..." names the time range; for a series
          * it is the step (or the data expired) that is at fault. */
         if (lt_ts_plan(&q, &plans[j], ts_why, sizeof ts_why) != 0) {
+            /* The default step is the coarsest when it must be: a stream
+             * whose buckets have all expired even at 1 h stays null. An
+             * asked step is the asker's to change. */
+            if (sr->query.step_s == 0)
+                continue;
             snprintf(why, sizeof why, "step: stream %s: %s", sr->streams[j].id, ts_why);
             lt_respond_error(sr->req, 400, "bad_request", why);
             lt_free(plans);

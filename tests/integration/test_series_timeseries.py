@@ -163,3 +163,36 @@ def test_bad_parameters_and_unknown_series(filled):
     h.assert_error(sts(srv, "no-such-series"), 404, "not_found")
     h.assert_error(sts(srv, "no-such-series", "?format=csv"), 404, "not_found")
     h.assert_error(sts(srv, ".bad"), 400, "bad_stream_id")
+
+
+def test_ended_stream_and_expired_buckets(lt, tmp_path):
+    """An ended stream's life ends at its last batch, not now; a step whose
+    buckets have expired for one stream is 400, the default step skips it."""
+    clock = Clock(tmp_path)
+    now = int(time.time())
+    base = now - now % 3600 - 2 * 3600  # past a 1-hour 10 s retention
+    clock.set(base + 2)
+    srv = lt({"timeseries": {"retention_10s_hours": 1}}, env=clock.env(), operator=True)
+    put(srv, "sts-old", {"series": "tour-ret"})
+    clock.set(base + 12)
+    assert srv.post_events("sts-old", [ev("like", 4, viewer="viewer-ret-1")]).json()["accepted"] == 1
+    srv.wait_totals("sts-old", {"likes": 4}, settle=0)
+    clock.set(base + 1200)
+    put(srv, "sts-old", {"status": "ended"})
+    clock.set(now)
+    put(srv, "sts-new", {"series": "tour-ret"})
+    assert srv.post_events("sts-new", [ev("like", 1, viewer="viewer-ret-2")]).json()["accepted"] == 1
+    srv.wait_totals("sts-new", {"likes": 1}, settle=0)
+    body = sts(srv, "tour-ret", "?metric=likes").json()
+    # 10 s buckets of sts-old are gone: the minute. Both lives fit in one
+    # minute from their aligned starts (sts-old's ended with its batch at
+    # base + 12, not at its end 20 minutes later or now).
+    assert body["step"] == 60
+    assert [s["stream"] for s in body["streams"]] == ["sts-old", "sts-new"]
+    assert body["points"] == [[0, 4, 1]]
+    body = sts(srv, "tour-ret", "?metric=likes&step=1m&duration=600").json()
+    assert [p[1] for p in body["points"]] == [4] + [0] * 9
+    assert body["points"][0][2] == 1 and all(p[2] is None for p in body["points"][2:])
+    r = sts(srv, "tour-ret", "?step=10s")
+    h.assert_error(r, 400, "bad_request")
+    assert r.json()["message"].startswith("step: stream sts-old:"), r.json()
