@@ -181,7 +181,8 @@ def test_ended_stream_and_expired_buckets(lt, tmp_path):
     srv.wait_totals("sts-old", {"likes": 4}, settle=0)
     clock.set(base + 1200)
     put(srv, "sts-old", {"status": "ended"})
-    clock.set(now)
+    # sts-new's life: 30 s into a minute, well inside it.
+    clock.set(now - now % 60 - 30)
     put(srv, "sts-new", {"series": "tour-ret"})
     assert srv.post_events("sts-new", [ev("like", 1, viewer="viewer-ret-2")]).json()["accepted"] == 1
     srv.wait_totals("sts-new", {"likes": 1}, settle=0)
