@@ -414,7 +414,7 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     if (!lt_store_ready(store))
         return LT_EAGAIN;
     struct argv_builder av;
-    argv_init(&av, 16 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
+    argv_init(&av, 18 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
     char key[128]; /* stream_key */
     for (enum stream_key k = KEY_META; k <= KEY_ONLINE; k++)
         argv_add(&av, key, stream_key(key, sizeof key, b->stream, k));
@@ -429,6 +429,8 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_10s_hours * 3600);
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_1m_days * 86400);
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_1h_days * 86400);
+    argv_add_int(&av, b->dropped_taps > 0 ? b->dropped_taps : 0);
+    argv_add_int(&av, b->rejected > 0 ? b->rejected : 0);
     argv_add_int(&av, (int64_t)b->n_sources);
     for (size_t i = 0; i < b->n_sources; i++) {
         argv_add_str(&av, b->sources[i].name);
