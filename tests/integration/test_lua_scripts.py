@@ -152,13 +152,14 @@ def test_apply_exactly_once(redis):
 def test_apply_counts_refusals_once(redis):
     """dropped_taps and rejected go to the totals hash under the mark: a
     resend adds nothing; a refusals-only batch creates no stream."""
-    assert apply_batch(redis, "rf", seq=1, dropped_taps=4, rejected=2)[3] == 0
-    assert redis.cmd("EXISTS", "lt:{rf}:meta") == 0
-    apply_batch(redis, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
-    apply_batch(redis, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
-    apply_batch(redis, "rf", seq=3, dropped_taps=2, rejected=0)
-    t = totals(redis, "rf")
-    assert (t["likes"], t["dropped_taps"], t["rejected"]) == ("3", "7", "1")
+    with redis.client() as r:
+        assert apply_batch(r, "rf", seq=1, dropped_taps=4, rejected=2)[3] == 0
+        assert r.cmd("EXISTS", "lt:{rf}:meta") == 0
+        apply_batch(r, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
+        apply_batch(r, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
+        apply_batch(r, "rf", seq=3, dropped_taps=2, rejected=0)
+        t = totals(r, "rf")
+        assert (t["likes"], t["dropped_taps"], t["rejected"]) == ("3", "7", "1")
 
 
 def test_apply_dedups_views(redis):
