@@ -20,6 +20,8 @@ lt_route_handler lt_api_put_stream;
 lt_route_handler lt_api_list_streams;
 lt_route_handler lt_api_get_series; /* api_series.c: GET /v1/series/{id} */
 lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
+/* api_report.c: GET /v1/streams/{id}/report (JSON, CSV, HTML; frozen once ended) */
+lt_route_handler lt_api_get_report;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;
