@@ -390,70 +390,80 @@ static void row_figure(struct lt_strbuf *sb, const char *label, int64_t n,
 }
 
 #define CHART_W 720
-#define CHART_H 240
-#define CHART_L 56 /* left margin: the y labels */
-#define CHART_B 28 /* bottom margin: the time labels */
-#define CHART_T 12
+#define CHART_H 200
+#define CHART_L 80 /* left margin: the y labels */
+#define CHART_B 24 /* bottom margin: the time labels */
+#define CHART_T 24 /* top margin: the title */
 
-/* Views and likes per minute as two polylines over a shared y axis. */
-static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts,
-                       enum lt_display_locale locale)
+/* The y label: the display form (short), exact below 1,000. */
+static void add_axis_label(struct lt_strbuf *sb, int64_t n, enum lt_display_locale locale)
+{
+    char shown[LT_DISPLAY_MAX];
+    lt_display_format(n, locale, LT_STYLE_FLOOR, shown);
+    html_text(sb, shown);
+}
+
+/* One metric per minute as bars on its own y axis (0, half, the highest),
+ * with up to five local time labels. */
+static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int col,
+                       const char *colour, enum lt_display_locale locale)
 {
     size_t n = ts ? ts->n_points : 0;
-    int64_t max = 1;
+    int64_t max = 0;
     for (size_t i = 0; i < n; i++)
-        for (int c = LT_TS_VIEWS; c <= LT_TS_LIKES; c++)
-            if (minute_value(ts, i, c) > max)
-                max = minute_value(ts, i, c);
+        if (minute_value(ts, i, col) > max)
+            max = minute_value(ts, i, col);
+    int64_t top = max > 0 ? max : 1;
     const int pw = CHART_W - CHART_L - 8, ph = CHART_H - CHART_T - CHART_B;
     lt_strbuf_addf(sb,
                    "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
                    "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                   "aria-label=\"views and likes per minute\">\n",
-                   CHART_W, CHART_H, CHART_W, CHART_H);
+                   "aria-label=\"%s per minute\">\n",
+                   CHART_W, CHART_H, CHART_W, CHART_H, minute_names[col]);
     lt_strbuf_addf(sb,
-                   "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-                   "stroke=\"#999\"/>\n",
-                   CHART_L, CHART_T, pw, ph);
-    /* y axis: 0, half, max. */
+                   "<text x=\"%d\" y=\"14\" font-size=\"13\" font-weight=\"bold\" "
+                   "fill=\"%s\">%s per minute (highest: ",
+                   CHART_L, colour, minute_names[col]);
+    add_figure(sb, max, locale);
+    lt_strbuf_add_str(sb, ")</text>\n");
     for (int k = 0; k <= 2; k++) {
-        int64_t v = max * k / 2;
-        int y = CHART_T + ph - (int)((int64_t)ph * k / 2);
+        /* The line stands where its (whole) label's value is. */
+        int y = CHART_T + ph - (int)((int64_t)ph * (top * k / 2) / top);
         lt_strbuf_addf(sb,
-                       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>"
+                       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ccc\"/>"
                        "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">",
-                       CHART_L, y, CHART_L + pw, y, CHART_L - 4, y + 4);
-        add_figure(sb, v, locale);
+                       CHART_L, y, CHART_L + pw, y, CHART_L - 6, y + 4);
+        add_axis_label(sb, top * k / 2, locale);
         lt_strbuf_add_str(sb, "</text>\n");
     }
-    /* x axis: up to five time labels, local time. */
+    /* Bars: each minute a slot of pw / n, the bar 80 % of it (at least a
+     * hair, so that thousands of minutes still show). */
+    double slot = n ? (double)pw / (double)n : 0;
+    double bw = slot * 0.8 < 0.5 ? (slot < 0.5 ? slot : 0.5) : slot * 0.8;
+    lt_strbuf_addf(sb, "<g fill=\"%s\">", colour);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = minute_value(ts, i, col);
+        if (v <= 0)
+            continue;
+        double h = (double)ph * (double)v / (double)top;
+        lt_strbuf_addf(sb, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
+                       CHART_L + slot * (double)i + (slot - bw) / 2, CHART_T + ph - h, bw, h);
+    }
+    lt_strbuf_add_str(sb, "</g>\n");
     for (size_t k = 0; n > 0 && k < 5; k++) {
         size_t i = n == 1 ? 0 : k * (n - 1) / 4;
-        if (k > 0 && n > 1 && i == (k - 1) * (n - 1) / 4)
+        if (k > 0 && (n == 1 || i == (k - 1) * (n - 1) / 4))
             continue;
-        int x = CHART_L + (n > 1 ? (int)((int64_t)pw * (int64_t)i / (int64_t)(n - 1)) : pw / 2);
-        lt_strbuf_addf(sb, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", x,
-                       CHART_H - 8);
+        double x = CHART_L + slot * ((double)i + 0.5);
+        lt_strbuf_addf(sb,
+                       "<text x=\"%.2f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", x,
+                       CHART_H - 6);
         add_local(sb, ts->t[i], false);
         lt_strbuf_add_str(sb, "</text>\n");
     }
-    static const char *const colour[2] = {"#1f6fb2", "#d1495b"};
-    for (int c = LT_TS_VIEWS; c <= LT_TS_LIKES; c++) {
-        lt_strbuf_addf(sb, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
-                       colour[c]);
-        for (size_t i = 0; i < n; i++) {
-            int x = CHART_L + (n > 1 ? (int)((int64_t)pw * (int64_t)i / (int64_t)(n - 1)) : pw / 2);
-            int y = CHART_T + ph - (int)((int64_t)ph * minute_value(ts, i, c) / max);
-            lt_strbuf_addf(sb, "%s%d,%d", i ? " " : "", x, y);
-        }
-        lt_strbuf_add_str(sb, "\"/>\n");
-        lt_strbuf_addf(sb,
-                       "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                       "<text x=\"%d\" y=\"%d\" font-size=\"11\">%s per minute</text>\n",
-                       CHART_L + 8 + c * 130, CHART_T + 4, colour[c], CHART_L + 22 + c * 130,
-                       CHART_T + 13, minute_names[c]);
-    }
-    lt_strbuf_add_str(sb, "</svg>\n");
+    lt_strbuf_addf(sb,
+                   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#555\"/></svg>\n",
+                   CHART_L, CHART_T + ph, CHART_L + pw, CHART_T + ph);
 }
 
 int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
@@ -465,7 +475,8 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     const char *name = t->title && *t->title ? t->title : t->stream;
     lt_strbuf_add_str(sb, "<!DOCTYPE html>\n<html lang=\"");
     lt_strbuf_add_str(sb, lt_display_locale_name(loc));
-    lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><title>Report: ");
+    lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+                          "<title>Report: ");
     html_text(sb, name);
     lt_strbuf_add_str(sb,
                       "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
@@ -500,7 +511,10 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
         add_local(sb, t->peak_at_ms / 1000, true);
     }
     lt_strbuf_add_str(sb, "</td></tr>\n</table>\n<h2>Per minute</h2>\n");
-    html_chart(sb, r->minutes, loc);
+    if (!r->minutes || !r->minutes->n_points)
+        lt_strbuf_add_str(sb, "<p>No per-minute figures retained.</p>\n");
+    html_chart(sb, r->minutes, LT_TS_VIEWS, "#1f6fb2", loc);
+    html_chart(sb, r->minutes, LT_TS_LIKES, "#c2364a", loc);
     lt_strbuf_add_str(sb, "<h2>Segments</h2>\n<p>None.</p>\n<h2>Sources</h2>\n"
                           "<table><tr><th>source</th><th>views counted here</th>"
                           "<th>likes counted here</th><th>partner-reported</th></tr>\n");
