@@ -474,7 +474,8 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     tz_enter(r->tz, &saved);
     const char *name = t->title && *t->title ? t->title : t->stream;
     lt_strbuf_add_str(sb, "<!DOCTYPE html>\n<html lang=\"");
-    lt_strbuf_add_str(sb, lt_display_locale_name(loc));
+    /* zh-CN-W is our display variant, not a language tag. */
+    lt_strbuf_add_str(sb, loc == LT_LOCALE_EN ? "en" : "zh-CN");
     lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
                           "<title>Report: ");
     html_text(sb, name);
@@ -538,10 +539,12 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
         lt_strbuf_add_str(sb, "</td></tr>\n");
     }
     const struct lt_report_method *m = &r->method;
-    lt_strbuf_add_str(sb, "</table>\n<h2>Counting method</h2>\n<table>\n<tr><th>A view</th><td>");
+    lt_strbuf_add_str(sb, "</table>\n<h2>Counting method</h2>\n<table>\n"
+                          "<tr><th>A view</th><td style=\"text-align:left\">");
     html_text(sb, view_rule);
+    lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>Dedup window (seconds)</th><td>");
+    add_grouped(sb, m->dedup_seconds);
     lt_strbuf_add_str(sb, "</td></tr>\n");
-    row_figure(sb, "Dedup window (seconds)", m->dedup_seconds, loc);
     lt_strbuf_addf(sb,
                    "<tr><th>Like budget per viewer</th><td>%d taps/s, burst %d</td></tr>\n"
                    "<tr><th>Like budget per client address</th><td>%d taps/s, burst %d</td></tr>\n",
