@@ -210,3 +210,22 @@ def test_bad_parameters_and_unknown_stream(filled):
         r = report(srv, s, q)
         h.assert_error(r, 400, "bad_request")
     h.assert_error(report(srv, "bad%20id"), 400)
+
+
+def test_websocket_refusals_counted_per_stream(lt):
+    """Taps a socket's like budget drops (WebSocket drops the excess and
+    counts the rest) and a message that fails validation count in the
+    stream's own report."""
+    srv = lt({"likes.burst": 10, "likes.rate_per_second": 1})
+    with h.ws_connect(srv, "/v1/streams/ws-report/ws?viewer=viewer-wsr-0001") as c:
+        c.wait_totals()
+        c.send_json({"type": "like", "n": 8})
+        c.send_json({"type": "like", "n": 8})  # 2 fit, 6 dropped
+        c.wait_error("rate_limited")
+        c.send_json({"type": "like", "n": 0})  # invalid: rejected
+        c.wait_error("bad_message")
+    srv.wait_totals("ws-report", {"likes": 10}, settle=0)
+    h.wait_until(lambda: report(srv, "ws-report").json()["method"]["rejected_events"] == 1, 5,
+                 desc="the invalid message counted")
+    m = report(srv, "ws-report").json()["method"]
+    assert (m["dropped_taps"], m["rejected_events"]) == (6, 1)
