@@ -227,7 +227,8 @@ static bool parse_params(struct report_request *rr)
         /* Strict here (a report names its locale): one of the three. */
         rr->locale = lt_display_locale_parse(buf, (size_t)n);
         if (strcasecmp(buf, lt_display_locale_name(rr->locale)) != 0) {
-            lt_respond_error(req, 400, "bad_request", "locale: unknown locale (en, zh-CN or zh-CN-W)");
+            lt_respond_error(req, 400, "bad_request",
+                             "locale: unknown locale (en, zh-CN or zh-CN-W)");
             return false;
         }
     }

@@ -174,9 +174,9 @@ static json_t *report_object(const struct lt_report *r)
         const struct lt_totals_source *s = &t->sources[i];
         json_t *so = json_object();
         json_object_set_new(so, "source", json_string(s->name));
-        json_object_set_new(so, "counted_here",
-                            json_pack("{sIsI}", "views", (json_int_t)s->views, "likes",
-                                      (json_int_t)s->likes));
+        json_object_set_new(
+            so, "counted_here",
+            json_pack("{sIsI}", "views", (json_int_t)s->views, "likes", (json_int_t)s->likes));
         if (s->has_reported) {
             json_t *rep = json_pack("{sIsI}", "views", (json_int_t)s->reported.views, "likes",
                                     (json_int_t)s->reported.likes);
@@ -209,11 +209,11 @@ static json_t *report_object(const struct lt_report *r)
     json_t *method = json_object();
     json_object_set_new(method, "view", json_string(view_rule));
     json_object_set_new(method, "dedup_seconds", json_integer(m->dedup_seconds));
-    json_object_set_new(
-        method, "like_budgets",
-        json_pack("{s{sisi}s{sisi}}", "per_viewer", "rate_per_second", m->likes_per_viewer_rate,
-                  "burst", m->likes_per_viewer_burst, "per_client", "rate_per_second",
-                  m->likes_per_client_rate, "burst", m->likes_per_client_burst));
+    json_object_set_new(method, "like_budgets",
+                        json_pack("{s{sisi}s{sisi}}", "per_viewer", "rate_per_second",
+                                  m->likes_per_viewer_rate, "burst", m->likes_per_viewer_burst,
+                                  "per_client", "rate_per_second", m->likes_per_client_rate,
+                                  "burst", m->likes_per_client_burst));
     json_object_set_new(method, "dropped_taps", json_integer(t->dropped_taps));
     json_object_set_new(method, "rejected_events", json_integer(t->rejected));
     json_object_set_new(method, "rejected_rule", json_string(rejected_rule));
@@ -305,8 +305,8 @@ int lt_report_csv(struct lt_strbuf *sb, const struct lt_report *r)
     lt_strbuf_addf(sb, ",%lld,,,,\r\n", (long long)t->peak_online);
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
-        lt_strbuf_addf(sb, "source_counted_here,%s,,,%lld,%lld,,\r\n", s->name,
-                       (long long)s->views, (long long)s->likes);
+        lt_strbuf_addf(sb, "source_counted_here,%s,,,%lld,%lld,,\r\n", s->name, (long long)s->views,
+                       (long long)s->likes);
         if (s->has_reported) {
             lt_strbuf_addf(sb, "source_partner_reported,%s,", s->name);
             add_local(sb, s->reported.at_ms / 1000, true);
@@ -340,12 +340,23 @@ static void html_text(struct lt_strbuf *sb, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': lt_strbuf_add_str(sb, "&amp;"); break;
-        case '<': lt_strbuf_add_str(sb, "&lt;"); break;
-        case '>': lt_strbuf_add_str(sb, "&gt;"); break;
-        case '"': lt_strbuf_add_str(sb, "&quot;"); break;
-        case '\'': lt_strbuf_add_str(sb, "&#39;"); break;
-        default: lt_strbuf_add_char(sb, *s);
+        case '&':
+            lt_strbuf_add_str(sb, "&amp;");
+            break;
+        case '<':
+            lt_strbuf_add_str(sb, "&lt;");
+            break;
+        case '>':
+            lt_strbuf_add_str(sb, "&gt;");
+            break;
+        case '"':
+            lt_strbuf_add_str(sb, "&quot;");
+            break;
+        case '\'':
+            lt_strbuf_add_str(sb, "&#39;");
+            break;
+        default:
+            lt_strbuf_add_char(sb, *s);
         }
     }
 }
@@ -455,14 +466,12 @@ static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int
         if (k > 0 && (n == 1 || i == (k - 1) * (n - 1) / 4))
             continue;
         double x = CHART_L + slot * ((double)i + 0.5);
-        lt_strbuf_addf(sb,
-                       "<text x=\"%.2f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", x,
+        lt_strbuf_addf(sb, "<text x=\"%.2f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", x,
                        CHART_H - 6);
         add_local(sb, ts->t[i], false);
         lt_strbuf_add_str(sb, "</text>\n");
     }
-    lt_strbuf_addf(sb,
-                   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#555\"/></svg>\n",
+    lt_strbuf_addf(sb, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#555\"/></svg>\n",
                    CHART_L, CHART_T + ph, CHART_L + pw, CHART_T + ph);
 }
 
@@ -479,13 +488,12 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
                           "<title>Report: ");
     html_text(sb, name);
-    lt_strbuf_add_str(sb,
-                      "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
-                      "table{border-collapse:collapse;margin:.5em 0 1.5em}"
-                      "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-                      "th{text-align:left;background:#f4f4f4}"
-                      "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
-                      "</head><body>\n<h1>");
+    lt_strbuf_add_str(sb, "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
+                          "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+                          "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+                          "th{text-align:left;background:#f4f4f4}"
+                          "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
+                          "</head><body>\n<h1>");
     html_text(sb, name);
     lt_strbuf_add_str(sb, "</h1>\n<p>Stream <code>");
     html_text(sb, t->stream);
@@ -573,8 +581,11 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
 int lt_report_encode(struct lt_strbuf *sb, const struct lt_report *r, enum lt_report_format f)
 {
     switch (f) {
-    case LT_REPORT_CSV: return lt_report_csv(sb, r);
-    case LT_REPORT_HTML: return lt_report_html(sb, r);
-    default: return lt_report_json(sb, r);
+    case LT_REPORT_CSV:
+        return lt_report_csv(sb, r);
+    case LT_REPORT_HTML:
+        return lt_report_html(sb, r);
+    default:
+        return lt_report_json(sb, r);
     }
 }

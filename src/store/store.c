@@ -28,7 +28,7 @@
 
 /* Key names: every key of a stream carries the hash tag {id}. */
 enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORT };
-static const char *const key_suffix[] = {"meta",   "totals", "uniques",
+static const char *const key_suffix[] = {"meta",     "totals", "uniques",
                                          "lastview", "online", "report"};
 
 /* The set of streams a worker reported online shares to (spans streams:

@@ -136,7 +136,8 @@ static void test_csv(void **state)
     assert_non_null(strstr(body, "\r\npeak,online,2022-07-16T10:01:00+08:00,7,,,,\r\n"));
     assert_non_null(strstr(body, "\r\nsource_counted_here,bili,,,1,3,,\r\n"));
     assert_non_null(strstr(body, "\r\nmethod,dropped_taps,,20000,,,,\r\n"));
-    assert_non_null(strstr(body, "\r\nminute,1657936800,2022-07-16T10:00:00+08:00,,3,12345,3,0\r\n"));
+    assert_non_null(
+        strstr(body, "\r\nminute,1657936800,2022-07-16T10:00:00+08:00,,3,12345,3,0\r\n"));
     free(body);
 }
 
