@@ -96,6 +96,7 @@ static void ingest_accept(struct ingest *in)
     if (json_is_object(in->body)) {
         const char *why = lt_ingest_validate(app->ingest, in->body, &e);
         if (why) {
+            lt_ingest_rejected(app->ingest, in->stream);
             respond_refused(req, why, NULL);
             return;
         }
@@ -116,6 +117,8 @@ static void ingest_accept(struct ingest *in)
         if (!lt_ingest_validate(app->ingest, ev, &e)) {
             lt_ingest_event(app->ingest, in->stream, &e, &client, &out);
             ok = out.code == LT_INGEST_OK;
+        } else {
+            lt_ingest_rejected(app->ingest, in->stream);
         }
         if (ok)
             accepted++;

@@ -271,8 +271,13 @@ static const char *parse_event(struct ws_client *cl, json_t *msg, struct action 
 {
     struct lt_event ev;
     const char *why = lt_ingest_validate(cl->app->ingest, msg, &ev);
-    if (why)
+    if (why) {
+        const char *no_stream;
+        const char *stream = message_stream(cl, msg, &no_stream);
+        if (stream)
+            lt_ingest_rejected(cl->app->ingest, stream);
         return why;
+    }
     const char *stream = message_stream(cl, msg, &why);
     if (!stream)
         return why;

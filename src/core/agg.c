@@ -43,6 +43,8 @@ struct agg_stream {
     bool online_due;           /* the next batch reports online_count */
     int64_t last_sent_ms;      /* when a batch of it last went to Redis */
     int64_t online_count;
+    int64_t dropped_taps; /* refusals since the last seal (lt_agg_add_refused) */
+    int64_t rejected;
     struct lt_agg *agg;
 };
 
@@ -239,6 +241,16 @@ int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_in
     return 0;
 }
 
+int lt_agg_add_refused(struct lt_agg *agg, const char *stream, int64_t dropped_taps,
+                       int64_t rejected)
+{
+    struct agg_stream *s = stream_get(agg, stream);
+    s->dropped_taps += dropped_taps;
+    s->rejected += rejected;
+    mark_pending(agg, s);
+    return 0;
+}
+
 /* Moves the deltas into a new batch; views beyond the per-batch bound stay
  * pending for the next one. */
 static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
@@ -270,6 +282,9 @@ static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
             s->sources[i].likes = 0;
     }
     b->online = s->online_due ? s->online_count : -1;
+    b->dropped_taps = s->dropped_taps;
+    b->rejected = s->rejected;
+    s->dropped_taps = s->rejected = 0;
     s->online_due = false;
     s->pending = s->n_views > 0;
     return b;

@@ -164,6 +164,11 @@ const char *lt_ingest_validate(struct lt_ingest *ing, json_t *event, struct lt_e
     return why;
 }
 
+void lt_ingest_rejected(struct lt_ingest *ing, const char *stream)
+{
+    lt_agg_add_refused(ing->agg, stream, 0, 1);
+}
+
 /* The viewer whose budget an event spends and whose view it is. */
 static const char *viewer_of(const struct lt_event *e, struct lt_ingest_client *client)
 {
@@ -204,6 +209,7 @@ static int64_t spend_likes(struct lt_ingest *ing, const char *viewer,
         if (viewer_only > take)
             lt_metrics->likes_client_limited_total += (uint64_t)(viewer_only - take);
         out->dropped = n - take;
+        /* Counted per stream below (lt_ingest_event knows it). */
         if (take == 0) {
             int64_t w1 = lt_likes_budget_wait_ms(ing->per_viewer, viewer, n, now);
             int64_t w2 = lt_likes_budget_wait_ms(ing->per_client, client->addr, n, now);
@@ -228,8 +234,11 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
         if (take == 0) {
             out->code = LT_INGEST_RATE_LIMITED;
             lt_metrics->events_rejected_total++;
+            lt_agg_add_refused(ing->agg, stream, out->dropped, 1);
             return;
         }
+        if (out->dropped > 0)
+            lt_agg_add_refused(ing->agg, stream, out->dropped, 0);
         /* Spent even when agg refuses below (too many sources for the
          * stream in this worker right now): rare, and a refused request
          * costs its budget like any other (README's API notes). */
@@ -248,6 +257,7 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
     if (rc != 0) {
         out->code = LT_INGEST_TOO_MANY_SOURCES;
         lt_metrics->events_rejected_total++;
+        lt_agg_add_refused(ing->agg, stream, 0, 1);
         return;
     }
     out->code = LT_INGEST_OK;

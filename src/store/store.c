@@ -27,8 +27,9 @@
 #define LT_STREAM_INDEX "lt:streams"
 
 /* Key names: every key of a stream carries the hash tag {id}. */
-enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE };
-static const char *const key_suffix[] = {"meta", "totals", "uniques", "lastview", "online"};
+enum stream_key { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORT };
+static const char *const key_suffix[] = {"meta",     "totals", "uniques",
+                                         "lastview", "online", "report"};
 
 /* The set of streams a worker reported online shares to (spans streams:
  * written apart, idempotently), so the master can remove a dead worker's
@@ -414,7 +415,7 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     if (!lt_store_ready(store))
         return LT_EAGAIN;
     struct argv_builder av;
-    argv_init(&av, 16 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
+    argv_init(&av, 18 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);
     char key[128]; /* stream_key */
     for (enum stream_key k = KEY_META; k <= KEY_ONLINE; k++)
         argv_add(&av, key, stream_key(key, sizeof key, b->stream, k));
@@ -429,6 +430,8 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_10s_hours * 3600);
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_1m_days * 86400);
     argv_add_int(&av, (int64_t)store->cfg->ts_retention_1h_days * 86400);
+    argv_add_int(&av, b->dropped_taps > 0 ? b->dropped_taps : 0);
+    argv_add_int(&av, b->rejected > 0 ? b->rejected : 0);
     argv_add_int(&av, (int64_t)b->n_sources);
     for (size_t i = 0; i < b->n_sources; i++) {
         argv_add_str(&av, b->sources[i].name);
@@ -641,6 +644,53 @@ int lt_store_get_totals(struct lt_store *store, const char *stream, lt_store_tot
     if (rc != 0)
         lt_free(call);
     return rc;
+}
+
+/* ---- frozen reports --------------------------------------------------- */
+
+struct report_call {
+    lt_store_report_cb *cb;
+    void *arg;
+};
+
+static void on_report_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct report_call *call = arg;
+    if (reply_is_error(r, err, "report"))
+        call->cb(call->arg, err ? err : LT_EPROTO, NULL, 0);
+    else if (r->type == REDIS_REPLY_STRING)
+        call->cb(call->arg, 0, r->str, r->len);
+    else
+        call->cb(call->arg, 0, NULL, 0);
+    lt_free(call);
+}
+
+int lt_store_get_report(struct lt_store *store, const char *stream, const char *variant,
+                        lt_store_report_cb *cb, void *arg)
+{
+    char key[128]; /* stream_key */
+    stream_key(key, sizeof key, stream, KEY_REPORT);
+    struct report_call *call = lt_malloc(sizeof *call);
+    call->cb = cb;
+    call->arg = arg;
+    int rc = lt_redis_command(store->data, on_report_reply, call, "HGET %s %s", key, variant);
+    if (rc != 0)
+        lt_free(call);
+    return rc;
+}
+
+int lt_store_freeze_report(struct lt_store *store, const char *stream, const char *variant,
+                           const char *body, size_t len, lt_store_report_cb *cb, void *arg)
+{
+    char key[128]; /* stream_key */
+    stream_key(key, sizeof key, stream, KEY_REPORT);
+    /* HSETNX then HGET on the one connection, in order: whoever froze the
+     * variant first wins, and every caller gets the winner's bytes. */
+    int rc = lt_redis_command(store->data, NULL, NULL, "HSETNX %s %s %b", key, variant, body, len);
+    if (rc != 0)
+        return rc;
+    return lt_store_get_report(store, stream, variant, cb, arg);
 }
 
 /* ---- time series ------------------------------------------------------ */

@@ -62,6 +62,8 @@ static int64_t *int_field(struct lt_totals *t, const char *name, size_t len)
         {"peak_at", offsetof(struct lt_totals, peak_at_ms)},
         {"created_at", offsetof(struct lt_totals, created_ms)},
         {"updated_at", offsetof(struct lt_totals, updated_ms)},
+        {"dropped_taps", offsetof(struct lt_totals, dropped_taps)},
+        {"rejected", offsetof(struct lt_totals, rejected)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (name_is(name, len, fields[i].name))

@@ -39,12 +39,12 @@ def keys(stream, *which):
 
 def apply_batch(r, stream, inc="inc-1", seq=1, at_ms=1_000_000, dedup_ms=DEDUP_MS,
                 online=None, field="w.0", sources=(), counters=(), views=(),
-                retention=RETENTION):
+                retention=RETENTION, dropped_taps=0, rejected=0):
     """One batch as store.c sends it. sources: [(name, likes)]; counters:
     [(name, n)]; views: [(viewer, source index from 0)]."""
     args = [inc, seq, at_ms, dedup_ms, stream,
             field if online is not None else "", online or 0, TTL_MS, *retention,
-            len(sources)]
+            dropped_taps, rejected, len(sources)]
     for name, likes in sources:
         args += [name, likes]
     args.append(len(counters))
@@ -147,6 +147,19 @@ def test_apply_exactly_once(redis):
         meta = r.cmd("HGETALL", "lt:{s1}:meta")
         assert dict(zip(meta[::2], meta[1::2])) == {
             b"created_at": b"1000000", b"status": b"live", b"auto_created": b"1"}
+
+
+def test_apply_counts_refusals_once(redis):
+    """dropped_taps and rejected go to the totals hash under the mark: a
+    resend adds nothing; a refusals-only batch creates no stream."""
+    with redis.client() as r:
+        assert apply_batch(r, "rf", seq=1, dropped_taps=4, rejected=2)[3] == 0
+        assert r.cmd("EXISTS", "lt:{rf}:meta") == 0
+        apply_batch(r, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
+        apply_batch(r, "rf", seq=2, sources=[("main", 3)], dropped_taps=5, rejected=1)
+        apply_batch(r, "rf", seq=3, dropped_taps=2, rejected=0)
+        t = totals(r, "rf")
+        assert (t["likes"], t["dropped_taps"], t["rejected"]) == ("3", "7", "1")
 
 
 def test_apply_dedups_views(redis):

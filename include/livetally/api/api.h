@@ -4,6 +4,7 @@
  *   api_series.c   GET /v1/series/{id}
  *   api_timeseries.c  GET /v1/streams/{id}/timeseries
  *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
+ *   api_report.c   GET /v1/streams/{id}/report
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -22,6 +23,8 @@ lt_route_handler lt_api_list_streams;
 lt_route_handler lt_api_get_series; /* api_series.c: GET /v1/series/{id} */
 lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
 lt_route_handler lt_api_get_series_timeseries;
+/* api_report.c: GET /v1/streams/{id}/report (JSON, CSV, HTML; frozen once ended) */
+lt_route_handler lt_api_get_report;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;

@@ -47,6 +47,10 @@ int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
                     const char *source);
 int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source, int64_t n);
 int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_index, int64_t n);
+/* Refusals of the stream's events (like taps dropped by the budgets, events
+ * rejected), carried to the store with its next batch (lt_batch). */
+int lt_agg_add_refused(struct lt_agg *agg, const char *stream, int64_t dropped_taps,
+                       int64_t rejected);
 
 /* This worker's subscribers of a stream that count as online (the hub
  * calls it on every change). Reported to Redis with the stream's next batch

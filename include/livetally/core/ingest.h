@@ -106,6 +106,9 @@ int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt
 /* Validates one JSON event (event_validate.h); an invalid one counts in
  * events_rejected_total. Returns NULL or the reason. */
 const char *lt_ingest_validate(struct lt_ingest *ing, json_t *event, struct lt_event *out);
+/* Counts an event of stream that lt_ingest_validate refused in the stream's
+ * own refusals (carried with its batches; the report shows them). */
+void lt_ingest_rejected(struct lt_ingest *ing, const char *stream);
 
 /* Rules 3 to 5 for one valid event of a stream that lt_ingest_open
  * answered LT_INGEST_OK. Fills out. */

@@ -93,6 +93,17 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
                             const struct lt_ts_plan *plan, bool want_uniques,
                             lt_store_timeseries_cb *cb, void *arg);
 
+/* Frozen reports of an ended stream (docs/redis.md: lt:{id}:report, one
+ * field per variant "<format>|<locale>|<tz>", kept as long as the stream).
+ * get: the variant's bytes, or body NULL when none was frozen. freeze: stores
+ * body unless the variant is there already, and answers with what is stored
+ * (the first freeze wins). body is borrowed for the call. */
+typedef void lt_store_report_cb(void *arg, int err, const char *body, size_t len);
+int lt_store_get_report(struct lt_store *store, const char *stream, const char *variant,
+                        lt_store_report_cb *cb, void *arg);
+int lt_store_freeze_report(struct lt_store *store, const char *stream, const char *variant,
+                           const char *body, size_t len, lt_store_report_cb *cb, void *arg);
+
 /* Lists streams newest first. status (NULL = any) and series (NULL = any)
  * filter; cursor NULL = from the start, else a next_cursor this store gave
  * out (LT_EINVAL when it is not one). At most limit streams per page. */

@@ -71,6 +71,12 @@ struct lt_totals {
     int64_t peak_at_ms;
     int64_t created_ms;
     int64_t updated_ms;
+    /* Refusals counted for this stream (not in the public totals object;
+     * the report's counting method shows them): like taps dropped by the
+     * like budgets, and events rejected (invalid, over budget, or refused
+     * by the aggregator). */
+    int64_t dropped_taps;
+    int64_t rejected;
     bool has_starts; /* starts_ms is set (any time, 1970 included) */
     int64_t starts_ms;
     /* Configured counters, in config order (a stream that never counted
@@ -146,6 +152,8 @@ struct lt_batch {
     struct lt_batch_view *views;
     size_t n_views;
     int64_t online;            /* this worker's subscribers of the stream; -1: no report */
+    int64_t dropped_taps;      /* like taps dropped by the budgets since the last batch */
+    int64_t rejected;          /* events rejected since the last batch */
     struct lt_batch_dim *dims; /* further dimensions (see above); none yet */
     size_t n_dims;
 };

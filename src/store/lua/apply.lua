@@ -7,7 +7,9 @@
 -- ARGV: 1 incarnation, 2 seq, 3 at_ms, 4 dedup_ms, 5 stream id,
 --       6 online field ('' = no online report), 7 online count, 8 online ttl ms,
 --       9..11 retention in seconds of the 10 s, 1 min and 1 h time buckets,
---       12 n_sources, then n_sources x (source, likes), then n_counters, then
+--       12 like taps dropped by the budgets, 13 events rejected (both
+--       added to the totals hash fields dropped_taps and rejected),
+--       14 n_sources, then n_sources x (source, likes), then n_counters, then
 --       n_counters x (name, n), then views as (viewer, source index 1..n).
 -- Returns {applied 0|1, views counted, stream seq, created_at (0: no stream)}.
 --
@@ -53,8 +55,8 @@ local function cand_add(name)
   if not cand_seen[name] then cand_seen[name] = true; cand[#cand + 1] = name end
 end
 do
-  local j, srcnames = 13, {}
-  for s = 1, tonumber(ARGV[12]) do
+  local j, srcnames = 15, {}
+  for s = 1, tonumber(ARGV[14]) do
     srcnames[s] = ARGV[j]
     if tonumber(ARGV[j + 1]) > 0 then cand_add('likes'); cand_add('s:' .. ARGV[j] .. ':likes') end
     j = j + 2
@@ -79,12 +81,12 @@ end
 local views, likes, uniques = tonumber(t[3] or '0'), tonumber(t[4] or '0'), tonumber(t[5] or '0')
 local online, peak = tonumber(t[6] or '0'), tonumber(t[7] or '0')
 local changed, views_counted = false, 0
-local nsrc = tonumber(ARGV[12])
+local nsrc = tonumber(ARGV[14])
 -- A batch that carries only an online report (subscribers of a stream that
 -- has no event yet) must not create the stream: subscribing creates no
 -- keys. Events create it, live.
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  local any, j = false, 13
+  local any, j = false, 15
   for s = 1, nsrc do
     if tonumber(ARGV[j + 1]) > 0 then any = true end
     j = j + 2
@@ -99,7 +101,7 @@ local function bucket_add(name, n)
   bnames[#bnames + 1] = name
   bdelta[#bdelta + 1] = n
 end
-local srcs, i, added = {}, 13, 0
+local srcs, i, added = {}, 15, 0
 for s = 1, nsrc do
   local name, n = ARGV[i], tonumber(ARGV[i + 1])
   srcs[s] = name
@@ -275,6 +277,9 @@ if changed then sseq = sseq + 1 end
 redis.call('HSET', KEYS[2], 'a:' .. inc, seq, 'seq', sseq, 'updated_at', ARGV[3],
            'uniques', uniques, 'online', online, 'peak_online', peak, unpack(tset))
 if peak_at then redis.call('HSET', KEYS[2], 'peak_at', peak_at) end
+-- Refusals counted for this stream (under the same mark: once).
+if tonumber(ARGV[12]) > 0 then redis.call('HINCRBY', KEYS[2], 'dropped_taps', ARGV[12]) end
+if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[2], 'rejected', ARGV[13]) end
 if changed then
   redis.call('PUBLISH', 'lt:{' .. ARGV[5] .. '}:totals', string.format(
     'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d',

@@ -154,6 +154,18 @@ int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_in
     return record('c', stream, NULL, NULL, counter_index, n);
 }
 
+static int64_t refused_taps, refused_events; /* lt_agg_add_refused, all streams */
+
+int lt_agg_add_refused(struct lt_agg *agg, const char *stream, int64_t dropped_taps,
+                       int64_t rejected)
+{
+    (void)agg;
+    assert_non_null(stream);
+    refused_taps += dropped_taps;
+    refused_events += rejected;
+    return 0;
+}
+
 /* Likes the fake agg was given for a stream. */
 static int64_t likes_of(const char *stream)
 {
@@ -188,6 +200,7 @@ static int setup(void **state)
     lookup_cb = NULL;
     cache_sets = 0;
     n_calls = 0;
+    refused_taps = refused_events = 0;
     backlog_full = false;
     too_many_sources = false;
     before = *lt_metrics;
@@ -453,6 +466,9 @@ static void test_websocket_drops_excess_taps(void **state)
     assert_int_equal(METRIC_DELTA(likes_rate_limited_total), 11);
     assert_int_equal(METRIC_DELTA(events_accepted_total), 3);
     assert_int_equal(METRIC_DELTA(events_rejected_total), 1);
+    /* The stream's own refusals: every dropped tap, the one refused event. */
+    assert_int_equal(refused_taps, 11);
+    assert_int_equal(refused_events, 1);
 }
 
 static void test_websocket_client_budget_drops(void **state)

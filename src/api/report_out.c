@@ -1,0 +1,591 @@
+/* The report's three wire forms (report_out.h). */
+#include "livetally/api/report_out.h"
+
+#include "livetally/api/totals_json.h"
+#include "livetally/base/clock.h"
+#include "livetally/base/error.h"
+#include "livetally/base/mem.h"
+#include "livetally/base/strbuf.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LT_ZONEINFO "/usr/share/zoneinfo/"
+
+/* What a view is, as the report states it. */
+static const char view_rule[] =
+    "one view per viewer per dedup window: a viewer seen again within dedup_seconds of its "
+    "last counted view is not counted again";
+static const char rejected_rule[] =
+    "events of this stream refused: invalid, over the like budgets, or over the source limit; "
+    "an event for a stream that does not exist while streams.auto_create is off has no stream "
+    "to be counted in, and an ended stream's refused events are not counted";
+
+int lt_report_format_parse(const char *s, size_t len, enum lt_report_format *out)
+{
+    static const char *const names[] = {"json", "csv", "html"};
+    for (int i = 0; i < 3; i++) {
+        if (strlen(names[i]) == len && memcmp(s, names[i], len) == 0) {
+            *out = (enum lt_report_format)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *lt_report_format_name(enum lt_report_format f)
+{
+    return f == LT_REPORT_CSV ? "csv" : f == LT_REPORT_HTML ? "html" : "json";
+}
+
+/* ---- digests ------------------------------------------------------------ */
+
+static int sha256(const void *bytes, size_t len, unsigned char md[32])
+{
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, bytes, len) && EVP_DigestFinal_ex(ctx, md, &n) && n == 32;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
+int lt_report_sha256_hex(const void *bytes, size_t len, char hex[65])
+{
+    unsigned char md[32];
+    if (sha256(bytes, len, md) != 0)
+        return -1;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    return 0;
+}
+
+int lt_report_repr_digest(const void *bytes, size_t len, char *digest)
+{
+    unsigned char md[32];
+    if (sha256(bytes, len, md) != 0)
+        return -1;
+    /* "sha-256=:" 9 + base64 of 32 bytes 44 + ":" 1 + NUL: 55 bytes. */
+    memcpy(digest, "sha-256=:", 9);
+    int n = EVP_EncodeBlock((unsigned char *)digest + 9, md, 32);
+    digest[9 + n] = ':';
+    digest[10 + n] = '\0';
+    return 0;
+}
+
+/* ---- times -------------------------------------------------------------- */
+
+struct tz_saved {
+    char *old;
+    bool set;
+};
+
+static void tz_enter(const char *tz, struct tz_saved *s)
+{
+    const char *old = getenv("TZ");
+    s->old = old ? lt_strdup(old) : NULL;
+    s->set = true;
+    struct lt_strbuf sb;
+    char spec[128];
+    lt_strbuf_init_fixed(&sb, spec, sizeof spec);
+    lt_strbuf_addf(&sb, ":%s%s", LT_ZONEINFO, tz && *tz ? tz : "UTC");
+    setenv("TZ", lt_strbuf_text(&sb), 1);
+    tzset();
+}
+
+static void tz_leave(struct tz_saved *s)
+{
+    if (!s->set)
+        return;
+    if (s->old)
+        setenv("TZ", s->old, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    lt_free(s->old);
+    s->set = false;
+}
+
+/* "2022-07-16T10:32:05+08:00" (full) or "10:32" (short): t in the current TZ. */
+static void add_local(struct lt_strbuf *sb, int64_t t_s, bool full)
+{
+    time_t tt = (time_t)t_s;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm))
+        return;
+    if (!full) {
+        lt_strbuf_addf(sb, "%02d:%02d", tm.tm_hour, tm.tm_min);
+        return;
+    }
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    lt_strbuf_addf(sb, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 3600,
+                   (off % 3600) / 60);
+}
+
+static json_t *utc_json(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[40];
+    lt_format_rfc3339(ms, 1, buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* The per-minute columns a report shows, in the store's column order. */
+static const char *const minute_names[LT_TS_FIXED] = {"views", "likes", "uniques", "online"};
+
+static int64_t minute_value(const struct lt_timeseries *ts, size_t i, int col)
+{
+    return (size_t)col < ts->n_cols ? ts->values[i * ts->n_cols + (size_t)col] : 0;
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static json_t *report_object(const struct lt_report *r)
+{
+    const struct lt_totals *t = r->totals;
+    json_t *o = json_object();
+    json_object_set_new(o, "report", json_string("end-of-event"));
+    json_object_set_new(o, "stream", json_string(t->stream));
+    json_object_set_new(o, "generated_at", utc_json(r->generated_ms));
+    json_object_set_new(o, "tz", json_string(r->tz));
+    json_object_set_new(o, "locale", json_string(lt_display_locale_name(r->locale)));
+    struct lt_totals_display d = {true, r->locale, LT_STYLE_FLOOR};
+    json_object_set_new(o, "totals", lt_totals_json(t, &d));
+    json_t *peak = json_object();
+    json_object_set_new(peak, "online", json_integer(t->peak_online));
+    json_object_set_new(peak, "at", utc_json(t->peak_at_ms));
+    json_object_set_new(o, "peak", peak);
+    json_object_set_new(o, "segments", json_array()); /* no segments exist yet */
+    json_t *sources = json_array();
+    for (size_t i = 0; i < t->n_sources; i++) {
+        const struct lt_totals_source *s = &t->sources[i];
+        json_t *so = json_object();
+        json_object_set_new(so, "source", json_string(s->name));
+        json_object_set_new(
+            so, "counted_here",
+            json_pack("{sIsI}", "views", (json_int_t)s->views, "likes", (json_int_t)s->likes));
+        if (s->has_reported) {
+            json_t *rep = json_pack("{sIsI}", "views", (json_int_t)s->reported.views, "likes",
+                                    (json_int_t)s->reported.likes);
+            json_object_set_new(rep, "at", utc_json(s->reported.at_ms));
+            json_object_set_new(so, "partner_reported", rep);
+        } else {
+            json_object_set_new(so, "partner_reported", json_null());
+        }
+        json_array_append_new(sources, so);
+    }
+    json_object_set_new(o, "sources", sources);
+    json_t *pm = json_object();
+    json_object_set_new(pm, "step", json_integer(60));
+    json_t *metrics = json_array();
+    json_array_append_new(metrics, json_string("t"));
+    for (int c = 0; c < LT_TS_FIXED; c++)
+        json_array_append_new(metrics, json_string(minute_names[c]));
+    json_object_set_new(pm, "columns", metrics);
+    json_t *points = json_array();
+    for (size_t i = 0; r->minutes && i < r->minutes->n_points; i++) {
+        json_t *p = json_array();
+        json_array_append_new(p, json_integer(r->minutes->t[i]));
+        for (int c = 0; c < LT_TS_FIXED; c++)
+            json_array_append_new(p, json_integer(minute_value(r->minutes, i, c)));
+        json_array_append_new(points, p);
+    }
+    json_object_set_new(pm, "points", points);
+    json_object_set_new(o, "per_minute", pm);
+    const struct lt_report_method *m = &r->method;
+    json_t *method = json_object();
+    json_object_set_new(method, "view", json_string(view_rule));
+    json_object_set_new(method, "dedup_seconds", json_integer(m->dedup_seconds));
+    json_object_set_new(method, "like_budgets",
+                        json_pack("{s{sisi}s{sisi}}", "per_viewer", "rate_per_second",
+                                  m->likes_per_viewer_rate, "burst", m->likes_per_viewer_burst,
+                                  "per_client", "rate_per_second", m->likes_per_client_rate,
+                                  "burst", m->likes_per_client_burst));
+    json_object_set_new(method, "dropped_taps", json_integer(t->dropped_taps));
+    json_object_set_new(method, "rejected_events", json_integer(t->rejected));
+    json_object_set_new(method, "rejected_rule", json_string(rejected_rule));
+    json_object_set_new(o, "method", method);
+    return o;
+}
+
+int lt_report_json(struct lt_strbuf *sb, const struct lt_report *r)
+{
+    json_t *o = report_object(r);
+    char *doc = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (!doc)
+        return LT_ENOMEM;
+    size_t len = strlen(doc); /* ends with '}' */
+    char hex[65];
+    int rc = lt_report_sha256_hex(doc, len, hex);
+    if (rc == 0) {
+        lt_strbuf_add(sb, doc, len - 1);
+        lt_strbuf_addf(sb, ",\"sha256\":\"%s\"}", hex);
+    }
+    free(doc);
+    if (rc != 0)
+        return LT_EPROTO;
+    return lt_strbuf_failed(sb) ? LT_ETOOLARGE : 0;
+}
+
+/* ---- CSV ---------------------------------------------------------------- */
+
+/* One RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
+static void csv_field(struct lt_strbuf *sb, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        lt_strbuf_add_str(sb, s);
+        return;
+    }
+    lt_strbuf_add_char(sb, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            lt_strbuf_add_char(sb, '"');
+        lt_strbuf_add_char(sb, *s);
+    }
+    lt_strbuf_add_char(sb, '"');
+}
+
+/* section,key,time,value (value as text). */
+static void csv_text(struct lt_strbuf *sb, const char *section, const char *key, const char *value)
+{
+    lt_strbuf_addf(sb, "%s,", section);
+    csv_field(sb, key);
+    lt_strbuf_add_str(sb, ",,");
+    csv_field(sb, value);
+    lt_strbuf_add_str(sb, ",,,,\r\n");
+}
+
+static void csv_int(struct lt_strbuf *sb, const char *section, const char *key, int64_t v)
+{
+    lt_strbuf_addf(sb, "%s,", section);
+    csv_field(sb, key);
+    lt_strbuf_addf(sb, ",,%lld,,,,\r\n", (long long)v);
+}
+
+int lt_report_csv(struct lt_strbuf *sb, const struct lt_report *r)
+{
+    const struct lt_totals *t = r->totals;
+    struct tz_saved saved = {0};
+    tz_enter(r->tz, &saved);
+    lt_strbuf_add_str(sb, "section,key,time,value,views,likes,uniques,online\r\n");
+    char when[40];
+    lt_format_rfc3339(r->generated_ms, 1, when, sizeof when);
+    csv_text(sb, "report", "stream", t->stream);
+    csv_text(sb, "report", "title", t->title ? t->title : "");
+    csv_text(sb, "report", "series", t->series ? t->series : "");
+    csv_text(sb, "report", "status", lt_status_name(t->status));
+    csv_text(sb, "report", "tz", r->tz);
+    lt_strbuf_add_str(sb, "report,generated_at,");
+    add_local(sb, r->generated_ms / 1000, true);
+    lt_strbuf_addf(sb, ",%s,,,,\r\n", when);
+    csv_int(sb, "totals", "views", t->views);
+    csv_int(sb, "totals", "likes", t->likes);
+    csv_int(sb, "totals", "uniques", t->uniques);
+    for (size_t i = 0; i < t->n_counters; i++)
+        csv_int(sb, "counter", t->counters[i].name, t->counters[i].value);
+    lt_strbuf_add_str(sb, "peak,online,");
+    if (t->peak_at_ms > 0)
+        add_local(sb, t->peak_at_ms / 1000, true);
+    lt_strbuf_addf(sb, ",%lld,,,,\r\n", (long long)t->peak_online);
+    for (size_t i = 0; i < t->n_sources; i++) {
+        const struct lt_totals_source *s = &t->sources[i];
+        lt_strbuf_addf(sb, "source_counted_here,%s,,,%lld,%lld,,\r\n", s->name, (long long)s->views,
+                       (long long)s->likes);
+        if (s->has_reported) {
+            lt_strbuf_addf(sb, "source_partner_reported,%s,", s->name);
+            add_local(sb, s->reported.at_ms / 1000, true);
+            lt_strbuf_addf(sb, ",,%lld,%lld,,\r\n", (long long)s->reported.views,
+                           (long long)s->reported.likes);
+        }
+    }
+    const struct lt_report_method *m = &r->method;
+    csv_int(sb, "method", "dedup_seconds", m->dedup_seconds);
+    csv_int(sb, "method", "likes_per_viewer_rate_per_second", m->likes_per_viewer_rate);
+    csv_int(sb, "method", "likes_per_viewer_burst", m->likes_per_viewer_burst);
+    csv_int(sb, "method", "likes_per_client_rate_per_second", m->likes_per_client_rate);
+    csv_int(sb, "method", "likes_per_client_burst", m->likes_per_client_burst);
+    csv_int(sb, "method", "dropped_taps", t->dropped_taps);
+    csv_int(sb, "method", "rejected_events", t->rejected);
+    for (size_t i = 0; r->minutes && i < r->minutes->n_points; i++) {
+        lt_strbuf_addf(sb, "minute,%lld,", (long long)r->minutes->t[i]);
+        add_local(sb, r->minutes->t[i], true);
+        lt_strbuf_add_char(sb, ',');
+        for (int c = 0; c < LT_TS_FIXED; c++)
+            lt_strbuf_addf(sb, ",%lld", (long long)minute_value(r->minutes, i, c));
+        lt_strbuf_add_str(sb, "\r\n");
+    }
+    tz_leave(&saved);
+    return lt_strbuf_failed(sb) ? LT_ETOOLARGE : 0;
+}
+
+/* ---- HTML --------------------------------------------------------------- */
+
+static void html_text(struct lt_strbuf *sb, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            lt_strbuf_add_str(sb, "&amp;");
+            break;
+        case '<':
+            lt_strbuf_add_str(sb, "&lt;");
+            break;
+        case '>':
+            lt_strbuf_add_str(sb, "&gt;");
+            break;
+        case '"':
+            lt_strbuf_add_str(sb, "&quot;");
+            break;
+        case '\'':
+            lt_strbuf_add_str(sb, "&#39;");
+            break;
+        default:
+            lt_strbuf_add_char(sb, *s);
+        }
+    }
+}
+
+/* "203,411": the exact count with thousands separators. */
+static void add_grouped(struct lt_strbuf *sb, int64_t n)
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%lld", (long long)n);
+    int start = digits[0] == '-' ? 1 : 0;
+    if (start)
+        lt_strbuf_add_char(sb, '-');
+    for (int i = start; i < len; i++) {
+        if (i > start && (len - i) % 3 == 0)
+            lt_strbuf_add_char(sb, ',');
+        lt_strbuf_add_char(sb, digits[i]);
+    }
+}
+
+/* "203,411 (20万+)": exact, then the display form when it differs. */
+static void add_figure(struct lt_strbuf *sb, int64_t n, enum lt_display_locale locale)
+{
+    add_grouped(sb, n);
+    char shown[LT_DISPLAY_MAX], exact[24];
+    lt_display_format(n, locale, LT_STYLE_FLOOR, shown);
+    snprintf(exact, sizeof exact, "%lld", (long long)n);
+    if (strcmp(shown, exact) != 0) {
+        lt_strbuf_add_str(sb, " (");
+        html_text(sb, shown);
+        lt_strbuf_add_char(sb, ')');
+    }
+}
+
+static void row_figure(struct lt_strbuf *sb, const char *label, int64_t n,
+                       enum lt_display_locale locale)
+{
+    lt_strbuf_add_str(sb, "<tr><th>");
+    html_text(sb, label);
+    lt_strbuf_add_str(sb, "</th><td>");
+    add_figure(sb, n, locale);
+    lt_strbuf_add_str(sb, "</td></tr>\n");
+}
+
+#define CHART_W 720
+#define CHART_H 200
+#define CHART_L 80 /* left margin: the y labels */
+#define CHART_B 24 /* bottom margin: the time labels */
+#define CHART_T 24 /* top margin: the title */
+
+/* The y label: the display form (short), exact below 1,000. */
+static void add_axis_label(struct lt_strbuf *sb, int64_t n, enum lt_display_locale locale)
+{
+    char shown[LT_DISPLAY_MAX];
+    lt_display_format(n, locale, LT_STYLE_FLOOR, shown);
+    html_text(sb, shown);
+}
+
+/* One metric per minute as bars on its own y axis (0, half, the highest),
+ * with up to five local time labels. */
+static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int col,
+                       const char *colour, enum lt_display_locale locale)
+{
+    size_t n = ts ? ts->n_points : 0;
+    int64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (minute_value(ts, i, col) > max)
+            max = minute_value(ts, i, col);
+    int64_t top = max > 0 ? max : 1;
+    const int pw = CHART_W - CHART_L - 8, ph = CHART_H - CHART_T - CHART_B;
+    lt_strbuf_addf(sb,
+                   "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                   "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+                   "aria-label=\"%s per minute\">\n",
+                   CHART_W, CHART_H, CHART_W, CHART_H, minute_names[col]);
+    lt_strbuf_addf(sb,
+                   "<text x=\"%d\" y=\"14\" font-size=\"13\" font-weight=\"bold\" "
+                   "fill=\"%s\">%s per minute (highest: ",
+                   CHART_L, colour, minute_names[col]);
+    add_figure(sb, max, locale);
+    lt_strbuf_add_str(sb, ")</text>\n");
+    for (int k = 0; k <= 2; k++) {
+        /* The line stands where its (whole) label's value is. */
+        int y = CHART_T + ph - (int)((int64_t)ph * (top * k / 2) / top);
+        lt_strbuf_addf(sb,
+                       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ccc\"/>"
+                       "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">",
+                       CHART_L, y, CHART_L + pw, y, CHART_L - 6, y + 4);
+        add_axis_label(sb, top * k / 2, locale);
+        lt_strbuf_add_str(sb, "</text>\n");
+    }
+    /* Bars: each minute a slot of pw / n, the bar 80 % of it (at least a
+     * hair, so that thousands of minutes still show). */
+    double slot = n ? (double)pw / (double)n : 0;
+    double bw = slot * 0.8 < 0.5 ? (slot < 0.5 ? slot : 0.5) : slot * 0.8;
+    lt_strbuf_addf(sb, "<g fill=\"%s\">", colour);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = minute_value(ts, i, col);
+        if (v <= 0)
+            continue;
+        double h = (double)ph * (double)v / (double)top;
+        lt_strbuf_addf(sb, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
+                       CHART_L + slot * (double)i + (slot - bw) / 2, CHART_T + ph - h, bw, h);
+    }
+    lt_strbuf_add_str(sb, "</g>\n");
+    for (size_t k = 0; n > 0 && k < 5; k++) {
+        size_t i = n == 1 ? 0 : k * (n - 1) / 4;
+        if (k > 0 && (n == 1 || i == (k - 1) * (n - 1) / 4))
+            continue;
+        double x = CHART_L + slot * ((double)i + 0.5);
+        lt_strbuf_addf(sb, "<text x=\"%.2f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", x,
+                       CHART_H - 6);
+        add_local(sb, ts->t[i], false);
+        lt_strbuf_add_str(sb, "</text>\n");
+    }
+    lt_strbuf_addf(sb, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#555\"/></svg>\n",
+                   CHART_L, CHART_T + ph, CHART_L + pw, CHART_T + ph);
+}
+
+int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
+{
+    const struct lt_totals *t = r->totals;
+    enum lt_display_locale loc = r->locale;
+    struct tz_saved saved = {0};
+    tz_enter(r->tz, &saved);
+    const char *name = t->title && *t->title ? t->title : t->stream;
+    lt_strbuf_add_str(sb, "<!DOCTYPE html>\n<html lang=\"");
+    /* zh-CN-W is our display variant, not a language tag. */
+    lt_strbuf_add_str(sb, loc == LT_LOCALE_EN ? "en" : "zh-CN");
+    lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+                          "<title>Report: ");
+    html_text(sb, name);
+    lt_strbuf_add_str(sb, "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
+                          "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+                          "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+                          "th{text-align:left;background:#f4f4f4}"
+                          "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
+                          "</head><body>\n<h1>");
+    html_text(sb, name);
+    lt_strbuf_add_str(sb, "</h1>\n<p>Stream <code>");
+    html_text(sb, t->stream);
+    lt_strbuf_add_str(sb, "</code>");
+    if (t->series) {
+        lt_strbuf_add_str(sb, ", series <code>");
+        html_text(sb, t->series);
+        lt_strbuf_add_str(sb, "</code>");
+    }
+    lt_strbuf_addf(sb, ", status %s. Generated at <time>", lt_status_name(t->status));
+    add_local(sb, r->generated_ms / 1000, true);
+    lt_strbuf_add_str(sb, "</time>; times in ");
+    html_text(sb, r->tz);
+    lt_strbuf_add_str(sb, ".</p>\n<h2>Totals</h2>\n<table>\n");
+    row_figure(sb, "Views", t->views, loc);
+    row_figure(sb, "Likes", t->likes, loc);
+    row_figure(sb, "Unique viewers (estimate)", t->uniques, loc);
+    for (size_t i = 0; i < t->n_counters; i++)
+        row_figure(sb, t->counters[i].name, t->counters[i].value, loc);
+    lt_strbuf_add_str(sb, "<tr><th>Peak online</th><td>");
+    add_figure(sb, t->peak_online, loc);
+    if (t->peak_at_ms > 0) {
+        lt_strbuf_add_str(sb, " at ");
+        add_local(sb, t->peak_at_ms / 1000, true);
+    }
+    lt_strbuf_add_str(sb, "</td></tr>\n</table>\n<h2>Per minute</h2>\n");
+    if (!r->minutes || !r->minutes->n_points)
+        lt_strbuf_add_str(sb, "<p>No per-minute figures retained.</p>\n");
+    html_chart(sb, r->minutes, LT_TS_VIEWS, "#1f6fb2", loc);
+    html_chart(sb, r->minutes, LT_TS_LIKES, "#c2364a", loc);
+    lt_strbuf_add_str(sb, "<h2>Segments</h2>\n<p>None.</p>\n<h2>Sources</h2>\n"
+                          "<table><tr><th>source</th><th>views counted here</th>"
+                          "<th>likes counted here</th><th>partner-reported</th></tr>\n");
+    for (size_t i = 0; i < t->n_sources; i++) {
+        const struct lt_totals_source *s = &t->sources[i];
+        lt_strbuf_add_str(sb, "<tr><th>");
+        html_text(sb, s->name);
+        lt_strbuf_add_str(sb, "</th><td>");
+        add_figure(sb, s->views, loc);
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, s->likes, loc);
+        lt_strbuf_add_str(sb, "</td><td>");
+        if (s->has_reported) {
+            lt_strbuf_add_str(sb, "views ");
+            add_figure(sb, s->reported.views, loc);
+            lt_strbuf_add_str(sb, ", likes ");
+            add_figure(sb, s->reported.likes, loc);
+        } else {
+            lt_strbuf_add_str(sb, "none");
+        }
+        lt_strbuf_add_str(sb, "</td></tr>\n");
+    }
+    const struct lt_report_method *m = &r->method;
+    lt_strbuf_add_str(sb, "</table>\n<h2>Counting method</h2>\n<table>\n"
+                          "<tr><th>A view</th><td style=\"text-align:left\">");
+    html_text(sb, view_rule);
+    lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>Dedup window (seconds)</th><td>");
+    add_grouped(sb, m->dedup_seconds);
+    lt_strbuf_add_str(sb, "</td></tr>\n");
+    lt_strbuf_addf(sb,
+                   "<tr><th>Like budget per viewer</th><td>%d taps/s, burst %d</td></tr>\n"
+                   "<tr><th>Like budget per client address</th><td>%d taps/s, burst %d</td></tr>\n",
+                   m->likes_per_viewer_rate, m->likes_per_viewer_burst, m->likes_per_client_rate,
+                   m->likes_per_client_burst);
+    row_figure(sb, "Taps dropped by the budgets", t->dropped_taps, loc);
+    row_figure(sb, "Events rejected", t->rejected, loc);
+    lt_strbuf_add_str(sb, "</table>\n<h2>Per-minute figures</h2>\n<table><tr><th>time</th>"
+                          "<th>views</th><th>likes</th><th>uniques</th><th>online</th></tr>\n");
+    for (size_t i = 0; r->minutes && i < r->minutes->n_points; i++) {
+        lt_strbuf_add_str(sb, "<tr><th>");
+        add_local(sb, r->minutes->t[i], true);
+        lt_strbuf_add_str(sb, "</th>");
+        for (int c = 0; c < LT_TS_FIXED; c++) {
+            lt_strbuf_add_str(sb, "<td>");
+            add_grouped(sb, minute_value(r->minutes, i, c));
+            lt_strbuf_add_str(sb, "</td>");
+        }
+        lt_strbuf_add_str(sb, "</tr>\n");
+    }
+    lt_strbuf_add_str(sb, "</table>\n</body></html>\n");
+    tz_leave(&saved);
+    return lt_strbuf_failed(sb) ? LT_ETOOLARGE : 0;
+}
+
+int lt_report_encode(struct lt_strbuf *sb, const struct lt_report *r, enum lt_report_format f)
+{
+    switch (f) {
+    case LT_REPORT_CSV:
+        return lt_report_csv(sb, r);
+    case LT_REPORT_HTML:
+        return lt_report_html(sb, r);
+    default:
+        return lt_report_json(sb, r);
+    }
+}
