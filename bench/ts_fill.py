@@ -29,7 +29,7 @@ def main():
     for i in range(n):
         at_ms = (start + i * 10) * 1000 + 500
         args = ["fill", i + 1, at_ms, 1800000, stream, "w.0", 1000 + i % 50, 10000,
-                172800, 7776000, 94608000, 1, "direct", 1 + i % 9, 1, "shares", 1]
+                172800, 7776000, 94608000, 0, 0, 1, "direct", 1 + i % 9, 1, "shares", 1]
         for _ in range(3):
             viewer += 1
             args += ["viewer-%08d" % viewer, 1]

@@ -107,7 +107,7 @@ def main():
                                                      "online")]
         # Create the stream first, so that "before" holds its fixed keys.
         r.cmd("EVALSHA", sha, 5, *keys, "inc", 1, 0, 1800000, stream, "", 0, 10000,
-              172800, 7776000, 94608000, 1, "direct", 1, 0)
+              172800, 7776000, 94608000, 0, 0, 1, "direct", 1, 0)
         before = info_used_memory(r)
         start = (int(time.time()) // 3600 - 2) * 3600
         n = int(3600 * a.batches)
@@ -124,7 +124,7 @@ def main():
             likes_acc -= nl
             shares_acc -= ns
             args = ["inc", i + 2, at_ms, 1800000, stream, "w.0", a.online + i % 7, 10000,
-                    172800, 7776000, 94608000, 2, "direct", nl, "bili", 0]
+                    172800, 7776000, 94608000, 0, 0, 2, "direct", nl, "bili", 0]
             args += [1, "shares", ns] if ns else [0]
             for _ in range(nv):
                 viewer += 1
