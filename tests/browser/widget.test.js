@@ -269,6 +269,7 @@ h.suite('widget on another origin', env, {}, () => {
       await v.page.goto(url);
       await h.waitShown(v.page, 'likes', { value: SEED });
       await lt.waitTotals(s, { views: 1, online: 1 }, { settle: 0 });
+      await h.waitFor(() => sockets.length >= 1, { timeout: 3000, desc: 'the WebSocket' });
       assert.equal(sockets.length, 1);
       assert.ok(await v.page.evaluate(() => window.__pending.size) > 0, 'the timer tracking works (the probe timer)');
 
@@ -293,6 +294,9 @@ h.suite('widget on another origin', env, {}, () => {
       await v.page.evaluate(() => document.body.prepend(window.__widget));
       await h.waitShown(v.page, 'likes', { value: SEED + 3 });
       await lt.waitTotals(s, { online: 1, views: 1 }, { settle: 0 });
+      // Playwright reports the socket to this process asynchronously: the
+      // server can count it online before the 'websocket' event lands here.
+      await h.waitFor(() => sockets.length >= 2, { timeout: 3000, desc: 'the new WebSocket' });
       assert.equal(sockets.length, 2, 'one new WebSocket');
       assert.ok(!sockets[1].url().includes('viewer='), `no second view: ${sockets[1].url()}`);
       await v.page.evaluate(() => document.querySelector('h1').after(window.__widget));
