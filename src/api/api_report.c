@@ -135,9 +135,7 @@ static void read_minutes(struct report_request *rr)
     if (q.to_s <= q.from_s)
         q.to_s = q.from_s + 1;
     q.step_s = 60;
-    q.retention_s[0] = (int64_t)cfg->ts_retention_10s_hours * 3600;
-    q.retention_s[1] = (int64_t)cfg->ts_retention_1m_days * 86400;
-    q.retention_s[2] = (int64_t)cfg->ts_retention_1h_days * 86400;
+    lt_api_ts_retentions(cfg, q.retention_s);
     struct lt_ts_plan plan;
     char why[256];
     if (lt_ts_plan(&q, &plan, why, sizeof why) != 0) {
@@ -190,37 +188,19 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
     }
 }
 
-/* ?name= into buf: 1 present (*len set), 0 absent, -1 answered 400. */
-static int param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len)
-{
-    if (!req->head.query)
-        return 0;
-    long n = lt_query_get(req->head.query, req->head.query_len, name, buf, cap);
-    if (n == LT_QUERY_ABSENT)
-        return 0;
-    if (n < 0) {
-        char msg[96]; /* name is one of ours: a few bytes */
-        snprintf(msg, sizeof msg, "%s: malformed or too long", name);
-        lt_respond_error(req, 400, "bad_request", msg);
-        return -1;
-    }
-    *len = n;
-    return 1;
-}
-
 static bool parse_params(struct report_request *rr)
 {
     struct lt_request *req = rr->req;
     char buf[64];
     long n;
     int r;
-    if ((r = param(req, "format", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "format", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0 && lt_report_format_parse(buf, (size_t)n, &rr->format) != 0) {
         lt_respond_error(req, 400, "bad_request", "format: unknown format (json, csv or html)");
         return false;
     }
-    if ((r = param(req, "locale", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "locale", buf, sizeof buf, &n)) < 0)
         return false;
     rr->locale = LT_LOCALE_EN;
     if (r > 0) {
@@ -233,7 +213,7 @@ static bool parse_params(struct report_request *rr)
         }
     }
     snprintf(rr->tz, sizeof rr->tz, "UTC");
-    if ((r = param(req, "tz", rr->tz, sizeof rr->tz, &n)) < 0)
+    if ((r = lt_api_query_param(req, "tz", rr->tz, sizeof rr->tz, &n)) < 0)
         return false;
     if (r > 0 && !lt_tz_valid(rr->tz, (size_t)n)) {
         lt_respond_error(req, 400, "bad_request",

@@ -203,31 +203,6 @@ static void on_series(void *arg, int err, const struct lt_series_totals *series)
     read_columns(sr);
 }
 
-static bool accepts_csv(struct lt_request *req)
-{
-    char accept[512];
-    const char *a = lt_request_header(req, "Accept", accept, sizeof accept);
-    return a && strstr(a, "text/csv") != NULL;
-}
-
-/* ?name= into buf: 1 present (len set), 0 absent, -1 answered 400. */
-static int param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len)
-{
-    if (!req->head.query)
-        return 0;
-    long n = lt_query_get(req->head.query, req->head.query_len, name, buf, cap);
-    if (n == LT_QUERY_ABSENT)
-        return 0;
-    if (n < 0) {
-        char msg[96]; /* name is one of ours: a few bytes */
-        snprintf(msg, sizeof msg, "%s: malformed or too long", name);
-        lt_respond_error(req, 400, "bad_request", msg);
-        return -1;
-    }
-    *len = n;
-    return 1;
-}
-
 /* Reads every parameter into sr; false after answering 400. */
 static bool parse_params(struct sts_request *sr)
 {
@@ -237,7 +212,7 @@ static bool parse_params(struct sts_request *sr)
     long n;
     int r;
     sr->col = LT_TS_VIEWS;
-    if ((r = param(req, "metric", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "metric", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0 && (sr->col = lt_sts_metric_parse(buf, (size_t)n, &cfg->counters)) < 0) {
         lt_respond_error(req, 400, "bad_request",
@@ -245,13 +220,13 @@ static bool parse_params(struct sts_request *sr)
                          "configured counter)");
         return false;
     }
-    if ((r = param(req, "step", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "step", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0 && !(sr->query.step_s = lt_ts_step_parse(buf, (size_t)n))) {
         lt_respond_error(req, 400, "bad_request", "step: unknown step (10s, 1m or 1h)");
         return false;
     }
-    if ((r = param(req, "duration", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "duration", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0) {
         int64_t d = 0;
@@ -269,7 +244,7 @@ static bool parse_params(struct sts_request *sr)
         }
         sr->query.duration_s = d;
     }
-    if ((r = param(req, "format", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "format", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0) {
         if (n == 3 && memcmp(buf, "csv", 3) == 0) {
@@ -279,7 +254,7 @@ static bool parse_params(struct sts_request *sr)
             return false;
         }
     } else {
-        sr->csv = accepts_csv(req);
+        sr->csv = lt_api_accepts_csv(req);
     }
     return true;
 }
@@ -294,9 +269,7 @@ void lt_api_get_series_timeseries(struct lt_app *app, struct lt_request *req,
     snprintf(sr->series, sizeof sr->series, "%s", params->id);
     struct lt_sts_query *q = &sr->query;
     q->now_s = lt_wall_ms() / 1000;
-    q->retention_s[0] = (int64_t)cfg->ts_retention_10s_hours * 3600;
-    q->retention_s[1] = (int64_t)cfg->ts_retention_1m_days * 86400;
-    q->retention_s[2] = (int64_t)cfg->ts_retention_1h_days * 86400;
+    lt_api_ts_retentions(cfg, q->retention_s);
     if (!parse_params(sr)) {
         sts_free(sr);
         return;

@@ -42,31 +42,13 @@ static void bad_request(struct lt_request *req, const char *why)
     lt_respond_error(req, 400, "bad_request", why);
 }
 
-/* ?name= into buf: 1 present (len set), 0 absent, -1 answered 400. */
-static int param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len)
-{
-    if (!req->head.query)
-        return 0;
-    long n = lt_query_get(req->head.query, req->head.query_len, name, buf, cap);
-    if (n == LT_QUERY_ABSENT)
-        return 0;
-    if (n < 0) {
-        char msg[96]; /* name is one of ours: a few bytes */
-        snprintf(msg, sizeof msg, "%s: malformed or too long", name);
-        bad_request(req, msg);
-        return -1;
-    }
-    *len = n;
-    return 1;
-}
-
 /* ?from= / ?to=: RFC 3339 or epoch seconds. to rounds up to a whole second
  * (points are buckets that start before it). */
 static int time_param(struct lt_request *req, const char *name, bool up, int64_t *out_s)
 {
     char buf[64];
     long n;
-    int r = param(req, name, buf, sizeof buf, &n);
+    int r = lt_api_query_param(req, name, buf, sizeof buf, &n);
     if (r <= 0)
         return r;
     int64_t ms;
@@ -294,13 +276,6 @@ static void on_created(void *arg, int err, const struct lt_totals *totals)
     lt_free(tr);
 }
 
-static bool accepts_csv(struct lt_request *req)
-{
-    char accept[512];
-    const char *a = lt_request_header(req, "Accept", accept, sizeof accept);
-    return a && strstr(a, "text/csv") != NULL;
-}
-
 /* Reads every parameter into tr; false after answering 400. */
 static bool parse_params(struct ts_request *tr)
 {
@@ -315,20 +290,20 @@ static bool parse_params(struct ts_request *tr)
     tr->has_from = r > 0;
     if (time_param(req, "to", true, &q->to_s) < 0)
         return false;
-    if ((r = param(req, "step", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "step", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0 && !(q->step_s = lt_ts_step_parse(buf, (size_t)n))) {
         bad_request(req, "step: unknown step (10s, 1m or 1h)");
         return false;
     }
-    if ((r = param(req, "metrics", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "metrics", buf, sizeof buf, &n)) < 0)
         return false;
     if (lt_ts_metrics_parse(r > 0 ? buf : NULL, r > 0 ? (size_t)n : 0, &cfg->counters, &tr->cols,
                             why, sizeof why) != 0) {
         bad_request(req, why);
         return false;
     }
-    if ((r = param(req, "format", buf, sizeof buf, &n)) < 0)
+    if ((r = lt_api_query_param(req, "format", buf, sizeof buf, &n)) < 0)
         return false;
     if (r > 0) {
         if (n == 3 && memcmp(buf, "csv", 3) == 0) {
@@ -338,9 +313,9 @@ static bool parse_params(struct ts_request *tr)
             return false;
         }
     } else {
-        tr->csv = accepts_csv(req);
+        tr->csv = lt_api_accepts_csv(req);
     }
-    if ((r = param(req, "tz", tr->tz, sizeof tr->tz, &n)) < 0)
+    if ((r = lt_api_query_param(req, "tz", tr->tz, sizeof tr->tz, &n)) < 0)
         return false;
     if (r > 0) {
         if (!lt_tz_valid(tr->tz, (size_t)n)) {
@@ -363,9 +338,7 @@ void lt_api_get_timeseries(struct lt_app *app, struct lt_request *req,
     struct lt_ts_query *q = &tr->query;
     q->now_s = lt_wall_ms() / 1000;
     q->to_s = q->now_s + 1; /* the current bucket included */
-    q->retention_s[0] = (int64_t)cfg->ts_retention_10s_hours * 3600;
-    q->retention_s[1] = (int64_t)cfg->ts_retention_1m_days * 86400;
-    q->retention_s[2] = (int64_t)cfg->ts_retention_1h_days * 86400;
+    lt_api_ts_retentions(cfg, q->retention_s);
     if (!parse_params(tr)) {
         lt_free(tr);
         return;

@@ -15,6 +15,8 @@
 #include "livetally/api/router.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 lt_route_handler lt_api_post_events;
 lt_route_handler lt_api_get_stream;
@@ -48,6 +50,14 @@ bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len
  * returns false when one is bad. */
 struct lt_totals_display;
 bool lt_api_display_opts(struct lt_request *req, struct lt_totals_display *d);
+
+/* api_params.c: ?name= into buf (cap bytes): 1 present (*len set), 0 absent,
+ * -1 malformed or too long, answered 400 naming the parameter. */
+int lt_api_query_param(struct lt_request *req, const char *name, char *buf, size_t cap, long *len);
+/* Does the request's Accept header ask for text/csv? */
+bool lt_api_accepts_csv(struct lt_request *req);
+/* The time buckets' retentions in seconds, in lt_ts_sizes order. */
+void lt_api_ts_retentions(const struct lt_config *cfg, int64_t out[3]);
 
 /* Maps an LT_E* error from the store to 503 not_ready with Retry-After. */
 void lt_api_respond_store_error(struct lt_request *req, int err);
