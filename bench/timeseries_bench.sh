@@ -9,37 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-work=$(mktemp -d /tmp/lt-tsbench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-bin=${LT_BINARY:-build/livetally}
-if [ -z "${LT_BINARY:-}" ] && [ ! -x build/livetally ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null; cmake --build build -j"$(nproc)" >/dev/null
-fi
-
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$work" --appendonly yes \
-  --appendfsync always --save "" --logfile "$work/redis.log" &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis
 /usr/bin/python3 bench/ts_fill.py "$rport" tsbench 24
 
 cat > "$work/lt.json" <<CONF
 {"listen": "127.0.0.1:0", "workers": 2, "redis": {"port": $rport}, "log_level": "warn",
  "counters": ["shares"]}
 CONF
-"$bin" --config "$work/lt.json" > "$work/lt.out" 2> "$work/lt.err" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "ready on" "$work/lt.out" 2>/dev/null && break; sleep 0.1; done
-lport=$(grep -o '[0-9]*$' "$work/lt.out")
+start_livetally
 now=$(date +%s)
 url="http://127.0.0.1:$lport/v1/streams/tsbench/timeseries?from=$((now - 86400))&to=$now&step=1m"
 points=$(curl -s "$url" | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin); print(len(b["points"]), sum(p[1] for p in b["points"]))')
