@@ -1,6 +1,7 @@
 /* The report's three wire forms (report_out.h). */
 #include "livetally/api/report_out.h"
 
+#include "livetally/api/static_files.h"
 #include "livetally/api/totals_json.h"
 #include "livetally/base/clock.h"
 #include "livetally/base/error.h"
@@ -336,31 +337,6 @@ int lt_report_csv(struct lt_strbuf *sb, const struct lt_report *r)
 
 /* ---- HTML --------------------------------------------------------------- */
 
-static void html_text(struct lt_strbuf *sb, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            lt_strbuf_add_str(sb, "&amp;");
-            break;
-        case '<':
-            lt_strbuf_add_str(sb, "&lt;");
-            break;
-        case '>':
-            lt_strbuf_add_str(sb, "&gt;");
-            break;
-        case '"':
-            lt_strbuf_add_str(sb, "&quot;");
-            break;
-        case '\'':
-            lt_strbuf_add_str(sb, "&#39;");
-            break;
-        default:
-            lt_strbuf_add_char(sb, *s);
-        }
-    }
-}
-
 /* "203,411": the exact count with thousands separators. */
 static void add_grouped(struct lt_strbuf *sb, int64_t n)
 {
@@ -385,7 +361,7 @@ static void add_figure(struct lt_strbuf *sb, int64_t n, enum lt_display_locale l
     snprintf(exact, sizeof exact, "%lld", (long long)n);
     if (strcmp(shown, exact) != 0) {
         lt_strbuf_add_str(sb, " (");
-        html_text(sb, shown);
+        lt_html_escape_append(sb, shown);
         lt_strbuf_add_char(sb, ')');
     }
 }
@@ -394,7 +370,7 @@ static void row_figure(struct lt_strbuf *sb, const char *label, int64_t n,
                        enum lt_display_locale locale)
 {
     lt_strbuf_add_str(sb, "<tr><th>");
-    html_text(sb, label);
+    lt_html_escape_append(sb, label);
     lt_strbuf_add_str(sb, "</th><td>");
     add_figure(sb, n, locale);
     lt_strbuf_add_str(sb, "</td></tr>\n");
@@ -411,7 +387,7 @@ static void add_axis_label(struct lt_strbuf *sb, int64_t n, enum lt_display_loca
 {
     char shown[LT_DISPLAY_MAX];
     lt_display_format(n, locale, LT_STYLE_FLOOR, shown);
-    html_text(sb, shown);
+    lt_html_escape_append(sb, shown);
 }
 
 /* One metric per minute as bars on its own y axis (0, half, the highest),
@@ -487,26 +463,26 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     lt_strbuf_add_str(sb, loc == LT_LOCALE_EN ? "en" : "zh-CN");
     lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
                           "<title>Report: ");
-    html_text(sb, name);
+    lt_html_escape_append(sb, name);
     lt_strbuf_add_str(sb, "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
                           "table{border-collapse:collapse;margin:.5em 0 1.5em}"
                           "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
                           "th{text-align:left;background:#f4f4f4}"
                           "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
                           "</head><body>\n<h1>");
-    html_text(sb, name);
+    lt_html_escape_append(sb, name);
     lt_strbuf_add_str(sb, "</h1>\n<p>Stream <code>");
-    html_text(sb, t->stream);
+    lt_html_escape_append(sb, t->stream);
     lt_strbuf_add_str(sb, "</code>");
     if (t->series) {
         lt_strbuf_add_str(sb, ", series <code>");
-        html_text(sb, t->series);
+        lt_html_escape_append(sb, t->series);
         lt_strbuf_add_str(sb, "</code>");
     }
     lt_strbuf_addf(sb, ", status %s. Generated at <time>", lt_status_name(t->status));
     add_local(sb, r->generated_ms / 1000, true);
     lt_strbuf_add_str(sb, "</time>; times in ");
-    html_text(sb, r->tz);
+    lt_html_escape_append(sb, r->tz);
     lt_strbuf_add_str(sb, ".</p>\n<h2>Totals</h2>\n<table>\n");
     row_figure(sb, "Views", t->views, loc);
     row_figure(sb, "Likes", t->likes, loc);
@@ -530,7 +506,7 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
         lt_strbuf_add_str(sb, "<tr><th>");
-        html_text(sb, s->name);
+        lt_html_escape_append(sb, s->name);
         lt_strbuf_add_str(sb, "</th><td>");
         add_figure(sb, s->views, loc);
         lt_strbuf_add_str(sb, "</td><td>");
@@ -549,7 +525,7 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
     const struct lt_report_method *m = &r->method;
     lt_strbuf_add_str(sb, "</table>\n<h2>Counting method</h2>\n<table>\n"
                           "<tr><th>A view</th><td style=\"text-align:left\">");
-    html_text(sb, view_rule);
+    lt_html_escape_append(sb, view_rule);
     lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>Dedup window (seconds)</th><td>");
     add_grouped(sb, m->dedup_seconds);
     lt_strbuf_add_str(sb, "</td></tr>\n");

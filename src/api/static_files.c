@@ -3,6 +3,7 @@
 
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
+#include "livetally/base/strbuf.h"
 
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -169,28 +170,24 @@ char *lt_template_render(const char *tpl, size_t tpl_len, const char *const *key
     return out;
 }
 
+void lt_html_escape_append(struct lt_strbuf *sb, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': lt_strbuf_add_str(sb, "&amp;"); break;
+        case '<': lt_strbuf_add_str(sb, "&lt;"); break;
+        case '>': lt_strbuf_add_str(sb, "&gt;"); break;
+        case '"': lt_strbuf_add_str(sb, "&quot;"); break;
+        case '\'': lt_strbuf_add_str(sb, "&#39;"); break;
+        default: lt_strbuf_add_char(sb, *s); break;
+        }
+    }
+}
+
 long lt_html_escape(const char *s, char *out, size_t cap)
 {
-    size_t n = 0;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
-        }
-        size_t rl = rep ? strlen(rep) : 1;
-        if (n + rl + 1 > cap)
-            return -1;
-        if (rep)
-            memcpy(out + n, rep, rl);
-        else
-            out[n] = *s;
-        n += rl;
-    }
-    out[n] = '\0';
-    return (long)n;
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, out, cap);
+    lt_html_escape_append(&sb, s);
+    return lt_strbuf_failed(&sb) ? -1 : (long)sb.len;
 }

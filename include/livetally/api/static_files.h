@@ -36,5 +36,8 @@ char *lt_template_render(const char *tpl, size_t tpl_len, const char *const *key
 /* HTML-escapes s (& < > " ') into out (cap bytes, NUL-terminated); returns
  * the length, or -1 when it does not fit. */
 long lt_html_escape(const char *s, char *out, size_t cap);
+/* The same, appended to sb (NULL s appends nothing). */
+struct lt_strbuf;
+void lt_html_escape_append(struct lt_strbuf *sb, const char *s);
 
 #endif
