@@ -7,7 +7,7 @@
  * touching their callers.
  *
  * This one is Redis: every key, script and reply format of livetally lives
- * in store.c and src/store/lua/ (docs/redis.md lists the keys).
+ * in src/store/store*.c and src/store/lua/ (docs/redis.md lists the keys).
  *
  * Connections: one "data" connection for commands and scripts and one
  * "pubsub" connection subscribed to the control channel (stream status

@@ -1,0 +1,91 @@
+/* What the store's files share (store.c: connections, control channel, live
+ * pushes and the helpers below; store_read.c, store_write.c, store_list.c:
+ * the operations of store.h, grouped by what they do). Private to
+ * src/store/: nothing outside includes it. */
+#ifndef LIVETALLY_STORE_INTERNAL_H
+#define LIVETALLY_STORE_INTERNAL_H
+
+#include "livetally/base/map.h"
+#include "livetally/store/redis_conn.h"
+#include "livetally/store/store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_CONTROL_CHANNEL "lt:control"
+#define LT_STREAM_INDEX "lt:streams"
+
+/* Key names: every key of a stream carries the hash tag {id}. */
+enum store_key_kind { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORT };
+/* The set of streams a worker reported online shares to (spans streams:
+ * written apart, idempotently), so the master can remove a dead worker's
+ * shares. */
+#define LT_ONLINE_STREAMS_PREFIX "lt:online-streams:"
+
+/* Writes "lt:{<stream>}:<suffix>" into buf. Stream ids are validated
+ * (lt_valid_stream_id, at most LT_STREAM_ID_MAX = 64 bytes) before they
+ * reach the store, so a key is at most 4 + 64 + 2 + 8 = 78 bytes: the
+ * callers' 128 hold it. Should one not fit, the length says 0 rather than
+ * more than the buffer holds. */
+size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind k);
+
+struct lt_store {
+    const struct lt_config *cfg;
+    char *incarnation;
+    char *online_field;
+    struct lt_map online_registered; /* streams already in our registry set */
+    struct lt_redis_conn *data;
+    struct lt_redis_conn *pubsub;
+    struct lt_redis_script *apply;
+    struct lt_redis_script *read;
+    struct lt_redis_script *timeseries;
+    struct lt_redis_script *put;
+    struct lt_redis_script *drop_share;
+    struct lt_redis_script *series;
+    lt_store_push_cb *on_push;
+    lt_store_resync_cb *on_resync;
+    void *push_arg;
+    char liveness_channel[96]; /* "lt:probe:" + an incarnation of 29 bytes (worker.c) */
+    int64_t liveness_sent_ms; /* > 0: a probe is out, not heard back yet */
+    lt_store_control_cb *on_control;
+    void *control_arg;
+    uint64_t control_epoch;
+    struct event *health;
+};
+
+/* ---- reply helpers (store.c) ------------------------------------------- */
+
+/* An integer reply, or a string one holding a number; 0 otherwise. */
+int64_t store_reply_int(const redisReply *r);
+/* err set, no reply or an error reply (logged with what): true. */
+bool store_reply_is_error(const redisReply *r, int err, const char *what);
+
+/* Argument vector built on the heap: the strings live in one arena. */
+struct store_argv {
+    const char **argv;
+    size_t *lens;
+    int argc, cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+};
+void store_argv_init(struct store_argv *b, int cap, size_t arena_cap);
+void store_argv_add(struct store_argv *b, const char *s, size_t len);
+void store_argv_add_str(struct store_argv *b, const char *s);
+void store_argv_add_int(struct store_argv *b, int64_t v);
+/* Fixes the pointers once every string is in: argv is usable after it. */
+void store_argv_finish(struct store_argv *b);
+void store_argv_free(struct store_argv *b);
+
+/* ---- one stream's totals (store_read.c), used by listing and series ---- */
+
+/* Sends read.lua for stream. */
+int store_send_read(struct lt_store *store, const char *stream, int64_t now_ms, lt_redis_cb *cb,
+                    void *arg);
+/* One stream's read reply: 1 and t filled, 0 (no such stream), or an LT_E*
+ * code. */
+int store_read_result(const struct lt_store *store, const char *stream, int64_t now_ms,
+                      const redisReply *r, int err, struct lt_totals *t);
+
+#endif
