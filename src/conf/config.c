@@ -28,6 +28,7 @@ enum opt_type {
     OPT_STRING_LIST,
     OPT_HOST_PORT,
     OPT_PROXIES,  /* trusted_proxies: ["10.0.0.0/8", "::1"] */
+    OPT_SOURCES,  /* auth.sources: {"<source>": {"key_env": "VAR"}} */
     OPT_RESERVED, /* a contract key not implemented yet: only its default is
                    * accepted; check() writes why anything else is refused */
 };
@@ -52,11 +53,11 @@ struct option {
 #define FIELD(f) offsetof(struct lt_config, f)
 #define ID_RULE "1-32 characters of a-z 0-9 _ -"
 #define MAX_COUNTERS 32
+#define MAX_SOURCES 256
 #define MAX_FILE_BYTES (4 << 20)
 
 static bool check_host(const char *s, char *why, size_t whylen);
 static bool refuse_cluster(const char *s, char *why, size_t whylen);
-static bool refuse_sources(const char *s, char *why, size_t whylen);
 static bool check_env_name(const char *s, char *why, size_t whylen);
 static bool check_counter(const char *s, char *why, size_t whylen);
 static bool check_origin(const char *s, char *why, size_t whylen);
@@ -118,8 +119,8 @@ static const struct option options[] = {
      "origins allowed by CORS and for a WebSocket's Origin: \"*\" or scheme://host[:port]"},
     {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, check_env_name,
      "environment variable with comma-separated bearer tokens for operator endpoints; none set = they answer 403"},
-    {"auth.sources", OPT_RESERVED, 0, 0, "{}", 0, 0, refuse_sources,
-     "partner keys: partner reports are not implemented yet, so only {} is accepted"},
+    {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, MAX_SOURCES, check_env_name,
+     "partner keys: {\"<source>\": {\"key_env\": \"VAR\"}}; a source's key (read from VAR at start and on SIGHUP) opens PUT /v1/streams/{id}/sources/<source> only; no key set = 403"},
     {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,
      "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
     {"limits.max_connections", OPT_INT, FIELD(max_connections), 0, "10000", 1, 1000000, NULL,
@@ -372,13 +373,6 @@ static bool refuse_cluster(const char *s, char *why, size_t whylen)
     return false;
 }
 
-static bool refuse_sources(const char *s, char *why, size_t whylen)
-{
-    (void)s;
-    snprintf(why, whylen, "partner reports are not implemented yet; leave it {}");
-    return false;
-}
-
 static bool check_env_name(const char *s, char *why, size_t whylen)
 {
     bool ok = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_';
@@ -528,6 +522,17 @@ static void strlist_free(struct lt_strlist *list)
     list->n = 0;
 }
 
+static void sources_free(struct lt_source_key **list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        lt_free((*list)[i].key_env);
+        lt_free((*list)[i].key);
+    }
+    lt_free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
 static void option_free(struct lt_config *cfg, const struct option *opt)
 {
     char **str = field(cfg, opt->off);
@@ -551,6 +556,9 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
         lt_free(*(struct lt_cidr **)field(cfg, opt->off));
         *(struct lt_cidr **)field(cfg, opt->off) = NULL;
         *count = 0;
+        break;
+    case OPT_SOURCES:
+        sources_free(field(cfg, opt->off), count);
         break;
     }
 }
@@ -720,6 +728,73 @@ static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t
     return 0;
 }
 
+/* auth.sources: {"<source>": {"key_env": "VAR"}}. Built aside and swapped
+ * in only when every entry passed (as a string list is). The keys
+ * themselves are read later, with the other secrets (read_secrets). */
+static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t *v,
+                         const char *key, struct errctx *e)
+{
+    struct lt_source_key *list, **dst = field(cfg, opt->off);
+    size_t n = 0, *count = field(cfg, opt->off2);
+    char ikey[200], q[80]; /* messages: cut short when long */
+    const char *name;
+    json_t *entry;
+    int rc = 0;
+
+    if (!json_is_object(v))
+        return fail(e, key, "expected an object {\"<source>\": {\"key_env\": \"VAR\"}}, got %s",
+                    type_name(v));
+    if (json_object_size(v) > (size_t)opt->max)
+        return fail(e, key, "has %zu sources, at most %lld are allowed", json_object_size(v),
+                    opt->max);
+    list = lt_calloc(json_object_size(v) + 1, sizeof *list);
+    json_object_foreach(v, name, entry)
+    {
+        const char *k;
+        json_t *item;
+        if (!is_id(name)) {
+            rc = fail(e, key, "%s is not a valid source id (" ID_RULE ")",
+                      quoted(name, q, sizeof q));
+            goto out;
+        }
+        snprintf(ikey, sizeof ikey, "%s.%s", key, name);
+        if (!json_is_object(entry)) {
+            rc = fail(e, ikey, "expected an object {\"key_env\": \"VAR\"}, got %s",
+                      type_name(entry));
+            goto out;
+        }
+        json_object_foreach(entry, k, item)
+        {
+            if (strcmp(k, "key_env") != 0) {
+                rc = fail(e, ikey, "unknown key %s (only key_env)", quoted(k, q, sizeof q));
+                goto out;
+            }
+        }
+        json_t *env = json_object_get(entry, "key_env");
+        snprintf(ikey, sizeof ikey, "%s.%s.key_env", key, name);
+        if (!env) {
+            rc = fail(e, ikey, "is missing: name the environment variable holding the key");
+            goto out;
+        }
+        if (!json_is_string(env)) {
+            rc = fail(e, ikey, "expected a string, got %s", type_name(env));
+            goto out;
+        }
+        if ((rc = check_string(opt, json_string_value(env), ikey, e)) != 0)
+            goto out;
+        list[n].key_env = lt_strdup(json_string_value(env));
+        snprintf(list[n].name, sizeof list[n].name, "%s", name);
+        n++;
+    }
+    sources_free(dst, count);
+    *dst = list;
+    *count = n;
+    return 0;
+out:
+    sources_free(&list, &n);
+    return rc;
+}
+
 static int apply(struct lt_config *cfg, const struct option *opt, json_t *v, const char *key,
                  struct errctx *e)
 {
@@ -739,6 +814,8 @@ static int apply(struct lt_config *cfg, const struct option *opt, json_t *v, con
         return apply_reserved(opt, v, key, e);
     case OPT_PROXIES:
         return apply_proxies(cfg, opt, v, key, e);
+    case OPT_SOURCES:
+        return apply_sources(cfg, opt, v, key, e);
     }
     return fail(e, key, "unsupported option type");
 }
@@ -841,6 +918,10 @@ static void read_secrets(struct lt_config *cfg)
     strlist_free(&cfg->operator_tokens);
     split_tokens(cfg->operator_tokens_env ? getenv(cfg->operator_tokens_env) : NULL,
                  &cfg->operator_tokens);
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        lt_free(cfg->sources[i].key);
+        cfg->sources[i].key = env_secret(cfg->sources[i].key_env);
+    }
 }
 
 /* ---- loading ---- */
@@ -1179,6 +1260,14 @@ static json_t *option_to_json(const struct lt_config *cfg, const struct option *
     }
     case OPT_RESERVED:
         return json_loads(opt->def, JSON_DECODE_ANY, NULL);
+    case OPT_SOURCES: { /* the variables' names, never the keys */
+        const struct lt_source_key *list = *(struct lt_source_key **)field(c, opt->off);
+        size_t n = *(size_t *)field(c, opt->off2);
+        json_t *o = json_object();
+        for (size_t i = 0; i < n; i++)
+            json_object_set_new(o, list[i].name, json_pack("{s:s}", "key_env", list[i].key_env));
+        return o;
+    }
     }
     return json_null();
 }
@@ -1303,6 +1392,15 @@ bool lt_config_is_trusted_proxy(const struct lt_config *cfg, const struct sockad
     return false;
 }
 
+const struct lt_source_key *lt_config_find_source(const struct lt_config *cfg, const char *name,
+                                                  size_t len)
+{
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        if (strlen(cfg->sources[i].name) == len && memcmp(cfg->sources[i].name, name, len) == 0)
+            return &cfg->sources[i];
+    return NULL;
+}
+
 bool lt_config_has_counter(const struct lt_config *cfg, const char *name, size_t len)
 {
     for (size_t i = 0; i < cfg->counters.n; i++) {
@@ -1326,6 +1424,7 @@ static const char *opt_type_name(const struct option *opt)
         [OPT_HOST_PORT] = "string HOST:PORT",
         [OPT_PROXIES] = "list of addresses",
         [OPT_RESERVED] = "reserved",
+        [OPT_SOURCES] = "object",
     };
     return names[opt->type];
 }
@@ -1339,6 +1438,8 @@ static const char *opt_bounds(const struct option *opt, char *buf, size_t len)
         snprintf(buf, len, "port %lld..%lld", opt->min, opt->max);
     else if (opt->type == OPT_STRING_LIST && opt->max > 0)
         snprintf(buf, len, "at most %lld items", opt->max);
+    else if (opt->type == OPT_SOURCES)
+        snprintf(buf, len, "at most %lld sources", opt->max);
     return buf;
 }
 
@@ -1405,9 +1506,13 @@ void lt_config_print_markdown(FILE *out)
             "   used, so the binary runs from any directory.\n"
             "3. Command-line overrides are applied, with the same checks as the file.\n"
             "4. Secrets are read from the environment variables the config names:\n"
-            "   `redis.password_env` and `auth.operator_tokens_env` (tokens split on `,`,\n"
-            "   blanks trimmed, empty items dropped). An unset or empty variable means\n"
-            "   no secret.\n\n"
+            "   `redis.password_env`, `auth.operator_tokens_env` (tokens split on `,`,\n"
+            "   blanks trimmed, empty items dropped) and each `auth.sources.<source>.key_env`\n"
+            "   (one partner key). An unset or empty variable means no secret. On SIGHUP\n"
+            "   each worker reads the variables the reloaded config names again: a running\n"
+            "   process' environment cannot be changed from outside, so tokens and keys\n"
+            "   are rotated by pointing the config at another variable (set when the\n"
+            "   server started) and sending SIGHUP. No token or key is ever logged.\n\n"
             "## Reloading\n\n"
             "On SIGHUP the master reads the file again (with the same command-line\n"
             "overrides) and checks it. When it has an error, the master logs it and\n"

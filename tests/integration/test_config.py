@@ -81,18 +81,20 @@ BAD_CONFIGS = [
     ("counter_shadows_like", {"counters": ["like"]}, "counters"),
     ("bad_proxy", {"trusted_proxies": ["not-an-address"]}, "trusted_proxies"),
     ("bad_header_timeout", {"limits": {"header_timeout_ms": 99}}, "limits.header_timeout_ms"),
+    ("bad_source_id", {"auth": {"sources": {"Partner A": {"key_env": "K"}}}}, "auth.sources"),
+    ("bad_source_env", {"auth": {"sources": {"partner-a": {"key_env": "K-1"}}}},
+     "auth.sources.partner-a.key_env"),
+    ("source_without_env", {"auth": {"sources": {"partner-a": {}}}},
+     "auth.sources.partner-a.key_env"),
     # Contract keys not implemented yet are refused, not accepted and ignored.
     ("redis_cluster", {"redis": {"cluster": ["10.0.0.5:7000"]}}, "redis.cluster"),
-    ("auth_sources", {"auth": {"sources": {"partner-a": {"key_env": "K"}}}}, "auth.sources"),
 ]
 
 
 def test_unimplemented_keys_say_why(lt_binary, tmp_path):
     for cfg, key, why in (
             ({"redis": {"cluster": ["10.0.0.5:7000"]}}, "redis.cluster",
-             "Redis Cluster is not supported yet; use redis.host/redis.port"),
-            ({"auth": {"sources": {"partner-a": {"key_env": "K"}}}}, "auth.sources",
-             "partner reports are not implemented yet")):
+             "Redis Cluster is not supported yet; use redis.host/redis.port"),):
         path = write(tmp_path, "unimpl.json", cfg)
         rc, out, err = h.run_binary(lt_binary, ["--config", path])
         assert rc != 0 and "livetally ready" not in out, (rc, out, err)

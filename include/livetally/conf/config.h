@@ -47,6 +47,13 @@ struct lt_cidr {
     int prefix_len;
 };
 
+/* One entry of auth.sources. key is a secret: never logged. */
+struct lt_source_key {
+    char name[33]; /* a source id (LT_SOURCE_ID_MAX bytes at most) */
+    char *key_env;
+    char *key; /* read from key_env; NULL: not set */
+};
+
 struct lt_config {
     char *path; /* the file that was loaded, for messages */
     int refs;   /* snapshot references; 0 for a config that is not a snapshot */
@@ -60,8 +67,8 @@ struct lt_config {
     char *redis_password_env; /* NULL when not configured */
     char *redis_password;     /* read from that variable; NULL when unset */
     int redis_db;
-    /* redis.cluster and auth.sources are reserved keys: only [] and {} are
-     * accepted until Redis Cluster and partner reports are implemented. */
+    /* redis.cluster is a reserved key: only [] is accepted until Redis
+     * Cluster is implemented. */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_max_backlog; /* pending viewer entries per worker before 503 */
@@ -86,6 +93,11 @@ struct lt_config {
 
     char *operator_tokens_env;
     struct lt_strlist operator_tokens; /* from that variable, split on ',' */
+    /* auth.sources, in file order: each partner source's key variable and
+     * the key read from it (NULL when unset or empty: that source's
+     * endpoint answers 403). */
+    struct lt_source_key *sources;
+    size_t n_sources;
 
     struct lt_cidr *trusted_proxies;
     size_t n_trusted_proxies;
@@ -152,6 +164,10 @@ int lt_config_keep_restart_only(struct lt_config *next, const struct lt_config *
 
 /* Is this peer address in trusted_proxies? */
 bool lt_config_is_trusted_proxy(const struct lt_config *cfg, const struct sockaddr *addr);
+
+/* The auth.sources entry of source name[0..len), or NULL. */
+const struct lt_source_key *lt_config_find_source(const struct lt_config *cfg, const char *name,
+                                                  size_t len);
 
 /* Is this counter name configured (not "view" or "like")? */
 bool lt_config_has_counter(const struct lt_config *cfg, const char *name, size_t len);

@@ -895,16 +895,49 @@ static void test_cors(void **state)
 static void test_auth_sources(void **state)
 {
     (void)state;
-    /* Reserved until partner reports exist: {} only, anything else refused
-     * with the reason rather than loaded and never used. */
+    /* {"<source>": {"key_env": "VAR"}}: each key read from its variable;
+     * a bad entry is refused naming the source and what is wrong. */
     expect_ok("{\"auth\": {\"sources\": {}}}");
+    assert_int_equal(cfg.n_sources, 0);
     lt_config_free(&cfg);
-    expect_error("{\"auth\": {\"sources\": {\"p\": {\"key_env\": \"A\"}}}}",
-                 "config/x.json: auth.sources: partner reports are not implemented yet; leave it "
-                 "{}");
+    setenv("LT_T_KEY_P", "pk", 1);
+    unsetenv("LT_T_KEY_Q");
+    expect_ok("{\"auth\": {\"sources\": {\"p\": {\"key_env\": \"LT_T_KEY_P\"}, "
+              "\"q-2\": {\"key_env\": \"LT_T_KEY_Q\"}}}}");
+    assert_int_equal(cfg.n_sources, 2);
+    const struct lt_source_key *p = lt_config_find_source(&cfg, "p", 1);
+    assert_non_null(p);
+    assert_string_equal(p->key_env, "LT_T_KEY_P");
+    assert_string_equal(p->key, "pk");
+    const struct lt_source_key *q = lt_config_find_source(&cfg, "q-2", 3);
+    assert_non_null(q);
+    assert_null(q->key);
+    assert_null(lt_config_find_source(&cfg, "q", 1));
+    /* The JSON form names the variables, never the keys. */
+    char *json = lt_config_to_json(&cfg);
+    assert_non_null(strstr(json, "\"sources\":{\"p\":{\"key_env\":\"LT_T_KEY_P\"}"));
+    assert_null(strstr(json, "pk\""));
+    lt_free(json);
+    lt_config_free(&cfg);
     expect_error("{\"auth\": {\"sources\": []}}",
-                 "config/x.json: auth.sources: partner reports are not implemented yet; leave it "
-                 "{}");
+                 "config/x.json: auth.sources: expected an object {\"<source>\": {\"key_env\": "
+                 "\"VAR\"}}, got a list");
+    expect_error("{\"auth\": {\"sources\": {\"Bad Id\": {\"key_env\": \"A\"}}}}",
+                 "config/x.json: auth.sources: \"Bad Id\" is not a valid source id (1-32 "
+                 "characters of a-z 0-9 _ -)");
+    expect_error("{\"auth\": {\"sources\": {\"p\": \"A\"}}}",
+                 "config/x.json: auth.sources.p: expected an object {\"key_env\": \"VAR\"}, got "
+                 "a string");
+    expect_error("{\"auth\": {\"sources\": {\"p\": {}}}}",
+                 "config/x.json: auth.sources.p.key_env: is missing: name the environment "
+                 "variable holding the key");
+    expect_error("{\"auth\": {\"sources\": {\"p\": {\"key\": \"secret\"}}}}",
+                 "config/x.json: auth.sources.p: unknown key \"key\" (only key_env)");
+    expect_error("{\"auth\": {\"sources\": {\"p\": {\"key_env\": 3}}}}",
+                 "config/x.json: auth.sources.p.key_env: expected a string, got a whole number");
+    expect_error("{\"auth\": {\"sources\": {\"p\": {\"key_env\": \"A-B\"}}}}",
+                 "config/x.json: auth.sources.p.key_env: \"A-B\" is not an environment variable "
+                 "name (letters, digits, _)");
 }
 
 static void test_help_lists_every_key(void **state)
@@ -1028,7 +1061,8 @@ static void test_no_leaks(void **state)
         "\"cluster\": []}, \"auth\": {\"sources\": {}}, \"trusted_proxies\": [\"::1\"], "
         "\"web_root\": \"/w\"}",
         "{\"counters\": [\"a\", \"view\"]}",
-        "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"A\"}}}}",
+        "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"LT_T_PW\"}, \"t\": {\"key_env\": \"A\"}}}}",
+        "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"LT_T_PW\"}, \"t\": {\"key_env\": 1}}}}",
         "{\"trusted_proxies\": [\"::1\", \"x\"]}",
         "{\"listen\": \"[::1]:1\", \"redis\": {\"cluster\": [\"r:1\"], \"db\": 1}}",
         "{\"workers\": 1,",
