@@ -12,7 +12,8 @@ enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_PUT = 1 << 3, M_DELET
 
 struct route {
     unsigned methods;
-    /* Segments separated by '/'; "{id}" captures a stream or series id. */
+    /* Segments separated by '/'; "{id}" captures a stream or series id,
+     * "{source}" a source id. */
     const char *pattern;
     lt_route_handler *handler;
 };
@@ -26,6 +27,7 @@ static const struct route routes[] = {
     {M_GET, "/v1/streams/{id}/timeseries", lt_api_get_timeseries},
     {M_GET, "/v1/series/{id}/timeseries", lt_api_get_series_timeseries},
     {M_GET, "/v1/streams/{id}/report", lt_api_get_report},
+    {M_PUT, "/v1/streams/{id}/sources/{source}", lt_api_put_source},
     {M_GET, "/v1/streams/{id}/ws", lt_api_stream_ws},
     {M_GET, "/v1/streams/{id}/live", lt_api_live},
     {M_GET, "/v1/ws", lt_api_ws},
@@ -37,7 +39,7 @@ static const struct route routes[] = {
     {M_GET | M_HEAD, "/demo", lt_api_demo},
 };
 
-enum match { NO_MATCH, MATCH, BAD_ID };
+enum match { NO_MATCH, MATCH, BAD_ID, BAD_SOURCE };
 
 /* Matches path against pattern, capturing parameters. */
 static enum match match_route(const char *pattern, const char *path, size_t len,
@@ -45,7 +47,7 @@ static enum match match_route(const char *pattern, const char *path, size_t len,
 {
     const char *p = pattern;
     size_t i = 0;
-    bool bad = false;
+    bool bad = false, bad_source = false;
     while (*p && i <= len) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
@@ -55,8 +57,16 @@ static enum match match_route(const char *pattern, const char *path, size_t len,
             size_t seg_len = seg_end - i;
             if (seg_len == 0)
                 return NO_MATCH;
-            /* A valid id is at most LT_STREAM_ID_MAX bytes: it fits id[]. */
-            if (lt_valid_stream_id(path + i, seg_len)) {
+            if (strncmp(p, "{source}", 8) == 0) {
+                /* A valid source id is at most LT_SOURCE_ID_MAX bytes. */
+                if (lt_valid_source_id(path + i, seg_len)) {
+                    memcpy(params->source, path + i, seg_len);
+                    params->source[seg_len] = '\0';
+                } else {
+                    bad_source = true;
+                }
+            } else if (lt_valid_stream_id(path + i, seg_len)) {
+                /* A valid id is at most LT_STREAM_ID_MAX bytes: it fits id[]. */
                 memcpy(params->id, path + i, seg_len);
                 params->id[seg_len] = '\0';
             } else {
@@ -73,7 +83,7 @@ static enum match match_route(const char *pattern, const char *path, size_t len,
     }
     if (*p || i != len)
         return NO_MATCH;
-    return bad ? BAD_ID : MATCH;
+    return bad ? BAD_ID : bad_source ? BAD_SOURCE : MATCH;
 }
 
 static unsigned method_bit(enum lt_http_method m)
@@ -117,7 +127,7 @@ void lt_router_dispatch(struct lt_request *req)
     }
     struct lt_route_params params;
     unsigned allowed = 0;
-    bool bad_id = false;
+    bool bad_id = false, bad_source = false;
     unsigned want = method_bit(h->method);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         memset(&params, 0, sizeof params);
@@ -127,6 +137,10 @@ void lt_router_dispatch(struct lt_request *req)
         allowed |= routes[i].methods;
         if (m == BAD_ID) {
             bad_id = true;
+            continue;
+        }
+        if (m == BAD_SOURCE) {
+            bad_source = true;
             continue;
         }
         if (routes[i].methods & want) {
@@ -142,6 +156,10 @@ void lt_router_dispatch(struct lt_request *req)
         lt_respond_error(req, 400, "bad_stream_id",
                          "a stream id is 1-64 characters of A-Z a-z 0-9 _ - . and does not "
                          "start with '.'");
+        return;
+    }
+    if (bad_source && (allowed & want)) {
+        lt_respond_error(req, 400, "bad_request", "a source id is 1-32 characters of a-z 0-9 _ -");
         return;
     }
     char allow[64]; /* allow_list: at most 37 bytes */

@@ -327,9 +327,13 @@ static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void 
         }
     } else if (strcmp(type, "auth") == 0) {
         json_t *t = json_object_get(msg, "token");
-        if (!json_is_string(t) ||
-            !lt_auth_token_ok(cfg, json_string_value(t), json_string_length(t))) {
-            send_error(cl, "forbidden", "the token is not an operator token");
+        /* The HTTP rule (auth.c): none configured = forbidden, whatever
+         * the token; a missing or wrong one = unauthorized. */
+        if (cfg->operator_tokens.n == 0) {
+            send_error(cl, "forbidden", "no operator tokens are configured");
+        } else if (!json_is_string(t) ||
+                   !lt_auth_token_ok(cfg, json_string_value(t), json_string_length(t))) {
+            send_error(cl, "unauthorized", "the token is not an operator token");
         } else {
             cl->operator = true;
             for (size_t i = 0; i < cl->n_subs; i++)

@@ -96,6 +96,33 @@ static int decode_source(struct lt_totals *t, const char *name, size_t len, cons
     return 0;
 }
 
+/* r:<source>:<views|likes|at|lower>: a partner's latest report (read.lua). */
+static int decode_reported(struct lt_totals *t, const char *name, size_t len, const char *value,
+                           size_t value_len)
+{
+    const char *id = name + 2;
+    const char *colon = memchr(id, ':', len - 2);
+    if (!colon)
+        return 0;
+    size_t id_len = (size_t)(colon - id), rest = len - 2 - id_len - 1;
+    int64_t v;
+    if (parse_int(value, value_len, &v) != 0)
+        return LT_EPROTO;
+    struct lt_totals_source *src = lt_totals_source(t, id, id_len);
+    if (!src)
+        return LT_EPROTO; /* only valid ids are ever written */
+    src->has_reported = true;
+    if (name_is(colon + 1, rest, "views"))
+        src->reported.views = v;
+    else if (name_is(colon + 1, rest, "likes"))
+        src->reported.likes = v;
+    else if (name_is(colon + 1, rest, "at"))
+        src->reported.at_ms = v;
+    else if (name_is(colon + 1, rest, "lower"))
+        src->reported.lower = v != 0;
+    return 0;
+}
+
 int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len, const char *value,
                           size_t value_len)
 {
@@ -132,6 +159,8 @@ int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len
     }
     if (name_len > 2 && memcmp(name, "s:", 2) == 0)
         return decode_source(t, name, name_len, value, value_len);
+    if (name_len > 2 && memcmp(name, "r:", 2) == 0)
+        return decode_reported(t, name, name_len, value, value_len);
     return 0;
 }
 

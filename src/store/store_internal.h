@@ -1,5 +1,6 @@
 /* What the store's files share (store.c: connections, control channel, live
- * pushes and the helpers below; store_read.c, store_write.c, store_list.c:
+ * pushes and the helpers below; store_read.c, store_write.c, store_list.c,
+ * store_sources.c:
  * the operations of store.h, grouped by what they do). Private to
  * src/store/: nothing outside includes it. */
 #ifndef LIVETALLY_STORE_INTERNAL_H
@@ -18,7 +19,16 @@
 #define LT_STREAM_INDEX "lt:streams"
 
 /* Key names: every key of a stream carries the hash tag {id}. */
-enum store_key_kind { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORT };
+enum store_key_kind {
+    KEY_META,
+    KEY_TOTALS,
+    KEY_UNIQUES,
+    KEY_LASTVIEW,
+    KEY_ONLINE,
+    KEY_REPORT,
+    KEY_REPORTED, /* partner reports (store_sources.c) */
+    KEY_REPORTS,
+};
 /* The set of streams a worker reported online shares to (spans streams:
  * written apart, idempotently), so the master can remove a dead worker's
  * shares. */
@@ -44,6 +54,7 @@ struct lt_store {
     struct lt_redis_script *put;
     struct lt_redis_script *drop_share;
     struct lt_redis_script *series;
+    struct lt_redis_script *put_reported;
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;

@@ -295,7 +295,7 @@ def test_other_headers_at_the_limit(lt, limit):
          [("Host", hp), ("Content-Type", "application/x-")], "Content-Type", "u", ev, 415),
         ("PUT", "/v1/streams/hostile",
          [("Host", hp), ("Content-Type", "application/json"), ("Authorization", "Bearer ")],
-         "Authorization", "t", "{}", 403),
+         "Authorization", "t", "{}", 401),
         ("GET", "/widget.js", [("Host", hp), ("Accept-Encoding", "gzip, x")],
          "Accept-Encoding", "x", None, 200),
         ("GET", "/widget.js", [("Host", hp), ("If-None-Match", "\"x")], "If-None-Match", "x",

@@ -611,7 +611,7 @@ def test_operator_socket_does_not_count_online(lt, redis):
         with h.ws_connect(srv, "/v1/ws") as op:
             op.send_json({"type": "auth", "token": "wrong-token"})
             err = op.wait_error()
-            assert err["code"] == "forbidden", err
+            assert err["code"] == "unauthorized", err
             op.send_json({"type": "auth", "token": OPERATOR_TOKEN})
             ok = op.wait_message(lambda m: m.get("type") == "auth")
             assert ok == {"type": "auth", "ok": True}, ok

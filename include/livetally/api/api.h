@@ -5,6 +5,7 @@
  *   api_timeseries.c  GET /v1/streams/{id}/timeseries
  *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
  *   api_report.c   GET /v1/streams/{id}/report
+ *   api_sources.c  PUT /v1/streams/{id}/sources/{source} (partner reports)
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -27,6 +28,8 @@ lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
 lt_route_handler lt_api_get_series_timeseries;
 /* api_report.c: GET /v1/streams/{id}/report (JSON, CSV, HTML; frozen once ended) */
 lt_route_handler lt_api_get_report;
+/* api_sources.c: PUT /v1/streams/{id}/sources/{source} (partner key) */
+lt_route_handler lt_api_put_source;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;
@@ -37,10 +40,20 @@ lt_route_handler lt_api_widget;    /* api_web.c: GET /widget.js */
 lt_route_handler lt_api_embed;     /* GET /embed/{id} */
 lt_route_handler lt_api_demo;      /* GET /demo */
 
-/* Operator bearer-token check (auth.c): true when the request carries one
- * of the configured tokens; otherwise answers 401 (no credentials) or 403
- * (wrong ones, or none configured) and returns false. */
+/* Bearer credentials (auth.c), compared in constant time; never logged.
+ * lt_auth_operator: true when the request carries one of the operator
+ * tokens; otherwise answers and returns false: 403 forbidden when no
+ * operator token is configured (whatever the header says), 401
+ * unauthorized with WWW-Authenticate: Bearer when the header is missing,
+ * not "Bearer <token>", or the token is wrong. */
 bool lt_auth_operator(struct lt_app *app, struct lt_request *req);
+/* The same check with no answer (for fields only operators see). */
+bool lt_auth_operator_ok(struct lt_app *app, const struct lt_request *req);
+/* Partner key of source (auth.sources): 403 when the source has no key
+ * configured or its variable is unset, 401 (with WWW-Authenticate) when
+ * the header is missing, malformed or holds anything but that source's
+ * key (another source's key included). */
+bool lt_auth_source(struct lt_app *app, struct lt_request *req, const char *source);
 
 /* Is token one of the operator tokens (constant time)? */
 struct lt_config;

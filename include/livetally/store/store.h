@@ -130,6 +130,44 @@ struct lt_stream_fields {
 int lt_store_put_stream(struct lt_store *store, const char *stream,
                         const struct lt_stream_fields *fields, lt_store_totals_cb *cb, void *arg);
 
+/* ---- partner reports (store_sources.c) ---------------------------------- */
+
+/* Every report is kept (lt:{id}:reports, the newest LT_REPORTS_KEPT). */
+#define LT_REPORTS_KEPT 100000
+
+/* The outcome of lt_store_put_reported. */
+enum lt_report_status { LT_REPORT_RECORDED, LT_REPORT_UNKNOWN_STREAM, LT_REPORT_STREAM_ENDED };
+struct lt_report_result {
+    enum lt_report_status status;
+    struct lt_totals_reported reported; /* the report as recorded (at_ms, lower) */
+    int64_t views, likes;               /* the stream's new top-level totals */
+    int64_t seq;
+};
+typedef void lt_store_report_put_cb(void *arg, int err, const struct lt_report_result *result);
+/* Records a partner's absolute counts of source (a valid source id) for an
+ * existing, not ended stream, in one script: the source's latest report
+ * replaced, the reported sums in the totals adjusted, the report appended
+ * to the stream's reports, and the changed totals (seq raised) published.
+ * A report below the source's previous one is recorded, with lower set.
+ * result is borrowed for the call. */
+int lt_store_put_reported(struct lt_store *store, const char *stream, const char *source,
+                          int64_t views, int64_t likes, lt_store_report_put_cb *cb, void *arg);
+
+/* One partner report as kept in lt:{id}:reports. */
+struct lt_partner_report {
+    char source[LT_SOURCE_ID_MAX + 1];
+    int64_t at_ms;
+    int64_t views, likes;
+    bool lower;
+};
+/* reports (n of them, oldest first) are borrowed for the call; err 0 and
+ * n 0 when there are none. */
+typedef void lt_store_reports_cb(void *arg, int err, const struct lt_partner_report *reports,
+                                 size_t n);
+/* The stream's partner reports whose time is in [from_ms, to_ms]. */
+int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms,
+                         int64_t to_ms, lt_store_reports_cb *cb, void *arg);
+
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the
  * totals are left empty), decoded. Subscribing is idempotent per stream and

@@ -30,13 +30,14 @@ enum lt_stream_status lt_status_parse(const char *name, size_t len);
 
 /* ---- totals ------------------------------------------------------------ */
 
-/* A partner's latest report of a source (API.md: sources.X.reported). No
- * partner reports exist yet: nothing sets has_reported today; the encoder
- * writes the report when it is set. */
+/* A partner's latest report of a source (API.md: sources.X.reported),
+ * from lt:{id}:reported (put_reported.lua). lower: it was below the
+ * source's report before it (views or likes). */
 struct lt_totals_reported {
     int64_t views;
     int64_t likes;
     int64_t at_ms;
+    bool lower;
 };
 
 struct lt_totals_source {

@@ -22,7 +22,9 @@
 -- The stream's seq rises with every change of a pushed field (views, likes,
 -- uniques, online), and each rise is published on lt:{id}:totals as raw
 -- fields, one "name value" line each (docs/redis.md): seq, views, uniques,
--- likes, online, peak_online, ts.
+-- likes, online, peak_online, ts. The published views and likes are the
+-- counted ones plus the partners' reports (totals fields reported_views,
+-- reported_likes, kept by put_reported.lua).
 --
 -- Time buckets: the same deltas go to the 10 s, 1 min and 1 h buckets that
 -- hold at_ms (the batch's seal time, at most flush_interval_ms after its
@@ -73,6 +75,9 @@ local hm = {'a:' .. inc, 'seq', 'views', 'likes', 'uniques', 'online', 'peak_onl
 for _, size in ipairs(SIZES) do
   for k = 1, #cand do hm[#hm + 1] = 'b' .. size .. ':' .. cand[k] end
 end
+-- Partner reports' sums (put_reported.lua), added to what is published.
+local RPT = #hm + 1
+hm[RPT], hm[RPT + 1] = 'reported_views', 'reported_likes'
 local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
@@ -283,6 +288,7 @@ if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[2], 'rejected', ARGV[1
 if changed then
   redis.call('PUBLISH', 'lt:{' .. ARGV[5] .. '}:totals', string.format(
     'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d',
-    sseq, views, uniques, likes, online, peak, now))
+    sseq, views + tonumber(t[RPT] or '0'), uniques, likes + tonumber(t[RPT + 1] or '0'), online,
+    peak, now))
 end
 return {1, views_counted, sseq, tonumber(redis.call('HGET', KEYS[1], 'created_at'))}

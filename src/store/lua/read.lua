@@ -3,9 +3,10 @@
 -- KEYS: 1 meta, 2 totals, 3 uniques (HLL), 4 online. ARGV: 1 now_ms.
 -- Returns 0 when the stream does not exist, else one flat array of
 -- name, value pairs: the meta hash's fields, then the totals hash's, then
--- "uniques" (a fresh PFCOUNT) and "online" (the sum of the shares not yet
--- expired), which replace the cached copies of the totals hash (the reader
--- takes the last value of a name).
+-- the partners' reports (r:<source>:<field>), "views" and "likes" with the
+-- reported sums added, "uniques" (a fresh PFCOUNT) and "online" (the sum of
+-- the shares not yet expired), which replace the cached copies of the
+-- totals hash (the reader takes the last value of a name).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local shares, online, now = redis.call('HGETALL', KEYS[4]), 0, tonumber(ARGV[1])
 for k = 1, #shares, 2 do
@@ -15,6 +16,21 @@ end
 local out = redis.call('HGETALL', KEYS[1])
 local tot = redis.call('HGETALL', KEYS[2])
 for k = 1, #tot do out[#out + 1] = tot[k] end
+-- Partner reports (put_reported.lua): each source's latest as
+-- r:<source>:<views|likes|at|lower>, from lt:{id}:reported (the meta key
+-- with another suffix: the same hash tag, so the same slot), and the
+-- top-level views and likes as counted + reported, last (they replace the
+-- counted ones just read).
+local rep = redis.call('HGETALL', string.sub(KEYS[1], 1, -5) .. 'reported')
+for k = 1, #rep, 2 do
+  out[#out + 1] = 'r:' .. rep[k]
+  out[#out + 1] = rep[k + 1]
+end
+local sums = redis.call('HMGET', KEYS[2], 'views', 'likes', 'reported_views', 'reported_likes')
+out[#out + 1] = 'views'
+out[#out + 1] = tonumber(sums[1] or '0') + tonumber(sums[3] or '0')
+out[#out + 1] = 'likes'
+out[#out + 1] = tonumber(sums[2] or '0') + tonumber(sums[4] or '0')
 out[#out + 1] = 'uniques'
 out[#out + 1] = redis.call('PFCOUNT', KEYS[3])
 out[#out + 1] = 'online'

@@ -25,6 +25,18 @@ for i = 1, #KEYS, 4 do
     r = redis.call('HGETALL', KEYS[i])
     local tot = redis.call('HGETALL', KEYS[i + 1])
     for k = 1, #tot do r[#r + 1] = tot[k] end
+    -- Partner reports, as read.lua adds them (see there).
+    local rep = redis.call('HGETALL', string.sub(KEYS[i], 1, -5) .. 'reported')
+    for k = 1, #rep, 2 do
+      r[#r + 1] = 'r:' .. rep[k]
+      r[#r + 1] = rep[k + 1]
+    end
+    local sums = redis.call('HMGET', KEYS[i + 1], 'views', 'likes', 'reported_views',
+                            'reported_likes')
+    r[#r + 1] = 'views'
+    r[#r + 1] = tonumber(sums[1] or '0') + tonumber(sums[3] or '0')
+    r[#r + 1] = 'likes'
+    r[#r + 1] = tonumber(sums[2] or '0') + tonumber(sums[4] or '0')
     r[#r + 1] = 'uniques'
     r[#r + 1] = redis.call('PFCOUNT', KEYS[i + 2])
     r[#r + 1] = 'online'

@@ -67,7 +67,7 @@ static void test_totals_object(void **state)
         "\"counters\":{\"shares\":120,\"gifts\":0},"
         "\"sources\":{\"direct\":{\"views\":150000,\"likes\":80000},"
         "\"wutongcun\":{\"views\":0,\"likes\":0,\"reported\":{\"views\":53411,\"likes\":20873,"
-        "\"at\":\"2022-07-16T02:36:40Z\"}}},"
+        "\"at\":\"2022-07-16T02:36:40.000Z\",\"lower_than_previous\":false}}},"
         "\"segments\":[],\"seq\":77,\"created_at\":\"2022-07-16T01:46:40Z\","
         "\"starts_at\":\"2022-07-16T02:00:00Z\",\"updated_at\":\"2022-07-16T02:40:00.250Z\"}");
     lt_free(text);

@@ -93,6 +93,29 @@ static void test_read_fields(void **state)
     assert_int_equal(source(&t, "wutongcun")->views, 0);
     assert_int_equal(source(&t, "wutongcun")->likes, 20873);
     assert_false(source(&t, "wutongcun")->has_reported);
+    /* A partner's report (read.lua: r:<source>:<field>) fills reported
+     * and leaves the counted views and likes alone. */
+    static const char *const rep[][2] = {
+        {"r:wutongcun:views", "53411"}, {"r:wutongcun:likes", "20873"},
+        {"r:wutongcun:at", "1657939000123"}, {"r:wutongcun:lower", "1"},
+        {"r:partner-b:views", "7"},
+    };
+    for (size_t i = 0; i < sizeof rep / sizeof rep[0]; i++)
+        assert_int_equal(lt_store_decode_field(&t, rep[i][0], strlen(rep[i][0]), rep[i][1],
+                                               strlen(rep[i][1])),
+                         0);
+    assert_true(source(&t, "wutongcun")->has_reported);
+    assert_int_equal(source(&t, "wutongcun")->reported.views, 53411);
+    assert_int_equal(source(&t, "wutongcun")->reported.likes, 20873);
+    assert_int_equal(source(&t, "wutongcun")->reported.at_ms, 1657939000123);
+    assert_true(source(&t, "wutongcun")->reported.lower);
+    assert_int_equal(source(&t, "wutongcun")->likes, 20873); /* counted, unchanged */
+    assert_true(source(&t, "partner-b")->has_reported);
+    assert_false(source(&t, "partner-b")->reported.lower);
+    assert_int_equal(source(&t, "partner-b")->views, 0);
+    static const char *const bad_rep = "r:Bad Id:views";
+    assert_int_equal(lt_store_decode_field(&t, bad_rep, strlen(bad_rep), "1", 1), LT_EPROTO);
+    assert_int_equal(lt_store_decode_field(&t, "r:x:views", 9, "1.5", 3), LT_EPROTO);
     lt_totals_free(&t);
     assert_null(t.title);
     assert_int_equal(t.n_sources, 0);
