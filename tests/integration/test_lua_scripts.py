@@ -20,7 +20,7 @@ import ltharness as h
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
-SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries")
+SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries", "put_reported")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
@@ -249,7 +249,9 @@ def test_read(redis):
         got = pairs(flat)
         assert got["created_at"] == "50000" and got["status"] == "live"
         assert got["title"] == "开幕式"
-        assert got["views"] == "1" and got["likes"] == "2" and got["c:shares"] == "3"
+        # views and likes come again near the end, with the partners'
+        # reported sums added (none yet): the last value wins.
+        assert got["views"] == 1 and got["likes"] == 2 and got["c:shares"] == "3"
         assert got["s:direct:likes"] == "2" and got["s:direct:views"] == "1"
         assert got["uniques"] == 1 and got["online"] == 4
         # The fresh uniques and online come last (the reader keeps the last value).
@@ -475,3 +477,95 @@ def test_buckets_expire_at_their_end_plus_retention(redis):
         # Every bucket key has an expiry.
         for k in r.cmd("KEYS", "lt:{tsc}:ts:*"):
             assert r.cmd("TTL", k) > 0, k
+
+
+# ---- partner reports (put_reported.lua) ------------------------------------
+
+def put_reported(r, stream, source, views, likes, now_ms, cap=100000):
+    k = keys(stream, "meta", "totals", "reported", "reports")
+    return r.cmd("EVAL", script("put_reported"), len(k), *k, stream, source, views, likes,
+                 now_ms, cap)
+
+
+def hash_of(r, key):
+    raw = r.cmd("HGETALL", key)
+    return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
+
+
+def test_put_reported_refuses_unknown_and_ended_streams(redis):
+    with redis.client() as r:
+        assert put_reported(r, "p0", "wutongcun", 5, 6, 1000) == [0, 0, 0, 0, 0, 0]
+        assert r.keys() == []  # a report creates no stream
+        r.cmd("EVAL", script("put"), 1, *keys("p0", "meta"), 900, "status", "ended")
+        assert put_reported(r, "p0", "wutongcun", 5, 6, 1000) == [-1, 0, 0, 0, 0, 0]
+        assert sorted(r.keys()) == ["lt:{p0}:meta"]
+
+
+def test_put_reported_replaces_sums_and_publishes(redis):
+    sub = Subscriber(redis, "p1")
+    try:
+        with redis.client() as r:
+            apply_batch(r, "p1", seq=1, at_ms=1000, sources=[("direct", 10)],
+                        views=[("viewer-a", 0), ("viewer-b", 0)], online=1)
+            assert fields(sub.next()[1])["seq"] == 1
+            # First report: seq raised, views/likes = counted + reported.
+            assert put_reported(r, "p1", "wutongcun", 53411, 20873, 2000) == \
+                [1, 53413, 20883, 0, 2000, 2]
+            assert fields(sub.next()[1]) == {"seq": 2, "views": 53413, "uniques": 2,
+                                             "likes": 20883, "online": 1, "peak_online": 1,
+                                             "ts": 2000}
+            assert hash_of(r, "lt:{p1}:reported") == {
+                "wutongcun:views": "53411", "wutongcun:likes": "20873", "wutongcun:at": "2000",
+                "wutongcun:lower": "0"}
+            # A second source adds; the same source replaces its report.
+            assert put_reported(r, "p1", "kuaishou", 100, 1, 2500)[:3] == [1, 53513, 20884]
+            sub.next()
+            assert put_reported(r, "p1", "wutongcun", 60000, 21000, 3000)[:4] == \
+                [1, 60102, 21011, 0]
+            assert fields(sub.next()[1])["views"] == 60102
+            t = totals(r, "p1")
+            assert (t["reported_views"], t["reported_likes"]) == ("60100", "21001")
+            assert (t["views"], t["likes"]) == ("2", "10")  # counted only
+            # Lower than the previous report: accepted and flagged.
+            rep = put_reported(r, "p1", "wutongcun", 59000, 21500, 4000)
+            assert rep[:5] == [1, 59102, 21511, 1, 4000]
+            assert hash_of(r, "lt:{p1}:reported")["wutongcun:lower"] == "1"
+            sub.next()
+            # The same figures again change no pushed field: no push, seq kept.
+            rep = put_reported(r, "p1", "wutongcun", 59000, 21500, 4500)
+            assert rep == [1, 59102, 21511, 0, 4500, rep[5]] and sub.nothing()
+            assert totals(r, "p1")["seq"] == str(rep[5])
+            # Every report kept, oldest first.
+            assert r.cmd("ZRANGE", "lt:{p1}:reports", 0, -1) == [
+                b"2000 wutongcun 53411 20873 0", b"2500 kuaishou 100 1 0",
+                b"3000 wutongcun 60000 21000 0", b"4000 wutongcun 59000 21500 1",
+                b"4500 wutongcun 59000 21500 0"]
+            # apply.lua and drop_share.lua publish the reported sums too.
+            apply_batch(r, "p1", seq=2, at_ms=5000, sources=[("direct", 1)])
+            assert fields(sub.next()[1])["likes"] == 21512
+            r.cmd("EVAL", script("drop_share"), 2, *keys("p1", "totals", "online"), "w.0", 6000,
+                  "p1")
+            got = fields(sub.next()[1])
+            assert (got["views"], got["likes"], got["online"]) == (59102, 21512, 0)
+            # read.lua: each source's latest report, and the summed totals.
+            r.cmd("HSET", "lt:{p1}:meta", "series", "tour")
+            flat = read(r, "p1", 6000)
+            got = pairs(flat)
+            assert got["views"] == 59102 and got["likes"] == 21512
+            assert got["r:wutongcun:views"] == "59000" and got["r:kuaishou:likes"] == "1"
+            assert got["s:direct:likes"] == "11"
+            # series.lua reads the same as read.lua.
+            k = keys("p1", "meta", "totals", "uniques", "online")
+            assert r.cmd("EVAL", script("series"), 4, *k, 6000, "tour")[1] == flat
+            assert all(k.startswith("lt:{p1}:") for k in r.keys())
+    finally:
+        sub.close()
+
+
+def test_put_reported_keeps_the_newest(redis):
+    with redis.client() as r:
+        apply_batch(r, "p2", seq=1, at_ms=1000, sources=[("direct", 1)])
+        for i in range(6):
+            put_reported(r, "p2", "wutongcun", i, i, 2000 + i, cap=3)
+        assert r.cmd("ZRANGE", "lt:{p2}:reports", 0, -1) == [
+            b"2003 wutongcun 3 3 0", b"2004 wutongcun 4 4 0", b"2005 wutongcun 5 5 0"]
