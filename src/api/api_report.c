@@ -1,7 +1,8 @@
 /* GET /v1/streams/{id}/report: the end-of-event report (report_out.h).
  *
  * A live stream's report is built at each request: its totals (one read),
- * then its life at one minute (one timeseries read), encoded. An ended
+ * its partner reports (one read), then its life at one minute (one
+ * timeseries read), encoded. An ended
  * stream's report is frozen: the first request of a variant (format, locale,
  * zone) builds it and stores its exact bytes in lt:{id}:report (the first
  * stored wins, see lt_store_freeze_report); every later request of that
@@ -20,6 +21,7 @@
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -39,12 +41,15 @@ struct report_request {
     bool frozen; /* the stream has ended: freeze what is built */
     struct lt_totals totals;
     bool has_totals;
+    struct lt_partner_report *reports; /* a copy; NULL: none */
+    size_t n_reports;
 };
 
 static void rr_free(struct report_request *rr)
 {
     if (rr->has_totals)
         lt_totals_free(&rr->totals);
+    lt_free(rr->reports);
     lt_free(rr);
 }
 
@@ -92,6 +97,8 @@ static void on_minutes(void *arg, int err, const struct lt_timeseries *ts)
     struct lt_report r = {
         .totals = &rr->totals,
         .minutes = ts,
+        .reports = rr->reports,
+        .n_reports = rr->n_reports,
         .method = {cfg->views_dedup_seconds, cfg->likes_rate_per_second, cfg->likes_burst,
                    cfg->likes_per_client_rate_per_second, cfg->likes_per_client_burst},
         .generated_ms = lt_wall_ms(),
@@ -149,6 +156,32 @@ static void read_minutes(struct report_request *rr)
     }
 }
 
+static void on_reports(void *arg, int err, const struct lt_partner_report *reports, size_t n)
+{
+    struct report_request *rr = arg;
+    if (err) {
+        lt_api_respond_store_error(rr->req, err);
+        rr_free(rr);
+        return;
+    }
+    if (n) {
+        rr->reports = lt_malloc(n * sizeof *reports);
+        memcpy(rr->reports, reports, n * sizeof *reports);
+        rr->n_reports = n;
+    }
+    read_minutes(rr);
+}
+
+/* Reads every partner report of the stream; on_reports goes on. */
+static void read_reports(struct report_request *rr)
+{
+    int rc = lt_store_get_reports(rr->app->store, rr->stream, 0, INT64_MAX, on_reports, rr);
+    if (rc != 0) {
+        lt_api_respond_store_error(rr->req, rc);
+        rr_free(rr);
+    }
+}
+
 static void on_stored(void *arg, int err, const char *body, size_t len)
 {
     struct report_request *rr = arg;
@@ -159,7 +192,7 @@ static void on_stored(void *arg, int err, const char *body, size_t len)
         send_report(rr, body, len);
         rr_free(rr);
     } else {
-        read_minutes(rr);
+        read_reports(rr);
     }
 }
 
@@ -177,7 +210,7 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
     lt_totals_copy(&rr->totals, totals);
     rr->has_totals = true;
     if (totals->status != LT_STATUS_ENDED) {
-        read_minutes(rr);
+        read_reports(rr);
         return;
     }
     rr->frozen = true;

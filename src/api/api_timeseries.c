@@ -1,7 +1,9 @@
 /* GET /v1/streams/{id}/timeseries: parameters -> a plan (store/timeseries.h)
  * -> one read script call -> JSON or CSV (timeseries_out.h). Without ?from=
  * the stream's created_at is read first (its totals), so that request costs
- * two round trips; with it, one. */
+ * two round trips; with it, one. JSON adds the partner reports in the range
+ * ("reported", reports_out.h), read first: one round trip more. */
+#include "livetally/api/reports_out.h"
 #include "livetally/api/timeseries_out.h"
 
 #include "livetally/base/clock.h"
@@ -35,6 +37,8 @@ struct ts_request {
     char tz[LT_TZ_NAME_MAX + 1];
     struct lt_ts_plan plan;
     struct ts_cache_slot *slot; /* the cache slot this read fills; NULL: uncached */
+    char *reported;             /* JSON: the "reported" member (lt_malloc'd), or NULL */
+    size_t reported_len;
 };
 
 static void bad_request(struct lt_request *req, const char *why)
@@ -191,10 +195,19 @@ static void finish_read(struct ts_request *tr, int err, const struct lt_timeseri
         struct lt_strbuf sb;
         lt_strbuf_init(&sb, stack, sizeof stack, LT_TS_BODY_MAX);
         const char *tz = tr->has_tz ? tr->tz : NULL;
-        if (tr->csv)
+        if (tr->csv) {
             rc = lt_ts_encode_csv(&sb, ts, &tr->cols, &cfg->counters, tz);
-        else
+        } else {
             rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz);
+            /* The object's last '}' gives way to the partner reports. */
+            if (rc == 0 && tr->reported && sb.len > 0) {
+                lt_strbuf_cut(&sb, sb.len - 1);
+                lt_strbuf_add_char(&sb, ',');
+                lt_strbuf_add(&sb, tr->reported, tr->reported_len);
+                lt_strbuf_add_char(&sb, '}');
+                rc = lt_strbuf_failed(&sb) ? LT_ETOOLARGE : 0;
+            }
+        }
         if (rc == 0) {
             len = sb.len;
             body = lt_malloc(len + 1);
@@ -230,11 +243,54 @@ static void finish_read(struct ts_request *tr, int err, const struct lt_timeseri
     }
 }
 
+static void tr_free(struct ts_request *tr)
+{
+    lt_free(tr->reported);
+    lt_free(tr);
+}
+
 static void on_points(void *arg, int err, const struct lt_timeseries *ts)
 {
     struct ts_request *tr = arg;
     finish_read(tr, err, ts);
-    lt_free(tr);
+    tr_free(tr);
+}
+
+static void read_points(struct ts_request *tr)
+{
+    bool want_uniques = false;
+    for (size_t i = 0; i < tr->cols.n; i++)
+        want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
+    int rc = lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques,
+                                     on_points, tr);
+    if (rc != 0) {
+        finish_read(tr, rc, NULL);
+        tr_free(tr);
+    }
+}
+
+/* The partner reports of the planned range, encoded now; then the points. */
+static void on_reports(void *arg, int err, const struct lt_partner_report *reports, size_t n)
+{
+    struct ts_request *tr = arg;
+    if (err) {
+        finish_read(tr, err, NULL);
+        tr_free(tr);
+        return;
+    }
+    struct lt_strbuf sb;
+    lt_strbuf_init(&sb, NULL, 0, LT_TS_BODY_MAX);
+    if (lt_reports_ts_json(&sb, reports, n) != 0) {
+        lt_strbuf_free(&sb);
+        finish_read(tr, LT_ETOOLARGE, NULL);
+        tr_free(tr);
+        return;
+    }
+    tr->reported_len = sb.len;
+    tr->reported = lt_malloc(sb.len + 1);
+    memcpy(tr->reported, lt_strbuf_text(&sb), sb.len + 1);
+    lt_strbuf_free(&sb);
+    read_points(tr);
 }
 
 static void plan_and_read(struct ts_request *tr)
@@ -249,14 +305,16 @@ static void plan_and_read(struct ts_request *tr)
         lt_free(tr);
         return;
     }
-    bool want_uniques = false;
-    for (size_t i = 0; i < tr->cols.n; i++)
-        want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
-    int rc = lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques,
-                                     on_points, tr);
+    if (tr->csv) {
+        read_points(tr);
+        return;
+    }
+    int64_t from_ms = tr->plan.first_t * 1000;
+    int64_t to_ms = (tr->plan.first_t + (int64_t)tr->plan.n_points * tr->plan.step_s) * 1000 - 1;
+    int rc = lt_store_get_reports(tr->app->store, tr->stream, from_ms, to_ms, on_reports, tr);
     if (rc != 0) {
         finish_read(tr, rc, NULL);
-        lt_free(tr);
+        tr_free(tr);
     }
 }
 

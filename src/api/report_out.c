@@ -154,6 +154,25 @@ static int64_t minute_value(const struct lt_timeseries *ts, size_t i, int col)
 
 /* ---- JSON --------------------------------------------------------------- */
 
+/* One source's partner reports over time, oldest first:
+ * [{"at","views","likes","lower_than_previous"}, ...]. */
+static json_t *reports_json(const struct lt_report *r, const char *source)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->n_reports; i++) {
+        const struct lt_partner_report *p = &r->reports[i];
+        if (strcmp(p->source, source) != 0)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "at", utc_json(p->at_ms));
+        json_object_set_new(o, "views", json_integer(p->views));
+        json_object_set_new(o, "likes", json_integer(p->likes));
+        json_object_set_new(o, "lower_than_previous", json_boolean(p->lower));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 static json_t *report_object(const struct lt_report *r)
 {
     const struct lt_totals *t = r->totals;
@@ -182,6 +201,8 @@ static json_t *report_object(const struct lt_report *r)
             json_t *rep = json_pack("{sIsI}", "views", (json_int_t)s->reported.views, "likes",
                                     (json_int_t)s->reported.likes);
             json_object_set_new(rep, "at", utc_json(s->reported.at_ms));
+            json_object_set_new(rep, "lower_than_previous", json_boolean(s->reported.lower));
+            json_object_set_new(rep, "reports", reports_json(r, s->name));
             json_object_set_new(so, "partner_reported", rep);
         } else {
             json_object_set_new(so, "partner_reported", json_null());
@@ -313,6 +334,17 @@ int lt_report_csv(struct lt_strbuf *sb, const struct lt_report *r)
             add_local(sb, s->reported.at_ms / 1000, true);
             lt_strbuf_addf(sb, ",,%lld,%lld,,\r\n", (long long)s->reported.views,
                            (long long)s->reported.likes);
+        }
+        /* Each report over time; value = 1 when it was lower than the one
+         * before. */
+        for (size_t k = 0; k < r->n_reports; k++) {
+            const struct lt_partner_report *p = &r->reports[k];
+            if (strcmp(p->source, s->name) != 0)
+                continue;
+            lt_strbuf_addf(sb, "source_partner_report,%s,", s->name);
+            add_local(sb, p->at_ms / 1000, true);
+            lt_strbuf_addf(sb, ",%d,%lld,%lld,,\r\n", p->lower ? 1 : 0, (long long)p->views,
+                           (long long)p->likes);
         }
     }
     const struct lt_report_method *m = &r->method;
@@ -451,6 +483,32 @@ static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int
                    CHART_L, CHART_T + ph, CHART_L + pw, CHART_T + ph);
 }
 
+/* Partner reports over time, one row per report, oldest first; nothing
+ * when there are none. */
+static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
+                         enum lt_display_locale loc)
+{
+    if (!r->n_reports)
+        return;
+    lt_strbuf_add_str(sb, "<h2>Partner reports</h2>\n"
+                          "<table><tr><th>source</th><th>time</th><th>views reported</th>"
+                          "<th>likes reported</th><th></th></tr>\n");
+    for (size_t i = 0; i < r->n_reports; i++) {
+        const struct lt_partner_report *p = &r->reports[i];
+        lt_strbuf_add_str(sb, "<tr><th>");
+        lt_html_escape_append(sb, p->source);
+        lt_strbuf_add_str(sb, "</th><td>");
+        add_local(sb, p->at_ms / 1000, true);
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, p->views, loc);
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, p->likes, loc);
+        lt_strbuf_add_str(sb, p->lower ? "</td><td>lower than the report before</td></tr>\n"
+                                       : "</td><td></td></tr>\n");
+    }
+    lt_strbuf_add_str(sb, "</table>\n");
+}
+
 int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
 {
     const struct lt_totals *t = r->totals;
@@ -517,13 +575,17 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
             add_figure(sb, s->reported.views, loc);
             lt_strbuf_add_str(sb, ", likes ");
             add_figure(sb, s->reported.likes, loc);
+            if (s->reported.lower)
+                lt_strbuf_add_str(sb, " (lower than the report before)");
         } else {
             lt_strbuf_add_str(sb, "none");
         }
         lt_strbuf_add_str(sb, "</td></tr>\n");
     }
+    lt_strbuf_add_str(sb, "</table>\n");
+    html_reports(sb, r, loc);
     const struct lt_report_method *m = &r->method;
-    lt_strbuf_add_str(sb, "</table>\n<h2>Counting method</h2>\n<table>\n"
+    lt_strbuf_add_str(sb, "<h2>Counting method</h2>\n<table>\n"
                           "<tr><th>A view</th><td style=\"text-align:left\">");
     lt_html_escape_append(sb, view_rule);
     lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>Dedup window (seconds)</th><td>");

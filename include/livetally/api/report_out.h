@@ -15,6 +15,7 @@
 #define LIVETALLY_REPORT_OUT_H
 
 #include "livetally/base/display.h"
+#include "livetally/store/store.h"
 #include "livetally/store/timeseries.h"
 #include "livetally/store/totals.h"
 
@@ -45,6 +46,10 @@ struct lt_report {
     /* The stream's life at one minute (columns as the store gives them:
      * views, likes, uniques, online, counters); NULL: none read. */
     const struct lt_timeseries *minutes;
+    /* Every partner report of the stream, oldest first (n_reports; NULL
+     * when none): each source's reports over time. */
+    const struct lt_partner_report *reports;
+    size_t n_reports;
     struct lt_report_method method;
     int64_t generated_ms;
     const char *tz; /* an IANA zone lt_tz_valid accepted; "UTC" by default */

@@ -161,6 +161,56 @@ static void test_html(void **state)
     free(body);
 }
 
+/* Partner reports: the latest in each source's partner_reported, and every
+ * one over time (JSON "reports", CSV source_partner_report rows, an HTML
+ * table). */
+static void test_partner_reports(void **state)
+{
+    (void)state;
+    struct lt_totals_source *s = lt_totals_source(&totals, "wutong", 6);
+    s->has_reported = true;
+    s->reported = (struct lt_totals_reported){900, 40, (int64_t)(T0 + 120) * 1000, true};
+    static const struct lt_partner_report reps[] = {
+        {"wutong", (int64_t)T0 * 1000, 1000, 30, false},
+        {"other", (int64_t)(T0 + 30) * 1000, 5, 6, false},
+        {"wutong", (int64_t)(T0 + 120) * 1000, 900, 40, true},
+    };
+    struct lt_report r = model("UTC", LT_LOCALE_EN);
+    r.reports = reps;
+    r.n_reports = 3;
+    struct lt_strbuf sb;
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_json(&sb, &r), 0);
+    json_t *o = json_loads(lt_strbuf_text(&sb), 0, NULL);
+    assert_non_null(o);
+    json_t *src = json_array_get(json_object_get(o, "sources"), 1);
+    assert_string_equal(json_string_value(json_object_get(src, "source")), "wutong");
+    json_t *pr = json_object_get(src, "partner_reported");
+    assert_int_equal(json_integer_value(json_object_get(pr, "views")), 900);
+    assert_true(json_is_true(json_object_get(pr, "lower_than_previous")));
+    json_t *list = json_object_get(pr, "reports");
+    assert_int_equal(json_array_size(list), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "views")), 1000);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "at")),
+                        "2022-07-16T02:02:00.000Z");
+    assert_true(json_is_true(json_object_get(json_array_get(list, 1), "lower_than_previous")));
+    json_decref(o);
+    lt_strbuf_free(&sb);
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_csv(&sb, &r), 0);
+    const char *csv = lt_strbuf_text(&sb);
+    assert_non_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:00:00+00:00,0,1000,30,,\r\n"));
+    assert_non_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:02:00+00:00,1,900,40,,\r\n"));
+    assert_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:00:30"));
+    lt_strbuf_free(&sb);
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_html(&sb, &r), 0);
+    const char *html = lt_strbuf_text(&sb);
+    assert_non_null(strstr(html, "<h2>Partner reports</h2>"));
+    assert_non_null(strstr(html, "lower than the report before"));
+    lt_strbuf_free(&sb);
+}
+
 static void test_digest_and_names(void **state)
 {
     (void)state;
@@ -181,6 +231,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_and_its_sha256, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partner_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_and_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
