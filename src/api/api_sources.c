@@ -37,9 +37,11 @@ static void on_reported(void *arg, int err, const struct lt_report_result *res)
     if (err) {
         lt_api_respond_store_error(req, err);
     } else if (res->status == LT_REPORT_UNKNOWN_STREAM) {
-        lt_respond_error(req, 404, "unknown_stream", "no such stream: a report does not create one");
+        lt_respond_error(req, 404, "unknown_stream",
+                         "no such stream: a report does not create one");
     } else if (res->status == LT_REPORT_STREAM_ENDED) {
-        lt_respond_error(req, 409, "stream_ended", "the stream has ended: it takes no more reports");
+        lt_respond_error(req, 409, "stream_ended",
+                         "the stream has ended: it takes no more reports");
     } else {
         if (res->reported.lower)
             lt_warn("api",
@@ -49,12 +51,12 @@ static void on_reported(void *arg, int err, const struct lt_report_result *res)
                     (long long)res->reported.likes);
         char at[40]; /* lt_format_rfc3339 needs 32 */
         lt_format_rfc3339(res->reported.at_ms, 1, at, sizeof at);
-        json_t *o = json_pack("{s:s, s:s, s:{s:I, s:I, s:s, s:b}, s:I, s:I}", "stream",
-                              ctx->stream, "source", ctx->source, "reported", "views",
-                              (json_int_t)res->reported.views, "likes",
-                              (json_int_t)res->reported.likes, "at", at, "lower_than_previous",
-                              (int)res->reported.lower, "views", (json_int_t)res->views, "likes",
-                              (json_int_t)res->likes);
+        json_t *o =
+            json_pack("{s:s, s:s, s:{s:I, s:I, s:s, s:b}, s:I, s:I}", "stream", ctx->stream,
+                      "source", ctx->source, "reported", "views", (json_int_t)res->reported.views,
+                      "likes", (json_int_t)res->reported.likes, "at", at, "lower_than_previous",
+                      (int)res->reported.lower, "views", (json_int_t)res->views, "likes",
+                      (json_int_t)res->likes);
         lt_respond_json(req, 200, o);
     }
     lt_free(ctx);

@@ -261,8 +261,8 @@ static void read_points(struct ts_request *tr)
     bool want_uniques = false;
     for (size_t i = 0; i < tr->cols.n; i++)
         want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
-    int rc = lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques,
-                                     on_points, tr);
+    int rc =
+        lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques, on_points, tr);
     if (rc != 0) {
         finish_read(tr, rc, NULL);
         tr_free(tr);

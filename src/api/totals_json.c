@@ -78,12 +78,11 @@ json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display
         json_t *e =
             json_pack("{s:I, s:I}", "views", (json_int_t)s->views, "likes", (json_int_t)s->likes);
         if (s->has_reported)
-            json_object_set_new(e, "reported",
-                                json_pack("{s:I, s:I, s:o, s:b}", "views",
-                                          (json_int_t)s->reported.views, "likes",
-                                          (json_int_t)s->reported.likes, "at",
-                                          time_or_null(s->reported.at_ms, 1),
-                                          "lower_than_previous", (int)s->reported.lower));
+            json_object_set_new(
+                e, "reported",
+                json_pack("{s:I, s:I, s:o, s:b}", "views", (json_int_t)s->reported.views, "likes",
+                          (json_int_t)s->reported.likes, "at", time_or_null(s->reported.at_ms, 1),
+                          "lower_than_previous", (int)s->reported.lower));
         json_object_set_new(sources, s->name, e);
     }
     json_object_set_new(o, "sources", sources);

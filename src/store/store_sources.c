@@ -77,8 +77,8 @@ int lt_store_put_reported(struct lt_store *store, const char *stream, const char
     call->arg = arg;
     call->views = views;
     call->likes = likes;
-    int rc = lt_redis_eval(store->data, store->put_reported, 4, 10, argv, lens, on_put_reported,
-                           call);
+    int rc =
+        lt_redis_eval(store->data, store->put_reported, 4, 10, argv, lens, on_put_reported, call);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -136,8 +136,8 @@ static void on_reports(struct lt_redis_conn *conn, redisReply *r, int err, void 
     lt_free(call);
 }
 
-int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms,
-                         int64_t to_ms, lt_store_reports_cb *cb, void *arg)
+int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms, int64_t to_ms,
+                         lt_store_reports_cb *cb, void *arg)
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;

@@ -165,8 +165,8 @@ struct lt_partner_report {
 typedef void lt_store_reports_cb(void *arg, int err, const struct lt_partner_report *reports,
                                  size_t n);
 /* The stream's partner reports whose time is in [from_ms, to_ms]. */
-int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms,
-                         int64_t to_ms, lt_store_reports_cb *cb, void *arg);
+int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms, int64_t to_ms,
+                         lt_store_reports_cb *cb, void *arg);
 
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the

@@ -199,8 +199,10 @@ static void test_partner_reports(void **state)
     lt_strbuf_init(&sb, NULL, 0, 1 << 20);
     assert_int_equal(lt_report_csv(&sb, &r), 0);
     const char *csv = lt_strbuf_text(&sb);
-    assert_non_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:00:00+00:00,0,1000,30,,\r\n"));
-    assert_non_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:02:00+00:00,1,900,40,,\r\n"));
+    assert_non_null(
+        strstr(csv, "source_partner_report,wutong,2022-07-16T02:00:00+00:00,0,1000,30,,\r\n"));
+    assert_non_null(
+        strstr(csv, "source_partner_report,wutong,2022-07-16T02:02:00+00:00,1,900,40,,\r\n"));
     assert_null(strstr(csv, "source_partner_report,wutong,2022-07-16T02:00:30"));
     lt_strbuf_free(&sb);
     lt_strbuf_init(&sb, NULL, 0, 1 << 20);

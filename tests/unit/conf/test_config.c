@@ -1061,7 +1061,8 @@ static void test_no_leaks(void **state)
         "\"cluster\": []}, \"auth\": {\"sources\": {}}, \"trusted_proxies\": [\"::1\"], "
         "\"web_root\": \"/w\"}",
         "{\"counters\": [\"a\", \"view\"]}",
-        "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"LT_T_PW\"}, \"t\": {\"key_env\": \"A\"}}}}",
+        "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"LT_T_PW\"}, \"t\": {\"key_env\": "
+        "\"A\"}}}}",
         "{\"auth\": {\"sources\": {\"s\": {\"key_env\": \"LT_T_PW\"}, \"t\": {\"key_env\": 1}}}}",
         "{\"trusted_proxies\": [\"::1\", \"x\"]}",
         "{\"listen\": \"[::1]:1\", \"redis\": {\"cluster\": [\"r:1\"], \"db\": 1}}",

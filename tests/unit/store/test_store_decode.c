@@ -96,14 +96,14 @@ static void test_read_fields(void **state)
     /* A partner's report (read.lua: r:<source>:<field>) fills reported
      * and leaves the counted views and likes alone. */
     static const char *const rep[][2] = {
-        {"r:wutongcun:views", "53411"}, {"r:wutongcun:likes", "20873"},
+        {"r:wutongcun:views", "53411"},      {"r:wutongcun:likes", "20873"},
         {"r:wutongcun:at", "1657939000123"}, {"r:wutongcun:lower", "1"},
         {"r:partner-b:views", "7"},
     };
     for (size_t i = 0; i < sizeof rep / sizeof rep[0]; i++)
-        assert_int_equal(lt_store_decode_field(&t, rep[i][0], strlen(rep[i][0]), rep[i][1],
-                                               strlen(rep[i][1])),
-                         0);
+        assert_int_equal(
+            lt_store_decode_field(&t, rep[i][0], strlen(rep[i][0]), rep[i][1], strlen(rep[i][1])),
+            0);
     assert_true(source(&t, "wutongcun")->has_reported);
     assert_int_equal(source(&t, "wutongcun")->reported.views, 53411);
     assert_int_equal(source(&t, "wutongcun")->reported.likes, 20873);
