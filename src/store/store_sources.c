@@ -105,7 +105,7 @@ static bool parse_member(const char *s, size_t len, struct lt_partner_report *ou
     if (sscanf(buf, "%lld %33s %lld %lld %d%n", &at, src, &v, &l, &lower, &used) != 5 ||
         (size_t)used != len || !lt_valid_source_id(src, strlen(src)))
         return false;
-    snprintf(out->source, sizeof out->source, "%s", src);
+    memcpy(out->source, src, strlen(src) + 1); /* a valid id: at most 32 bytes */
     out->at_ms = at;
     out->views = v;
     out->likes = l;
