@@ -1,7 +1,8 @@
 /* GET /v1/streams/{id}/timeseries: parameters -> a plan (store/timeseries.h)
- * -> one read script call -> JSON or CSV (timeseries_out.h). Without ?from=
- * the stream's created_at is read first (its totals), so that request costs
- * two round trips; with it, one. */
+ * -> one read script call -> JSON or CSV (timeseries_out.h). The stream's
+ * totals are read first when ?from= is absent (its created_at) or the answer
+ * is JSON (its segments, shown as markers), so such a request costs two
+ * round trips; a CSV with ?from=, one. */
 #include "livetally/api/timeseries_out.h"
 
 #include "livetally/base/clock.h"
@@ -35,7 +36,17 @@ struct ts_request {
     char tz[LT_TZ_NAME_MAX + 1];
     struct lt_ts_plan plan;
     struct ts_cache_slot *slot; /* the cache slot this read fills; NULL: uncached */
+    /* The stream's totals, for the JSON's segment markers (read first). */
+    struct lt_totals totals;
+    bool has_totals;
 };
+
+static void tr_free(struct ts_request *tr)
+{
+    if (tr->has_totals)
+        lt_totals_free(&tr->totals);
+    lt_free(tr);
+}
 
 static void bad_request(struct lt_request *req, const char *why)
 {
@@ -194,7 +205,8 @@ static void finish_read(struct ts_request *tr, int err, const struct lt_timeseri
         if (tr->csv)
             rc = lt_ts_encode_csv(&sb, ts, &tr->cols, &cfg->counters, tz);
         else
-            rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz);
+            rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz,
+                                   tr->totals.segments, tr->has_totals ? tr->totals.n_segments : 0);
         if (rc == 0) {
             len = sb.len;
             body = lt_malloc(len + 1);
@@ -234,7 +246,23 @@ static void on_points(void *arg, int err, const struct lt_timeseries *ts)
 {
     struct ts_request *tr = arg;
     finish_read(tr, err, ts);
-    lt_free(tr);
+    tr_free(tr);
+}
+
+static void read_points(struct ts_request *tr);
+
+/* The totals read for the segment markers (?from= given). */
+static void on_totals(void *arg, int err, const struct lt_totals *totals)
+{
+    struct ts_request *tr = arg;
+    if (err || !totals) {
+        finish_read(tr, err, NULL); /* err, or 404: no such stream */
+        tr_free(tr);
+        return;
+    }
+    lt_totals_copy(&tr->totals, totals);
+    tr->has_totals = true;
+    read_points(tr);
 }
 
 static void plan_and_read(struct ts_request *tr)
@@ -242,13 +270,28 @@ static void plan_and_read(struct ts_request *tr)
     char why[256];
     if (lt_ts_plan(&tr->query, &tr->plan, why, sizeof why) != 0) {
         bad_request(tr->req, why);
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
     if (cache_lookup(tr, &tr->slot)) {
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
+    if (!tr->csv && !tr->has_totals) {
+        /* The JSON shows segment markers: the totals first (on_totals). */
+        int rc = lt_store_get_totals(tr->app->store, tr->stream, on_totals, tr);
+        if (rc != 0) {
+            finish_read(tr, rc, NULL);
+            tr_free(tr);
+        }
+        return;
+    }
+    read_points(tr);
+}
+
+/* The time buckets, once the plan (and for JSON the totals) are known. */
+static void read_points(struct ts_request *tr)
+{
     bool want_uniques = false;
     for (size_t i = 0; i < tr->cols.n; i++)
         want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
@@ -256,7 +299,7 @@ static void plan_and_read(struct ts_request *tr)
                                      on_points, tr);
     if (rc != 0) {
         finish_read(tr, rc, NULL);
-        lt_free(tr);
+        tr_free(tr);
     }
 }
 
@@ -270,10 +313,12 @@ static void on_created(void *arg, int err, const struct lt_totals *totals)
         lt_respond_error(tr->req, 404, "unknown_stream", "no such stream");
     } else {
         tr->query.from_s = totals->created_ms / 1000;
+        lt_totals_copy(&tr->totals, totals);
+        tr->has_totals = true;
         plan_and_read(tr);
         return;
     }
-    lt_free(tr);
+    tr_free(tr);
 }
 
 /* Reads every parameter into tr; false after answering 400. */
@@ -340,7 +385,7 @@ void lt_api_get_timeseries(struct lt_app *app, struct lt_request *req,
     q->to_s = q->now_s + 1; /* the current bucket included */
     lt_api_ts_retentions(cfg, q->retention_s);
     if (!parse_params(tr)) {
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
     if (tr->has_from) {
@@ -350,6 +395,6 @@ void lt_api_get_timeseries(struct lt_app *app, struct lt_request *req,
     int rc = lt_store_get_totals(app->store, tr->stream, on_created, tr);
     if (rc != 0) {
         lt_api_respond_store_error(req, rc);
-        lt_free(tr);
+        tr_free(tr);
     }
 }

@@ -5,6 +5,7 @@
  *   api_timeseries.c  GET /v1/streams/{id}/timeseries
  *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
  *   api_report.c   GET /v1/streams/{id}/report
+ *   api_segments.c POST and GET /v1/streams/{id}/segments
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -27,6 +28,9 @@ lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
 lt_route_handler lt_api_get_series_timeseries;
 /* api_report.c: GET /v1/streams/{id}/report (JSON, CSV, HTML; frozen once ended) */
 lt_route_handler lt_api_get_report;
+/* api_segments.c: POST (operator) and GET /v1/streams/{id}/segments */
+lt_route_handler lt_api_post_segment;
+lt_route_handler lt_api_get_segments;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;

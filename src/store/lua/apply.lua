@@ -73,6 +73,9 @@ local hm = {'a:' .. inc, 'seq', 'views', 'likes', 'uniques', 'online', 'peak_onl
 for _, size in ipairs(SIZES) do
   for k = 1, #cand do hm[#hm + 1] = 'b' .. size .. ':' .. cand[k] end
 end
+-- The segments' starts (segment.lua), read with the rest: no command more.
+hm[#hm + 1] = 'gs'
+local gs_at = #hm
 local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
@@ -271,6 +274,26 @@ for r, size in ipairs(SIZES) do
     tset[#tset + 1] = string.format('%d:%d:%d', start, mmax, mu)
     tset[#tset + 1] = 'tbf:' .. size
     tset[#tset + 1] = table.concat(names, ',')
+  end
+end
+-- Segments: the batch belongs to the segment whose start is the latest at
+-- or before at_ms (none before the first one): g<k>:views, g<k>:likes and
+-- the segment's viewers lt:{id}:seg:<k>:u. The starts only rise
+-- (segment.lua), so the first start after at_ms ends the search.
+if t[gs_at] then
+  local k, n = 0, 0
+  for start in string.gmatch(t[gs_at], '%d+') do
+    n = n + 1
+    if tonumber(start) > now then break end
+    k = n
+  end
+  if k > 0 then
+    if added > 0 then redis.call('HINCRBY', KEYS[2], 'g' .. k .. ':likes', added) end
+    if views_counted > 0 then redis.call('HINCRBY', KEYS[2], 'g' .. k .. ':views', views_counted) end
+    local skey = 'lt:{' .. ARGV[5] .. '}:seg:' .. k .. ':u'
+    for from = 1, #viewers, 1000 do
+      redis.call('PFADD', skey, unpack(viewers, from, math.min(from + 999, #viewers)))
+    end
   end
 end
 if changed then sseq = sseq + 1 end

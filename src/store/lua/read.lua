@@ -19,4 +19,28 @@ out[#out + 1] = 'uniques'
 out[#out + 1] = redis.call('PFCOUNT', KEYS[3])
 out[#out + 1] = 'online'
 out[#out + 1] = online
+-- Segments (segment.lua), only when the totals hash lists their starts
+-- ("gs"): g<k>:title, g<k>:started_at from the segments hash and
+-- g<k>:uniques, a PFCOUNT of the segment's viewers (g<k>:views and
+-- g<k>:likes came with the totals hash).
+local has_segments = false
+for k = 1, #tot, 2 do
+  if tot[k] == 'gs' then has_segments = true; break end
+end
+if has_segments then
+  local prefix = string.sub(KEYS[1], 1, #KEYS[1] - 4) -- 'lt:{id}:' of 'lt:{id}:meta'
+  local seg = redis.call('HGETALL', prefix .. 'segments')
+  local n = 0
+  for k = 1, #seg, 2 do
+    if seg[k] == 'n' then n = tonumber(seg[k + 1])
+    else
+      out[#out + 1] = 'g' .. seg[k]
+      out[#out + 1] = seg[k + 1]
+    end
+  end
+  for k = 1, n do
+    out[#out + 1] = 'g' .. k .. ':uniques'
+    out[#out + 1] = redis.call('PFCOUNT', prefix .. 'seg:' .. k .. ':u')
+  end
+end
 return out
