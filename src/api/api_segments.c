@@ -64,8 +64,7 @@ static void on_started(void *arg, int err, const struct lt_segment_start *res)
 
 /* Checks the body; fills title (a copy) and started_ms, or answers 400 and
  * returns false. */
-static bool parse_body(struct lt_request *req, char **title, size_t *title_len,
-                       int64_t *started_ms)
+static bool parse_body(struct lt_request *req, char **title, size_t *title_len, int64_t *started_ms)
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
@@ -128,8 +127,8 @@ void lt_api_post_segment(struct lt_app *app, struct lt_request *req,
         lt_free(ctx);
         return;
     }
-    int rc = lt_store_start_segment(app->store, params->id, ctx->title, title_len,
-                                    ctx->started_ms, on_started, ctx);
+    int rc = lt_store_start_segment(app->store, params->id, ctx->title, title_len, ctx->started_ms,
+                                    on_started, ctx);
     if (rc != 0) {
         lt_free(ctx->title);
         lt_free(ctx);

@@ -137,8 +137,7 @@ static void add_segment_markers(struct lt_strbuf *sb, const struct lt_timeseries
         char when[40];
         lt_format_rfc3339(g->started_ms, 1, when, sizeof when);
         lt_strbuf_addf(sb, "%s{\"id\":%lld,\"title\":%s,\"started_at\":\"%s\",\"t\":%lld}",
-                       first ? "" : ",", (long long)g->id, enc ? enc : "null", when,
-                       (long long)t);
+                       first ? "" : ",", (long long)g->id, enc ? enc : "null", when, (long long)t);
         free(enc);
         first = false;
     }

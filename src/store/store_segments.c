@@ -42,8 +42,7 @@ static void on_segment_reply(struct lt_redis_conn *conn, redisReply *r, int err,
 }
 
 int lt_store_start_segment(struct lt_store *store, const char *stream, const char *title,
-                           size_t title_len, int64_t started_ms, lt_store_segment_cb *cb,
-                           void *arg)
+                           size_t title_len, int64_t started_ms, lt_store_segment_cb *cb, void *arg)
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;

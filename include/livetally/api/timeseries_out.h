@@ -1,7 +1,7 @@
 /* GET /v1/streams/{id}/timeseries at the edge: the request's metrics and
- * time zone, and the two wire forms of a struct lt_timeseries (JSON and
- * CSV; the CSV has no segment markers). No sockets: the handler (api_timeseries.c) and the unit tests call
- * these directly.
+ * time zone, and the two wire forms of a struct lt_timeseries (JSON, with
+ * segment markers, and CSV, without them). No sockets: the handler
+ * (api_timeseries.c) and the unit tests call these directly.
  *
  * Columns: the metric names are views, likes, uniques, online and the
  * configured counters' names (the store's column LT_TS_FIXED + i for

@@ -59,7 +59,7 @@ struct lt_totals_counter {
  * (ended_ms 0). views and likes are exact (each applied batch is counted in
  * exactly one segment, by its at_ms); uniques is an estimate (HyperLogLog).
  * title is owned by the totals (NULL: not read). */
-#define LT_SEGMENTS_MAX 200   /* segments one stream may have */
+#define LT_SEGMENTS_MAX 200      /* segments one stream may have */
 #define LT_SEGMENT_TITLE_MAX 256 /* bytes of UTF-8 */
 struct lt_totals_segment {
     int64_t id; /* 1, 2, ... in start order */

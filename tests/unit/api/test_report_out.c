@@ -163,8 +163,7 @@ static void test_csv(void **state)
     assert_non_null(strstr(body, "\r\npeak,online,2022-07-16T10:01:00+08:00,7,,,,\r\n"));
     assert_non_null(strstr(body, "\r\nsource_counted_here,bili,,,1,3,,\r\n"));
     /* segment,<id>,<local start>,<title>,views,likes,uniques, */
-    assert_non_null(
-        strstr(body, "\r\nsegment,1,2022-07-16T10:00:00+08:00,开幕式,2,12000,2,\r\n"));
+    assert_non_null(strstr(body, "\r\nsegment,1,2022-07-16T10:00:00+08:00,开幕式,2,12000,2,\r\n"));
     assert_non_null(strstr(body, "\r\nsegment,2,2022-07-16T10:01:30+08:00,"
                                  "\"<img src=x onerror=alert(1)>, \"\"Q\"\"\",1,348,1,\r\n"));
     assert_non_null(strstr(body, "\r\nmethod,dropped_taps,,20000,,,,\r\n"));

@@ -86,7 +86,8 @@ static void test_json(void **state)
     assert_int_equal(metrics("views,shares,online", &c, why), 0);
     struct lt_strbuf sb;
     lt_strbuf_init(&sb, stack, sizeof stack, 1 << 20);
-    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, "Asia/Shanghai", NULL, 0), 0);
+    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, "Asia/Shanghai", NULL, 0),
+                     0);
     assert_string_equal(lt_strbuf_text(&sb),
                         "{\"stream\":\"s-1\",\"step\":3600,\"tz\":\"Asia/Shanghai\","
                         "\"metrics\":[\"views\",\"shares\",\"online\"],"
@@ -117,7 +118,8 @@ static void test_json(void **state)
     lt_strbuf_free(&sb);
     /* A body that does not fit is refused, never cut. */
     lt_strbuf_init(&sb, stack, sizeof stack, 80);
-    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL, NULL, 0), LT_ETOOLARGE);
+    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL, NULL, 0),
+                     LT_ETOOLARGE);
     lt_strbuf_free(&sb);
 }
 

@@ -90,11 +90,12 @@ static void test_segments(void **state)
     json_t *o = lt_totals_json(&t, NULL);
     char *text = dump(json_incref(json_object_get(o, "segments")));
     json_decref(o);
-    assert_string_equal(text, "[{\"id\":1,\"title\":null,\"started_at\":\"2022-07-16T02:00:00.000Z\","
-                              "\"ended_at\":\"2022-07-16T02:10:00.250Z\",\"views\":0,\"likes\":0,"
-                              "\"uniques\":0},{\"id\":2,\"title\":\"圆桌会议 \\\"<x>\\\"\","
-                              "\"started_at\":\"2022-07-16T02:10:00.250Z\",\"ended_at\":null,"
-                              "\"views\":7,\"likes\":23,\"uniques\":6}]");
+    assert_string_equal(text,
+                        "[{\"id\":1,\"title\":null,\"started_at\":\"2022-07-16T02:00:00.000Z\","
+                        "\"ended_at\":\"2022-07-16T02:10:00.250Z\",\"views\":0,\"likes\":0,"
+                        "\"uniques\":0},{\"id\":2,\"title\":\"圆桌会议 \\\"<x>\\\"\","
+                        "\"started_at\":\"2022-07-16T02:10:00.250Z\",\"ended_at\":null,"
+                        "\"views\":7,\"likes\":23,\"uniques\":6}]");
     lt_free(text);
     lt_totals_free(&t);
 }

@@ -230,10 +230,10 @@ static void test_segment_fields(void **state)
     struct lt_totals t;
     lt_store_decode_begin(&t, "s", NULL, 0);
     static const char *const pairs[][2] = {
-        {"g2:views", "7"},       {"g1:started_at", "1000"}, {"g3:title", "<b>圆桌会议</b>"},
-        {"g3:started_at", "3000"}, {"g1:title", "开幕式"},   {"g2:started_at", "2000"},
-        {"g1:likes", "11"},      {"g2:uniques", "6"},       {"g3:likes", "5"},
-        {"g2:future", "x"},      {"gs", "1000,2000,3000"},  {"g1:title", "开幕式!"},
+        {"g2:views", "7"},         {"g1:started_at", "1000"}, {"g3:title", "<b>圆桌会议</b>"},
+        {"g3:started_at", "3000"}, {"g1:title", "开幕式"},    {"g2:started_at", "2000"},
+        {"g1:likes", "11"},        {"g2:uniques", "6"},       {"g3:likes", "5"},
+        {"g2:future", "x"},        {"gs", "1000,2000,3000"},  {"g1:title", "开幕式!"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         assert_int_equal(field(&t, pairs[i][0], pairs[i][1]), 0);
