@@ -5,7 +5,9 @@
 # of both, their ratio, and the Redis commands processed per 1,000 accepted
 # events (INFO stats total_commands_processed counts calls inside scripts).
 #
-# Usage: [LT_BINARY=path/livetally] bench/http_bench.sh [seconds]
+# Usage: [LT_BINARY=path/livetally] [LT_BENCH_SEGMENT=1] bench/http_bench.sh [seconds]
+# LT_BENCH_SEGMENT=1: a segment runs on the stream while it is measured
+# (each batch is then counted in it too: the cost of segments).
 # (needs scripts/deps.sh bench; without LT_BINARY a release build in build/
 # is made if missing)
 set -euo pipefail
@@ -52,9 +54,14 @@ cat > "$work/lt.json" <<CONF
 {"listen": "127.0.0.1:0", "workers": 2, "redis": {"port": $rport}, "log_level": "warn",
  $budgets}}
 CONF
+[ -n "${LT_BENCH_SEGMENT:-}" ] && export LIVETALLY_OPERATOR_TOKENS=bench-token
 start_livetally
 # Warm up (creates the stream), then measure.
 wrk -t2 -c64 -d2s -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" >/dev/null
+if [ -n "${LT_BENCH_SEGMENT:-}" ]; then
+  curl -sf -X POST -H 'Authorization: Bearer bench-token' -H 'Content-Type: application/json' \
+    -d '{"title":"bench"}' "http://127.0.0.1:$lport/v1/streams/bench/segments" >/dev/null
+fi
 sleep 0.5
 metric() { curl -s "http://127.0.0.1:$lport/metrics" | awk -v m="livetally_$1" '$1==m {print $2}'; }
 cmds_before=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')

@@ -536,10 +536,14 @@ def test_apply_counts_each_batch_in_its_segment(redis):
         apply_batch(r, s, inc="inc-4", seq=1, at_ms=2060, sources=[("direct", 13)],
                     views=[("v7", 0), ("v1", 0)])
         t = totals(r, s)
+        # The ended segments' counts are their own fields; the running one's
+        # are held in gc: (read.lua shows them as g3:).
         assert (t["g1:likes"], t["g1:views"]) == (str(2 + 3 + 7), str(1 + 2 + 1))
         assert (t["g2:likes"], t["g2:views"]) == ("5", "1")
         # v1's view is within the dedup window: no view, but a viewer of the segment.
-        assert (t["g3:likes"], t["g3:views"]) == ("13", "1")
+        assert (t["gc:likes"], t["gc:views"]) == ("13", "1")
+        assert "g3:likes" not in t
+        t.update({"g3:likes": t["gc:likes"], "g3:views": t["gc:views"]})
         # Every counted event is in exactly one segment or before the first.
         seg_likes = sum(int(t["g%d:likes" % k]) for k in (1, 2, 3))
         assert int(t["likes"]) == seg_likes + 1 + 11
@@ -554,12 +558,22 @@ def test_apply_counts_each_batch_in_its_segment(redis):
         assert (got["g1:started_at"], got["g2:started_at"], got["g3:started_at"]) == \
             ("1000", "2000", "2050")
         assert (got["g1:uniques"], got["g2:uniques"], got["g3:uniques"]) == (4, 1, 2)
-        assert got["g2:likes"] == "5"
+        assert got["g2:likes"] == "5" and (got["g3:likes"], got["g3:views"]) == ("13", "1")
+        # A fourth segment: the third one's held counts become its own fields.
+        start_segment(r, s, "four", 2500)
+        apply_batch(r, s, inc="inc-5", seq=1, at_ms=2400, sources=[("direct", 17)])
+        t = totals(r, s)
+        assert (t["g3:likes"], t["g3:views"]) == (str(13 + 17), "1")
+        assert (t["gc:likes"], t["gc:views"]) == ("0", "0")
+        got = pairs(read(r, s, 3000))
+        assert (got["g3:likes"], got["g4:likes"], got["g4:views"]) == (str(13 + 17), "0", "0")
 
 
 def test_apply_cost_of_segments(redis):
     """A stream without segments costs apply.lua no command of its own; with
-    segments a batch of likes and views costs three (HINCRBY x2, PFADD)."""
+    segments a batch of likes and views in the running segment costs one (the
+    PFADD of its viewers), a late one of an ended segment three (HINCRBY x2,
+    PFADD)."""
     def commands(r):
         stats = r.info("commandstats")
         return sum(int(v.split("calls=")[1].split(",")[0]) for k, v in stats.items()
@@ -574,4 +588,16 @@ def test_apply_cost_of_segments(redis):
             before = commands(r)
             apply_batch(r, s, seq=2, at_ms=1100, sources=[("direct", 1)], views=[("b", 0)])
             cost[s] = commands(r) - before
+        assert cost["c2"] - cost["c1"] == 1, cost
+        start_segment(r, "c2", "two", 2000)
+        for s, at in (("c1", 1200), ("c2", 1200)):  # c2: a late batch of segment one
+            before = commands(r)
+            apply_batch(r, s, seq=3, at_ms=at, sources=[("direct", 1)], views=[("c", 0)])
+            cost[s] = commands(r) - before
         assert cost["c2"] - cost["c1"] == 3, cost
+        before = commands(r)
+        apply_batch(r, "c1", seq=4, at_ms=2100, sources=[("direct", 1)])  # likes only
+        cost["c1"] = commands(r) - before
+        before = commands(r)
+        apply_batch(r, "c2", seq=4, at_ms=2100, sources=[("direct", 1)])
+        assert commands(r) - before == cost["c1"], "a likes-only batch costs nothing more"
