@@ -318,6 +318,11 @@ def test_series(redis):
         apply_batch(r, "t2", seq=1, at_ms=2000, sources=[("direct", 0)], views=[("viewer-b", 0), ("viewer-c", 0)],
                     online=3)
         apply_batch(r, "t3", seq=1, at_ms=3000, sources=[("direct", 0)], views=[("viewer-d", 0)])
+        # t1 has segments: series.lua gives their fields as read.lua does.
+        start_segment(r, "t1", "one", 1000)
+        apply_batch(r, "t1", seq=2, at_ms=1100, sources=[("direct", 4)], views=[("viewer-e", 0)])
+        start_segment(r, "t1", "two", 1200)
+        apply_batch(r, "t1", seq=3, at_ms=1300, sources=[("direct", 5)])
         for s, series in (("t1", "tour"), ("t2", "tour"), ("t3", "elsewhere")):
             r.cmd("HSET", "lt:{%s}:meta" % s, "series", series)
         k = []
@@ -325,9 +330,12 @@ def test_series(redis):
             k += keys(s, "meta", "totals", "uniques", "online")
         rep = r.cmd("EVAL", script("series"), len(k), *k, 2500, "tour")
         assert len(rep) == 5
-        assert rep[0] == 3  # viewer-a, -b, -c: b watched both and counts once
+        assert rep[0] == 4  # viewer-a, -b, -c, -e: b watched both and counts once
         assert rep[1] == read(r, "t1", 2500) and rep[2] == read(r, "t2", 2500)
         assert pairs(rep[2])["online"] == 3 and pairs(rep[1])["c:shares"] == "1"
+        g = pairs(rep[1])
+        assert (g["g1:title"], g["g1:likes"], g["g1:views"], g["g1:uniques"]) == ("one", "4", "1", 1)
+        assert (g["g2:title"], g["g2:likes"], g["g2:views"], g["g2:uniques"]) == ("two", "5", "0", 0)
         assert rep[3] == 0 and rep[4] == 0  # in another series; does not exist
         # No stream in the series: no union, and nothing written.
         before = sorted(r.keys())

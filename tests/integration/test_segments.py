@@ -243,3 +243,21 @@ def test_segments_survive_a_restart_and_resend(lt):
     start_and_count(srv2, s, "two", 4, range(5, 6))
     t = srv2.totals(s)
     assert [(g["views"], g["likes"]) for g in t["segments"]] == [(2, 3), (1, 4)], t
+
+
+def test_segments_in_lists_and_series(lt):
+    """GET /v1/streams and GET /v1/series/{id} carry each stream's segments
+    as its totals object does."""
+    srv = lt(operator=True)
+    s = "seg-series"
+    assert srv.put_stream(s, {"series": "tour-seg", "status": "live"},
+                          token=OPERATOR_TOKEN).status < 300
+    start_and_count(srv, s, "one", 2, range(1, 4))
+    start_and_count(srv, s, "two", 3, range(4, 5))
+    want = srv.totals(s)["segments"]
+    assert [(g["views"], g["likes"]) for g in want] == [(3, 2), (1, 3)], want
+    r = srv.get("/v1/series/tour-seg")
+    assert r.status == 200, r
+    assert r.json()["streams"][0]["segments"] == want
+    r = srv.get("/v1/streams?series=tour-seg")
+    assert r.status == 200 and r.json()["streams"][0]["segments"] == want, r

@@ -1,7 +1,8 @@
 /* The store: where totals are kept. Callers (core, api) see domain
  * operations on the model of totals.h with callbacks on the worker's loop:
  * apply a batch, read one stream's totals, list streams, read a series,
- * create or update a stream, subscribe to a stream's live totals. Nothing
+ * create or update a stream, start a segment, subscribe to a stream's live
+ * totals. Nothing
  * Redis or JSON shows through, so another implementation (Redis Cluster, a
  * crash-safe spool in front) can sit behind these functions without
  * touching their callers.

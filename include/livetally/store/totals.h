@@ -150,7 +150,8 @@ struct lt_batch_source {
  * never accepted and ignored. */
 enum lt_batch_dim_kind {
     LT_DIM_TIME_BUCKET = 1, /* key: the bucket's start, epoch ms in decimal */
-    LT_DIM_SEGMENT,         /* key: the segment id */
+    LT_DIM_SEGMENT,         /* key: the segment id (unused: the store finds a
+                             * batch's segment from at_ms, in Redis) */
     LT_DIM_REPORTED_SOURCE, /* key: the source; views/likes are absolute */
 };
 struct lt_batch_dim {
