@@ -5,7 +5,9 @@
 # of both, their ratio, and the Redis commands processed per 1,000 accepted
 # events (INFO stats total_commands_processed counts calls inside scripts).
 #
-# Usage: [LT_BINARY=path/livetally] bench/http_bench.sh [seconds]
+# Usage: [LT_BINARY=path/livetally] [LT_BENCH_SEGMENT=1] bench/http_bench.sh [seconds]
+# LT_BENCH_SEGMENT=1: a segment runs on the stream while it is measured
+# (each batch is then counted in it too: the cost of segments).
 # (needs scripts/deps.sh bench; without LT_BINARY a release build in build/
 # is made if missing)
 set -euo pipefail
@@ -52,17 +54,26 @@ cat > "$work/lt.json" <<CONF
 {"listen": "127.0.0.1:0", "workers": 2, "redis": {"port": $rport}, "log_level": "warn",
  $budgets}}
 CONF
+[ -n "${LT_BENCH_SEGMENT:-}" ] && export LIVETALLY_OPERATOR_TOKENS=bench-token
 start_livetally
 # Warm up (creates the stream), then measure.
 wrk -t2 -c64 -d2s -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" >/dev/null
+if [ -n "${LT_BENCH_SEGMENT:-}" ]; then
+  curl -sf -X POST -H 'Authorization: Bearer bench-token' -H 'Content-Type: application/json' \
+    -d '{"title":"bench"}' "http://127.0.0.1:$lport/v1/streams/bench/segments" >/dev/null
+fi
 sleep 0.5
 metric() { curl -s "http://127.0.0.1:$lport/metrics" | awk -v m="livetally_$1" '$1==m {print $2}'; }
 cmds_before=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
+# Batches: the batch script's calls (EVALSHA; EVAL after a script flush).
+evals() { redis-cli -p "$rport" info commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/ {n += $3} END {print n+0}'; }
+evals_before=$(evals)
 acc_before=$(metric events_accepted_total)
 echo "== livetally workers=2 (${secs}s)"
 wrk -t2 -c64 -d"${secs}s" -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" | tee "$work/lt.txt"
 sleep 0.5
 cmds_after=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
+evals_after=$(evals)
 acc_after=$(metric events_accepted_total)
 likes=$(curl -s "http://127.0.0.1:$lport/v1/streams/bench" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["likes"])')
 accepted_total=$(metric events_accepted_total)
@@ -77,4 +88,7 @@ printf 'livetally:           %10.0f req/s  (%.1f%% of nginx)\n' "$l_rps" "$(echo
 printf 'accepted events:     %10d  (answers other than 2xx: %d)\n' "$accepted" \
   "$(awk '/Non-2xx/ {print $NF}' "$work/lt.txt" | grep . || echo 0)"
 printf 'redis commands:      %10d  (%.2f per 1,000 accepted events)\n' "$cmds" "$(echo "$cmds * 1000 / $accepted" | bc -l)"
+batches=$((evals_after - evals_before))
+printf 'batches:             %10d  (%.2f redis commands per batch, %.0f events per batch)\n' \
+  "$batches" "$(echo "$cmds / $batches" | bc -l)" "$(echo "$accepted / $batches" | bc -l)"
 printf 'likes in totals:     %10d  (events accepted since start: %d)\n' "$likes" "$accepted_total"

@@ -1,8 +1,10 @@
 /* GET /v1/streams/{id}/timeseries: parameters -> a plan (store/timeseries.h)
- * -> one read script call -> JSON or CSV (timeseries_out.h). Without ?from=
- * the stream's created_at is read first (its totals), so that request costs
- * two round trips; with it, one. JSON adds the partner reports in the range
- * ("reported", reports_out.h), read first: one round trip more. */
+ * -> one read script call -> JSON or CSV (timeseries_out.h). The stream's
+ * totals are read first when ?from= is absent (its created_at) or the answer
+ * is JSON (its segments, shown as markers); JSON also reads the partner
+ * reports in the range ("reported", reports_out.h) before the points. So a
+ * JSON answer costs three round trips, a CSV with ?from= one (answers are
+ * cached for a second per worker). */
 #include "livetally/api/reports_out.h"
 #include "livetally/api/timeseries_out.h"
 
@@ -39,7 +41,18 @@ struct ts_request {
     struct ts_cache_slot *slot; /* the cache slot this read fills; NULL: uncached */
     char *reported;             /* JSON: the "reported" member (lt_malloc'd), or NULL */
     size_t reported_len;
+    /* The stream's totals, for the JSON's segment markers (read first). */
+    struct lt_totals totals;
+    bool has_totals;
 };
+
+static void tr_free(struct ts_request *tr)
+{
+    if (tr->has_totals)
+        lt_totals_free(&tr->totals);
+    lt_free(tr->reported);
+    lt_free(tr);
+}
 
 static void bad_request(struct lt_request *req, const char *why)
 {
@@ -198,7 +211,8 @@ static void finish_read(struct ts_request *tr, int err, const struct lt_timeseri
         if (tr->csv) {
             rc = lt_ts_encode_csv(&sb, ts, &tr->cols, &cfg->counters, tz);
         } else {
-            rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz);
+            rc = lt_ts_encode_json(&sb, tr->stream, ts, &tr->cols, &cfg->counters, tz,
+                                   tr->totals.segments, tr->has_totals ? tr->totals.n_segments : 0);
             /* The object's last '}' gives way to the partner reports. */
             if (rc == 0 && tr->reported && sb.len > 0) {
                 lt_strbuf_cut(&sb, sb.len - 1);
@@ -243,12 +257,6 @@ static void finish_read(struct ts_request *tr, int err, const struct lt_timeseri
     }
 }
 
-static void tr_free(struct ts_request *tr)
-{
-    lt_free(tr->reported);
-    lt_free(tr);
-}
-
 static void on_points(void *arg, int err, const struct lt_timeseries *ts)
 {
     struct ts_request *tr = arg;
@@ -256,6 +264,8 @@ static void on_points(void *arg, int err, const struct lt_timeseries *ts)
     tr_free(tr);
 }
 
+/* The time buckets, last: the plan, and for JSON the totals and the
+ * partner reports, are known. */
 static void read_points(struct ts_request *tr)
 {
     bool want_uniques = false;
@@ -293,25 +303,54 @@ static void on_reports(void *arg, int err, const struct lt_partner_report *repor
     read_points(tr);
 }
 
+/* JSON: the partner reports of the planned range, then the points. */
+static void read_reports(struct ts_request *tr)
+{
+    int64_t from_ms = tr->plan.first_t * 1000;
+    int64_t to_ms = (tr->plan.first_t + (int64_t)tr->plan.n_points * tr->plan.step_s) * 1000 - 1;
+    int rc = lt_store_get_reports(tr->app->store, tr->stream, from_ms, to_ms, on_reports, tr);
+    if (rc != 0) {
+        finish_read(tr, rc, NULL);
+        tr_free(tr);
+    }
+}
+
+/* The totals read for the segment markers (?from= given). */
+static void on_totals(void *arg, int err, const struct lt_totals *totals)
+{
+    struct ts_request *tr = arg;
+    if (err || !totals) {
+        finish_read(tr, err, NULL); /* err, or 404: no such stream */
+        tr_free(tr);
+        return;
+    }
+    lt_totals_copy(&tr->totals, totals);
+    tr->has_totals = true;
+    read_reports(tr);
+}
+
 static void plan_and_read(struct ts_request *tr)
 {
     char why[256];
     if (lt_ts_plan(&tr->query, &tr->plan, why, sizeof why) != 0) {
         bad_request(tr->req, why);
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
     if (cache_lookup(tr, &tr->slot)) {
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
     if (tr->csv) {
         read_points(tr);
         return;
     }
-    int64_t from_ms = tr->plan.first_t * 1000;
-    int64_t to_ms = (tr->plan.first_t + (int64_t)tr->plan.n_points * tr->plan.step_s) * 1000 - 1;
-    int rc = lt_store_get_reports(tr->app->store, tr->stream, from_ms, to_ms, on_reports, tr);
+    if (tr->has_totals) {
+        read_reports(tr);
+        return;
+    }
+    /* The JSON shows segment markers: the totals first (on_totals). */
+    int rc = lt_store_get_totals(tr->app->store, tr->stream, on_totals, tr);
     if (rc != 0) {
         finish_read(tr, rc, NULL);
         tr_free(tr);
@@ -328,10 +367,12 @@ static void on_created(void *arg, int err, const struct lt_totals *totals)
         lt_respond_error(tr->req, 404, "unknown_stream", "no such stream");
     } else {
         tr->query.from_s = totals->created_ms / 1000;
+        lt_totals_copy(&tr->totals, totals);
+        tr->has_totals = true;
         plan_and_read(tr);
         return;
     }
-    lt_free(tr);
+    tr_free(tr);
 }
 
 /* Reads every parameter into tr; false after answering 400. */
@@ -398,7 +439,7 @@ void lt_api_get_timeseries(struct lt_app *app, struct lt_request *req,
     q->to_s = q->now_s + 1; /* the current bucket included */
     lt_api_ts_retentions(cfg, q->retention_s);
     if (!parse_params(tr)) {
-        lt_free(tr);
+        tr_free(tr);
         return;
     }
     if (tr->has_from) {
@@ -408,6 +449,6 @@ void lt_api_get_timeseries(struct lt_app *app, struct lt_request *req,
     int rc = lt_store_get_totals(app->store, tr->stream, on_created, tr);
     if (rc != 0) {
         lt_api_respond_store_error(req, rc);
-        lt_free(tr);
+        tr_free(tr);
     }
 }

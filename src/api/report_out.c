@@ -188,7 +188,10 @@ static json_t *report_object(const struct lt_report *r)
     json_object_set_new(peak, "online", json_integer(t->peak_online));
     json_object_set_new(peak, "at", utc_json(t->peak_at_ms));
     json_object_set_new(o, "peak", peak);
-    json_object_set_new(o, "segments", json_array()); /* no segments exist yet */
+    json_t *segments = json_array();
+    for (size_t i = 0; i < t->n_segments; i++)
+        json_array_append_new(segments, lt_segment_json(&t->segments[i]));
+    json_object_set_new(o, "segments", segments);
     json_t *sources = json_array();
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
@@ -325,6 +328,17 @@ int lt_report_csv(struct lt_strbuf *sb, const struct lt_report *r)
     if (t->peak_at_ms > 0)
         add_local(sb, t->peak_at_ms / 1000, true);
     lt_strbuf_addf(sb, ",%lld,,,,\r\n", (long long)t->peak_online);
+    /* segment,<id>,<local start>,<title>,views,likes,uniques, */
+    for (size_t i = 0; i < t->n_segments; i++) {
+        const struct lt_totals_segment *g = &t->segments[i];
+        lt_strbuf_addf(sb, "segment,%lld,", (long long)g->id);
+        if (g->started_ms > 0)
+            add_local(sb, g->started_ms / 1000, true);
+        lt_strbuf_add_char(sb, ',');
+        csv_field(sb, g->title ? g->title : "");
+        lt_strbuf_addf(sb, ",%lld,%lld,%lld,\r\n", (long long)g->views, (long long)g->likes,
+                       (long long)g->uniques);
+    }
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
         lt_strbuf_addf(sb, "source_counted_here,%s,,,%lld,%lld,,\r\n", s->name, (long long)s->views,
@@ -509,6 +523,41 @@ static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
     lt_strbuf_add_str(sb, "</table>\n");
 }
 
+/* The segments: each one's title (escaped: operators type them), its
+ * times, and its own views and likes (exact) and uniques (an estimate). */
+static void html_segments(struct lt_strbuf *sb, const struct lt_totals *t,
+                          enum lt_display_locale loc)
+{
+    lt_strbuf_add_str(sb, "<h2>Segments</h2>\n");
+    if (!t->n_segments) {
+        lt_strbuf_add_str(sb, "<p>None.</p>\n");
+        return;
+    }
+    lt_strbuf_add_str(sb, "<table><tr><th>#</th><th>segment</th><th>started</th><th>ended</th>"
+                          "<th>views</th><th>likes</th><th>unique viewers (estimate)</th></tr>\n");
+    for (size_t i = 0; i < t->n_segments; i++) {
+        const struct lt_totals_segment *g = &t->segments[i];
+        lt_strbuf_addf(sb, "<tr><td>%lld</td><th>", (long long)g->id);
+        lt_html_escape_append(sb, g->title ? g->title : "");
+        lt_strbuf_add_str(sb, "</th><td>");
+        if (g->started_ms > 0)
+            add_local(sb, g->started_ms / 1000, true);
+        lt_strbuf_add_str(sb, "</td><td>");
+        if (g->ended_ms > 0)
+            add_local(sb, g->ended_ms / 1000, true);
+        else
+            lt_strbuf_add_str(sb, t->status == LT_STATUS_ENDED ? "the stream's end" : "running");
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, g->views, loc);
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, g->likes, loc);
+        lt_strbuf_add_str(sb, "</td><td>");
+        add_figure(sb, g->uniques, loc);
+        lt_strbuf_add_str(sb, "</td></tr>\n");
+    }
+    lt_strbuf_add_str(sb, "</table>\n");
+}
+
 int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
 {
     const struct lt_totals *t = r->totals;
@@ -558,7 +607,8 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
         lt_strbuf_add_str(sb, "<p>No per-minute figures retained.</p>\n");
     html_chart(sb, r->minutes, LT_TS_VIEWS, "#1f6fb2", loc);
     html_chart(sb, r->minutes, LT_TS_LIKES, "#c2364a", loc);
-    lt_strbuf_add_str(sb, "<h2>Segments</h2>\n<p>None.</p>\n<h2>Sources</h2>\n"
+    html_segments(sb, t, loc);
+    lt_strbuf_add_str(sb, "<h2>Sources</h2>\n"
                           "<table><tr><th>source</th><th>views counted here</th>"
                           "<th>likes counted here</th><th>partner-reported</th></tr>\n");
     for (size_t i = 0; i < t->n_sources; i++) {

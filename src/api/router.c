@@ -28,6 +28,8 @@ static const struct route routes[] = {
     {M_GET, "/v1/series/{id}/timeseries", lt_api_get_series_timeseries},
     {M_GET, "/v1/streams/{id}/report", lt_api_get_report},
     {M_PUT, "/v1/streams/{id}/sources/{source}", lt_api_put_source},
+    {M_POST, "/v1/streams/{id}/segments", lt_api_post_segment},
+    {M_GET | M_HEAD, "/v1/streams/{id}/segments", lt_api_get_segments},
     {M_GET, "/v1/streams/{id}/ws", lt_api_stream_ws},
     {M_GET, "/v1/streams/{id}/live", lt_api_live},
     {M_GET, "/v1/ws", lt_api_ws},

@@ -1,11 +1,14 @@
 /* The time series' metrics, zones and wire forms (timeseries_out.h). */
 #include "livetally/api/timeseries_out.h"
 
+#include "livetally/base/clock.h"
 #include "livetally/base/error.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,12 +114,43 @@ bool lt_tz_valid(const char *name, size_t len)
     return ok;
 }
 
+/* ,"segments":[{"id","title","started_at","t"}...]: the segments that
+ * start in the range of ts or run through it; t is the point holding the
+ * start (the first point for one that started before the range). */
+static void add_segment_markers(struct lt_strbuf *sb, const struct lt_timeseries *ts,
+                                const struct lt_totals_segment *segs, size_t n_segs)
+{
+    lt_strbuf_add_str(sb, ",\"segments\":[");
+    bool first = true;
+    int64_t step = ts->step_s > 0 ? ts->step_s : 1;
+    int64_t lo = ts->n_points ? ts->t[0] : 0;
+    int64_t hi = ts->n_points ? ts->t[ts->n_points - 1] + step : 0; /* exclusive */
+    for (size_t i = 0; ts->n_points && i < n_segs; i++) {
+        const struct lt_totals_segment *g = &segs[i];
+        int64_t start_s = g->started_ms / 1000;
+        if (g->started_ms <= 0 || start_s >= hi || (g->ended_ms > 0 && g->ended_ms <= lo * 1000))
+            continue;
+        int64_t t = start_s < lo ? lo : lo + (start_s - lo) / step * step;
+        json_t *title = json_string(g->title ? g->title : "");
+        char *enc = title ? json_dumps(title, JSON_ENCODE_ANY) : NULL;
+        json_decref(title);
+        char when[40];
+        lt_format_rfc3339(g->started_ms, 1, when, sizeof when);
+        lt_strbuf_addf(sb, "%s{\"id\":%lld,\"title\":%s,\"started_at\":\"%s\",\"t\":%lld}",
+                       first ? "" : ",", (long long)g->id, enc ? enc : "null", when, (long long)t);
+        free(enc);
+        first = false;
+    }
+    lt_strbuf_add_char(sb, ']');
+}
+
 int lt_ts_encode_json(struct lt_strbuf *sb, const char *stream, const struct lt_timeseries *ts,
                       const struct lt_ts_columns *cols, const struct lt_strlist *counters,
-                      const char *tz)
+                      const char *tz, const struct lt_totals_segment *segs, size_t n_segs)
 {
     /* Every string written here is a validated id, a counter name or a zone
-     * name (lt_tz_valid): none needs JSON escaping. */
+     * name (lt_tz_valid): none needs JSON escaping; segment titles are
+     * escaped by jansson (add_segment_markers). */
     lt_strbuf_addf(sb, "{\"stream\":\"%s\",\"step\":%d,", stream, ts->step_s);
     if (tz)
         lt_strbuf_addf(sb, "\"tz\":\"%s\",", tz);
@@ -134,7 +168,9 @@ int lt_ts_encode_json(struct lt_strbuf *sb, const char *stream, const struct lt_
         }
         lt_strbuf_add_char(sb, ']');
     }
-    lt_strbuf_add_str(sb, "]}");
+    lt_strbuf_add_char(sb, ']');
+    add_segment_markers(sb, ts, segs, n_segs);
+    lt_strbuf_add_char(sb, '}');
     return lt_strbuf_failed(sb) ? LT_ETOOLARGE : 0;
 }
 

@@ -55,6 +55,19 @@ static void add_display(json_t *o, const struct lt_totals *t, const struct lt_to
     add_display_fields(o, fields, sizeof fields / sizeof fields[0], d);
 }
 
+json_t *lt_segment_json(const struct lt_totals_segment *g)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(g->id));
+    json_object_set_new(o, "title", string_or_null(g->title));
+    json_object_set_new(o, "started_at", time_or_null(g->started_ms, 1));
+    json_object_set_new(o, "ended_at", time_or_null(g->ended_ms, 1));
+    json_object_set_new(o, "views", json_integer(g->views));
+    json_object_set_new(o, "likes", json_integer(g->likes));
+    json_object_set_new(o, "uniques", json_integer(g->uniques));
+    return o;
+}
+
 json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display)
 {
     json_t *o = json_object();
@@ -86,7 +99,10 @@ json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display
         json_object_set_new(sources, s->name, e);
     }
     json_object_set_new(o, "sources", sources);
-    json_object_set_new(o, "segments", json_array());
+    json_t *segments = json_array();
+    for (size_t i = 0; i < t->n_segments; i++)
+        json_array_append_new(segments, lt_segment_json(&t->segments[i]));
+    json_object_set_new(o, "segments", segments);
     json_object_set_new(o, "seq", json_integer(t->seq));
     json_object_set_new(o, "created_at", time_or_null(t->created_ms, 0));
     if (t->has_starts) {

@@ -200,6 +200,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     store->put = lt_redis_script_new(lt_script_put);
     store->series = lt_redis_script_new(lt_script_series);
     store->put_reported = lt_redis_script_new(lt_script_put_reported);
+    store->segment = lt_redis_script_new(lt_script_segment);
 
     struct lt_redis_conn_opts opts = {
         .name = "data",

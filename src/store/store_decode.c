@@ -4,6 +4,7 @@
 
 #include "livetally/base/clock.h"
 #include "livetally/base/error.h"
+#include "livetally/base/mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -123,6 +124,49 @@ static int decode_reported(struct lt_totals *t, const char *name, size_t len, co
     return 0;
 }
 
+/* g<k>:title | g<k>:started_at | g<k>:views | g<k>:likes | g<k>:uniques.
+ * Segment k ends where k+1 starts, set here whichever of the two comes
+ * first (read.lua's fields come in hash order). */
+static int decode_segment(struct lt_totals *t, const char *name, size_t len, const char *value,
+                          size_t value_len)
+{
+    const char *colon = memchr(name, ':', len);
+    int64_t id;
+    if (!colon || parse_int(name + 1, (size_t)(colon - name - 1), &id) != 0 || name[1] == '-')
+        return LT_EPROTO;
+    size_t rest = len - (size_t)(colon + 1 - name);
+    const char *field = colon + 1;
+    if (name_is(field, rest, "title")) {
+        struct lt_totals_segment *g = lt_totals_segment(t, id);
+        if (!g)
+            return LT_EPROTO;
+        lt_free(g->title);
+        g->title = lt_strndup(value, value_len);
+        return 0;
+    }
+    int64_t *slot = NULL, v;
+    bool started = name_is(field, rest, "started_at");
+    if (!started && !name_is(field, rest, "views") && !name_is(field, rest, "likes") &&
+        !name_is(field, rest, "uniques"))
+        return 0; /* a field of a later version */
+    if (parse_int(value, value_len, &v) != 0)
+        return LT_EPROTO;
+    struct lt_totals_segment *g = lt_totals_segment(t, id);
+    if (!g)
+        return LT_EPROTO;
+    if (started) {
+        g->started_ms = v;
+        if (id > 1)
+            t->segments[id - 2].ended_ms = v;
+        if ((size_t)id < t->n_segments)
+            g->ended_ms = t->segments[id].started_ms;
+        return 0;
+    }
+    slot = field[0] == 'v' ? &g->views : field[0] == 'l' ? &g->likes : &g->uniques;
+    *slot = v;
+    return 0;
+}
+
 int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len, const char *value,
                           size_t value_len)
 {
@@ -150,6 +194,8 @@ int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len
         t->has_starts = true;
         return 0;
     }
+    if (name_len > 1 && name[0] == 'g' && name[1] >= '0' && name[1] <= '9')
+        return decode_segment(t, name, name_len, value, value_len);
     if (name_len > 2 && memcmp(name, "c:", 2) == 0) {
         for (size_t i = 0; i < t->n_counters; i++) {
             if (name_is(name + 2, name_len - 2, t->counters[i].name))

@@ -1,7 +1,7 @@
 /* What the store's files share (store.c: connections, control channel, live
  * pushes and the helpers below; store_read.c, store_write.c, store_list.c,
- * store_sources.c:
- * the operations of store.h, grouped by what they do). Private to
+ * store_sources.c, store_segments.c: the operations of store.h, grouped by
+ * what they do). Private to
  * src/store/: nothing outside includes it. */
 #ifndef LIVETALLY_STORE_INTERNAL_H
 #define LIVETALLY_STORE_INTERNAL_H
@@ -54,7 +54,8 @@ struct lt_store {
     struct lt_redis_script *put;
     struct lt_redis_script *drop_share;
     struct lt_redis_script *series;
-    struct lt_redis_script *put_reported;
+    struct lt_redis_script *put_reported; /* store_sources.c */
+    struct lt_redis_script *segment;      /* store_segments.c */
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;

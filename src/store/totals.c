@@ -51,6 +51,9 @@ void lt_totals_free(struct lt_totals *t)
         lt_free(t->counters[i].name);
     lt_free(t->counters);
     lt_free(t->sources);
+    for (size_t i = 0; i < t->n_segments; i++)
+        lt_free(t->segments[i].title);
+    lt_free(t->segments);
     char stream[LT_STREAM_ID_MAX + 1];
     memcpy(stream, t->stream, sizeof stream);
     lt_totals_init(t, stream);
@@ -77,6 +80,14 @@ void lt_totals_copy(struct lt_totals *dst, const struct lt_totals *src)
         dst->sources = lt_malloc(src->n_sources * sizeof *dst->sources);
         memcpy(dst->sources, src->sources, src->n_sources * sizeof *dst->sources);
         dst->cap_sources = src->n_sources;
+    }
+    dst->segments = NULL;
+    if (src->n_segments) {
+        dst->segments = lt_malloc(src->n_segments * sizeof *dst->segments);
+        memcpy(dst->segments, src->segments, src->n_segments * sizeof *dst->segments);
+        for (size_t i = 0; i < src->n_segments; i++)
+            if (src->segments[i].title)
+                dst->segments[i].title = lt_strdup(src->segments[i].title);
     }
 }
 
@@ -115,4 +126,19 @@ struct lt_totals_source *lt_totals_source(struct lt_totals *t, const char *name,
     memset(s, 0, sizeof *s);
     memcpy(s->name, name, len); /* len <= LT_SOURCE_ID_MAX: a valid id */
     return s;
+}
+
+struct lt_totals_segment *lt_totals_segment(struct lt_totals *t, int64_t id)
+{
+    if (id < 1 || id > LT_SEGMENTS_MAX)
+        return NULL;
+    if ((size_t)id > t->n_segments) {
+        t->segments = lt_realloc(t->segments, (size_t)id * sizeof *t->segments);
+        for (size_t i = t->n_segments; i < (size_t)id; i++) {
+            memset(&t->segments[i], 0, sizeof t->segments[i]);
+            t->segments[i].id = (int64_t)i + 1;
+        }
+        t->n_segments = (size_t)id;
+    }
+    return &t->segments[id - 1];
 }

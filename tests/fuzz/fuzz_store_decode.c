@@ -80,6 +80,9 @@ static void check_fields(const char *in, size_t size)
     CHECK(t.n_counters == 2);
     CHECK(t.status != LT_STATUS_NONE);
     CHECK(t.n_sources <= t.cap_sources);
+    CHECK(t.n_segments <= LT_SEGMENTS_MAX);
+    for (size_t i = 0; i < t.n_segments; i++)
+        CHECK(t.segments[i].id == (int64_t)i + 1);
     lt_totals_free(&t);
 }
 

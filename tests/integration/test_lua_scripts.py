@@ -20,7 +20,8 @@ import ltharness as h
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
-SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries", "put_reported")
+SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries", "put_reported",
+           "segment")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
@@ -306,6 +307,8 @@ def test_scripts_touch_only_their_stream(redis):
                     views=[("viewer-a", 0)], online=1)
         r.cmd("EVAL", script("put"), 1, *keys("s10", "meta"), 1, "series", "x")
         r.cmd("EVAL", script("drop_share"), 2, *keys("s10", "totals", "online"), "w.0", 2, "s10")
+        start_segment(r, "s10", "one", 1_000_000)
+        apply_batch(r, "s10", seq=2, sources=[("direct", 1)], views=[("viewer-b", 0)])
         assert all(k.startswith("lt:{s10}:") for k in r.keys())
 
 
@@ -318,6 +321,11 @@ def test_series(redis):
         apply_batch(r, "t2", seq=1, at_ms=2000, sources=[("direct", 0)], views=[("viewer-b", 0), ("viewer-c", 0)],
                     online=3)
         apply_batch(r, "t3", seq=1, at_ms=3000, sources=[("direct", 0)], views=[("viewer-d", 0)])
+        # t1 has segments: series.lua gives their fields as read.lua does.
+        start_segment(r, "t1", "one", 1000)
+        apply_batch(r, "t1", seq=2, at_ms=1100, sources=[("direct", 4)], views=[("viewer-e", 0)])
+        start_segment(r, "t1", "two", 1200)
+        apply_batch(r, "t1", seq=3, at_ms=1300, sources=[("direct", 5)])
         for s, series in (("t1", "tour"), ("t2", "tour"), ("t3", "elsewhere")):
             r.cmd("HSET", "lt:{%s}:meta" % s, "series", series)
         k = []
@@ -325,9 +333,12 @@ def test_series(redis):
             k += keys(s, "meta", "totals", "uniques", "online")
         rep = r.cmd("EVAL", script("series"), len(k), *k, 2500, "tour")
         assert len(rep) == 5
-        assert rep[0] == 3  # viewer-a, -b, -c: b watched both and counts once
+        assert rep[0] == 4  # viewer-a, -b, -c, -e: b watched both and counts once
         assert rep[1] == read(r, "t1", 2500) and rep[2] == read(r, "t2", 2500)
         assert pairs(rep[2])["online"] == 3 and pairs(rep[1])["c:shares"] == "1"
+        g = pairs(rep[1])
+        assert (g["g1:title"], g["g1:likes"], g["g1:views"], g["g1:uniques"]) == ("one", "4", "1", 1)
+        assert (g["g2:title"], g["g2:likes"], g["g2:views"], g["g2:uniques"]) == ("two", "5", "0", 0)
         assert rep[3] == 0 and rep[4] == 0  # in another series; does not exist
         # No stream in the series: no union, and nothing written.
         before = sorted(r.keys())
@@ -569,3 +580,127 @@ def test_put_reported_keeps_the_newest(redis):
             put_reported(r, "p2", "wutongcun", i, i, 2000 + i, cap=3)
         assert r.cmd("ZRANGE", "lt:{p2}:reports", 0, -1) == [
             b"2003 wutongcun 3 3 0", b"2004 wutongcun 4 4 0", b"2005 wutongcun 5 5 0"]
+
+
+# ---- segments (segment.lua, apply.lua, read.lua) ----------------------------
+
+
+def start_segment(r, stream, title, started_ms, cap=200):
+    k = keys(stream, "meta", "totals", "segments")
+    return r.cmd("EVAL", script("segment"), len(k), *k, title, started_ms, cap)
+
+
+def test_segment_script_outcomes(redis):
+    with redis.client() as r:
+        assert start_segment(r, "g1", "x", 1000) == [1, 0]  # no such stream
+        assert r.keys() == []  # and nothing created
+        apply_batch(r, "g1", seq=1, sources=[("direct", 1)], at_ms=500)
+        assert start_segment(r, "g1", "开幕式", 1000) == [0, 1]
+        assert start_segment(r, "g1", "city", 2000) == [0, 2]
+        assert start_segment(r, "g1", "early", 1999) == [3, 2000]  # before the previous start
+        assert start_segment(r, "g1", "same ms", 2000) == [0, 3]  # not before it: fine
+        seg = r.cmd("HGETALL", "lt:{g1}:segments")
+        assert dict(zip(seg[::2], seg[1::2])) == {
+            b"n": b"3", b"1:title": "开幕式".encode(), b"1:started_at": b"1000",
+            b"2:title": b"city", b"2:started_at": b"2000",
+            b"3:title": b"same ms", b"3:started_at": b"2000"}
+        assert totals(r, "g1")["gs"] == "1000,2000,2000"
+        assert start_segment(r, "g1", "full", 3000, cap=3) == [4, 3]
+        r.cmd("HSET", "lt:{g1}:meta", "status", "ended")
+        assert start_segment(r, "g1", "after the end", 3000) == [2, 0]
+        assert r.cmd("HGET", "lt:{g1}:segments", "n") == b"3"
+
+
+def test_apply_counts_each_batch_in_its_segment(redis):
+    """Segment k holds the batches whose at_ms is at or after its start and
+    before the next one's; batches before the first segment are in none; a
+    late or resent batch goes by its own at_ms, once."""
+    with redis.client() as r:
+        s = "g2"
+        apply_batch(r, s, seq=1, at_ms=900, sources=[("direct", 1)], views=[("v0", 0)])
+        start_segment(r, s, "one", 1000)
+        apply_batch(r, s, seq=2, at_ms=1000, sources=[("direct", 2)], views=[("v1", 0)])
+        apply_batch(r, s, seq=3, at_ms=1500, sources=[("direct", 3)],
+                    views=[("v2", 0), ("v3", 0)])
+        start_segment(r, s, "two", 2000)
+        apply_batch(r, s, seq=4, at_ms=2100, sources=[("direct", 5)], views=[("v4", 0)])
+        # A late batch (another worker's, sealed before segment two began) lands in
+        # segment one; one older than every segment in none.
+        apply_batch(r, s, inc="inc-2", seq=1, at_ms=1999, sources=[("direct", 7)],
+                    views=[("v5", 0)])
+        apply_batch(r, s, inc="inc-3", seq=1, at_ms=999, sources=[("direct", 11)],
+                    views=[("v6", 0)])
+        # A resend of a batch already applied adds nothing anywhere.
+        apply_batch(r, s, seq=3, at_ms=1500, sources=[("direct", 3)],
+                    views=[("v2", 0), ("v3", 0)])
+        # Segment three starts in the past (a moment ago): what was applied stays;
+        # a batch sealed after its start but applied now (late) goes to it.
+        start_segment(r, s, "three", 2050)
+        apply_batch(r, s, inc="inc-4", seq=1, at_ms=2060, sources=[("direct", 13)],
+                    views=[("v7", 0), ("v1", 0)])
+        t = totals(r, s)
+        # The ended segments' counts are their own fields; the running one's
+        # are held in gc: (read.lua shows them as g3:).
+        assert (t["g1:likes"], t["g1:views"]) == (str(2 + 3 + 7), str(1 + 2 + 1))
+        assert (t["g2:likes"], t["g2:views"]) == ("5", "1")
+        # v1's view is within the dedup window: no view, but a viewer of the segment.
+        assert (t["gc:likes"], t["gc:views"]) == ("13", "1")
+        assert "g3:likes" not in t
+        t.update({"g3:likes": t["gc:likes"], "g3:views": t["gc:views"]})
+        # Every counted event is in exactly one segment or before the first.
+        seg_likes = sum(int(t["g%d:likes" % k]) for k in (1, 2, 3))
+        assert int(t["likes"]) == seg_likes + 1 + 11
+        seg_views = sum(int(t["g%d:views" % k]) for k in (1, 2, 3))
+        assert int(t["views"]) == seg_views + 1 + 1
+        assert r.cmd("PFCOUNT", "lt:{g2}:seg:1:u") == 4  # v1 v2 v3 v5, the resend adding none
+        assert r.cmd("PFCOUNT", "lt:{g2}:seg:2:u") == 1
+        assert r.cmd("PFCOUNT", "lt:{g2}:seg:3:u") == 2
+        # read.lua: the segments as raw fields, uniques counted fresh.
+        got = pairs(read(r, s, 3000))
+        assert got["g1:title"] == "one" and got["g3:title"] == "three"
+        assert (got["g1:started_at"], got["g2:started_at"], got["g3:started_at"]) == \
+            ("1000", "2000", "2050")
+        assert (got["g1:uniques"], got["g2:uniques"], got["g3:uniques"]) == (4, 1, 2)
+        assert got["g2:likes"] == "5" and (got["g3:likes"], got["g3:views"]) == ("13", "1")
+        # A fourth segment: the third one's held counts become its own fields.
+        start_segment(r, s, "four", 2500)
+        apply_batch(r, s, inc="inc-5", seq=1, at_ms=2400, sources=[("direct", 17)])
+        t = totals(r, s)
+        assert (t["g3:likes"], t["g3:views"]) == (str(13 + 17), "1")
+        assert (t["gc:likes"], t["gc:views"]) == ("0", "0")
+        got = pairs(read(r, s, 3000))
+        assert (got["g3:likes"], got["g4:likes"], got["g4:views"]) == (str(13 + 17), "0", "0")
+
+
+def test_apply_cost_of_segments(redis):
+    """A stream without segments costs apply.lua no command of its own; with
+    segments a batch of likes and views in the running segment costs one (the
+    PFADD of its viewers), a late one of an ended segment three (HINCRBY x2,
+    PFADD)."""
+    def commands(r):
+        stats = r.info("commandstats")
+        return sum(int(v.split("calls=")[1].split(",")[0]) for k, v in stats.items()
+                   if k.startswith("cmdstat_") and k not in ("cmdstat_eval", "cmdstat_info"))
+
+    with redis.client() as r:
+        for s in ("c1", "c2"):
+            apply_batch(r, s, seq=1, at_ms=1000, sources=[("direct", 1)], views=[("a", 0)])
+        start_segment(r, "c2", "one", 1000)
+        cost = {}
+        for s in ("c1", "c2"):
+            before = commands(r)
+            apply_batch(r, s, seq=2, at_ms=1100, sources=[("direct", 1)], views=[("b", 0)])
+            cost[s] = commands(r) - before
+        assert cost["c2"] - cost["c1"] == 1, cost
+        start_segment(r, "c2", "two", 2000)
+        for s, at in (("c1", 1200), ("c2", 1200)):  # c2: a late batch of segment one
+            before = commands(r)
+            apply_batch(r, s, seq=3, at_ms=at, sources=[("direct", 1)], views=[("c", 0)])
+            cost[s] = commands(r) - before
+        assert cost["c2"] - cost["c1"] == 3, cost
+        before = commands(r)
+        apply_batch(r, "c1", seq=4, at_ms=2100, sources=[("direct", 1)])  # likes only
+        cost["c1"] = commands(r) - before
+        before = commands(r)
+        apply_batch(r, "c2", seq=4, at_ms=2100, sources=[("direct", 1)])
+        assert commands(r) - before == cost["c1"], "a likes-only batch costs nothing more"

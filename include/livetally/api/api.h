@@ -6,6 +6,7 @@
  *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
  *   api_report.c   GET /v1/streams/{id}/report
  *   api_sources.c  PUT /v1/streams/{id}/sources/{source} (partner reports)
+ *   api_segments.c POST and GET /v1/streams/{id}/segments
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
  *   api_web.c      /widget.js, /embed/{id}, /demo
@@ -30,6 +31,9 @@ lt_route_handler lt_api_get_series_timeseries;
 lt_route_handler lt_api_get_report;
 /* api_sources.c: PUT /v1/streams/{id}/sources/{source} (partner key) */
 lt_route_handler lt_api_put_source;
+/* api_segments.c: POST (operator) and GET /v1/streams/{id}/segments */
+lt_route_handler lt_api_post_segment;
+lt_route_handler lt_api_get_segments;
 lt_route_handler lt_api_healthz;
 lt_route_handler lt_api_readyz;
 lt_route_handler lt_api_metrics;

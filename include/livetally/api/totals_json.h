@@ -29,6 +29,12 @@ struct lt_totals_display {
  * (display NULL: none). A new reference, the caller's. */
 json_t *lt_totals_json(const struct lt_totals *t, const struct lt_totals_display *display);
 
+/* One segment: {"id":1,"title":"开幕式","started_at":"RFC 3339 with ms",
+ * "ended_at":RFC 3339 | null (the last one: it runs until the stream
+ * ends),"views":N,"likes":N,"uniques":N}, as in the totals object's
+ * "segments" list, the segments endpoints and the report. A new reference. */
+json_t *lt_segment_json(const struct lt_totals_segment *g);
+
 /* The series object {"series":id, "totals":{"views","likes","uniques",
  * "counters"{...}[, "display"{views, likes, uniques, locale}]},
  * "streams":[<totals object>...], "truncated":bool}; display (NULL: none)

@@ -1,7 +1,8 @@
 /* The store: where totals are kept. Callers (core, api) see domain
  * operations on the model of totals.h with callbacks on the worker's loop:
  * apply a batch, read one stream's totals, list streams, read a series,
- * create or update a stream, subscribe to a stream's live totals. Nothing
+ * create or update a stream, start a segment, subscribe to a stream's live
+ * totals. Nothing
  * Redis or JSON shows through, so another implementation (Redis Cluster, a
  * crash-safe spool in front) can sit behind these functions without
  * touching their callers.
@@ -167,6 +168,30 @@ typedef void lt_store_reports_cb(void *arg, int err, const struct lt_partner_rep
 /* The stream's partner reports whose time is in [from_ms, to_ms]. */
 int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t from_ms, int64_t to_ms,
                          lt_store_reports_cb *cb, void *arg);
+/* Starts segment n+1 of a stream (store_segments.c, segment.lua), which
+ * ends segment n. title: title_len bytes of UTF-8 (1..LT_SEGMENT_TITLE_MAX,
+ * checked by the caller); started_ms: its start, epoch ms, which the caller
+ * bounded against its clock (the script checks it is not before segment
+ * n's). Each batch applied afterwards counts in the segment whose start is
+ * the latest at or before the batch's at_ms; batches applied before stay
+ * where they were counted (docs/redis.md). The segments appear in the
+ * totals (struct lt_totals_segment). result is borrowed for the call. */
+enum lt_segment_outcome {
+    LT_SEGMENT_STARTED,
+    LT_SEGMENT_UNKNOWN_STREAM,
+    LT_SEGMENT_STREAM_ENDED,
+    LT_SEGMENT_BEFORE_PREVIOUS, /* started_ms < the previous segment's start */
+    LT_SEGMENT_TOO_MANY,        /* the stream has LT_SEGMENTS_MAX segments */
+};
+struct lt_segment_start {
+    enum lt_segment_outcome outcome;
+    int64_t id;                  /* STARTED: the new segment's id */
+    int64_t previous_started_ms; /* BEFORE_PREVIOUS: the previous segment's start */
+};
+typedef void lt_store_segment_cb(void *arg, int err, const struct lt_segment_start *result);
+int lt_store_start_segment(struct lt_store *store, const char *stream, const char *title,
+                           size_t title_len, int64_t started_ms, lt_store_segment_cb *cb,
+                           void *arg);
 
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the

@@ -10,7 +10,9 @@
  *    ("seq 12\nviews 100\n...\nts 1700000000000").
  * Names: title, series, status, created_at, starts_at, views, likes,
  * uniques, online, peak_online, peak_at, seq, updated_at, ts, c:<counter>,
- * s:<source>:views, s:<source>:likes. Any other name (a:<incarnation>,
+ * s:<source>:views, s:<source>:likes, and a segment's g<k>:title,
+ * g<k>:started_at, g<k>:views, g<k>:likes, g<k>:uniques (k from 1 to
+ * LT_SEGMENTS_MAX, else an error; totals.h). Any other name (a:<incarnation>,
  * auto_created, fields of later versions) is skipped. A known name with a
  * malformed value is an error: nothing is guessed. */
 #ifndef LIVETALLY_STORE_DECODE_H

@@ -54,6 +54,21 @@ struct lt_totals_counter {
     int64_t value;
 };
 
+/* A segment of the stream (an operator started it: POST
+ * /v1/streams/{id}/segments). Segment id k runs from started_ms until
+ * segment k+1's start (ended_ms); the last one runs until the stream ends
+ * (ended_ms 0). views and likes are exact (each applied batch is counted in
+ * exactly one segment, by its at_ms); uniques is an estimate (HyperLogLog).
+ * title is owned by the totals (NULL: not read). */
+#define LT_SEGMENTS_MAX 200      /* segments one stream may have */
+#define LT_SEGMENT_TITLE_MAX 256 /* bytes of UTF-8 */
+struct lt_totals_segment {
+    int64_t id; /* 1, 2, ... in start order */
+    char *title;
+    int64_t started_ms, ended_ms; /* epoch ms; ended_ms 0: still running */
+    int64_t views, likes, uniques;
+};
+
 struct lt_totals {
     char stream[LT_STREAM_ID_MAX + 1];
     char *title;  /* NULL: none */
@@ -87,6 +102,9 @@ struct lt_totals {
     /* Sources in the order the store met them. */
     struct lt_totals_source *sources;
     size_t n_sources, cap_sources;
+    /* Segments by id: segments[k - 1] is segment k. */
+    struct lt_totals_segment *segments;
+    size_t n_segments;
 };
 
 /* An empty totals of stream (NULL: no id yet): zeros, status live. */
@@ -105,6 +123,11 @@ void lt_totals_add_counter(struct lt_totals *t, const char *name, int64_t value)
  * the name is not a valid source id. The pointer lasts until the next
  * source is added. */
 struct lt_totals_source *lt_totals_source(struct lt_totals *t, const char *name, size_t len);
+
+/* Segment id (1..LT_SEGMENTS_MAX), added with zeros (and the ones before
+ * it) when absent; NULL when id is out of range. The pointer lasts until a
+ * segment of a higher id is added. */
+struct lt_totals_segment *lt_totals_segment(struct lt_totals *t, int64_t id);
 
 /* ---- batches ----------------------------------------------------------- */
 
@@ -128,7 +151,8 @@ struct lt_batch_source {
  * never accepted and ignored. */
 enum lt_batch_dim_kind {
     LT_DIM_TIME_BUCKET = 1, /* key: the bucket's start, epoch ms in decimal */
-    LT_DIM_SEGMENT,         /* key: the segment id */
+    LT_DIM_SEGMENT,         /* key: the segment id (unused: the store finds a
+                             * batch's segment from at_ms, in Redis) */
     LT_DIM_REPORTED_SOURCE, /* key: the source; views/likes are absolute */
 };
 struct lt_batch_dim {

@@ -78,6 +78,12 @@ end
 -- Partner reports' sums (put_reported.lua), added to what is published.
 local RPT = #hm + 1
 hm[RPT], hm[RPT + 1] = 'reported_views', 'reported_likes'
+-- The segments' starts and the running segment's held counts (segment.lua),
+-- read with the rest: no command more.
+hm[#hm + 1] = 'gs'
+local gs_at = #hm
+hm[#hm + 1] = 'gc:views'
+hm[#hm + 1] = 'gc:likes'
 local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
@@ -276,6 +282,41 @@ for r, size in ipairs(SIZES) do
     tset[#tset + 1] = string.format('%d:%d:%d', start, mmax, mu)
     tset[#tset + 1] = 'tbf:' .. size
     tset[#tset + 1] = table.concat(names, ',')
+  end
+end
+-- Segments: the batch belongs to the segment whose start is the latest at
+-- or before at_ms (none before the first one); its counted views and likes
+-- go to that segment's counts and its viewers to lt:{id}:seg:<k>:u. The
+-- running (last) segment's counts are held in gc:views and gc:likes, read
+-- and written with the HMGET and HSET above and below, so a batch in it
+-- costs no command but the PFADD of its viewers; segment.lua moves them to
+-- g<k>:views and g<k>:likes when the next segment starts. A late batch
+-- (at_ms before the running segment's start) adds to its own segment's
+-- g<k>: fields directly.
+if t[gs_at] then
+  local k, n = 0, 0
+  for start in string.gmatch(t[gs_at], '%d+') do
+    n = n + 1
+    if tonumber(start) <= now then k = n end
+  end
+  if k > 0 then
+    if k == n then
+      if added > 0 or views_counted > 0 then
+        tset[#tset + 1] = 'gc:views'
+        tset[#tset + 1] = tonumber(t[gs_at + 1] or '0') + views_counted
+        tset[#tset + 1] = 'gc:likes'
+        tset[#tset + 1] = tonumber(t[gs_at + 2] or '0') + added
+      end
+    else
+      if added > 0 then redis.call('HINCRBY', KEYS[2], 'g' .. k .. ':likes', added) end
+      if views_counted > 0 then
+        redis.call('HINCRBY', KEYS[2], 'g' .. k .. ':views', views_counted)
+      end
+    end
+    local skey = 'lt:{' .. ARGV[5] .. '}:seg:' .. k .. ':u'
+    for from = 1, #viewers, 1000 do
+      redis.call('PFADD', skey, unpack(viewers, from, math.min(from + 999, #viewers)))
+    end
   end
 end
 if changed then sseq = sseq + 1 end

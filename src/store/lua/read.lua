@@ -35,4 +35,37 @@ out[#out + 1] = 'uniques'
 out[#out + 1] = redis.call('PFCOUNT', KEYS[3])
 out[#out + 1] = 'online'
 out[#out + 1] = online
+-- Segments (segment.lua), only when the totals hash lists their starts
+-- ("gs"): g<k>:title, g<k>:started_at from the segments hash,
+-- g<k>:uniques, a PFCOUNT of the segment's viewers, and the running
+-- segment's held counts gc:views, gc:likes as g<n>:views, g<n>:likes (the
+-- ended segments' g<k>:views and g<k>:likes came with the totals hash).
+local has_segments, held = false, {}
+for k = 1, #tot, 2 do
+  if tot[k] == 'gs' then has_segments = true
+  elseif tot[k] == 'gc:views' then held.views = tot[k + 1]
+  elseif tot[k] == 'gc:likes' then held.likes = tot[k + 1] end
+end
+if has_segments then
+  local prefix = string.sub(KEYS[1], 1, #KEYS[1] - 4) -- 'lt:{id}:' of 'lt:{id}:meta'
+  local seg = redis.call('HGETALL', prefix .. 'segments')
+  local n = 0
+  for k = 1, #seg, 2 do
+    if seg[k] == 'n' then n = tonumber(seg[k + 1])
+    else
+      out[#out + 1] = 'g' .. seg[k]
+      out[#out + 1] = seg[k + 1]
+    end
+  end
+  for k = 1, n do
+    out[#out + 1] = 'g' .. k .. ':uniques'
+    out[#out + 1] = redis.call('PFCOUNT', prefix .. 'seg:' .. k .. ':u')
+  end
+  if n > 0 then
+    out[#out + 1] = 'g' .. n .. ':views'
+    out[#out + 1] = held.views or '0'
+    out[#out + 1] = 'g' .. n .. ':likes'
+    out[#out + 1] = held.likes or '0'
+  end
+end
 return out

@@ -41,6 +41,29 @@ for i = 1, #KEYS, 4 do
     r[#r + 1] = redis.call('PFCOUNT', KEYS[i + 2])
     r[#r + 1] = 'online'
     r[#r + 1] = online
+    -- Segments, as read.lua gives them.
+    local has_segments, held = false, {}
+    for k = 1, #tot, 2 do
+      if tot[k] == 'gs' then has_segments = true
+      elseif tot[k] == 'gc:views' then held.views = tot[k + 1]
+      elseif tot[k] == 'gc:likes' then held.likes = tot[k + 1] end
+    end
+    if has_segments then
+      local prefix = string.sub(KEYS[i], 1, #KEYS[i] - 4) -- 'lt:{id}:' of 'lt:{id}:meta'
+      local seg, n = redis.call('HGETALL', prefix .. 'segments'), 0
+      for k = 1, #seg, 2 do
+        if seg[k] == 'n' then n = tonumber(seg[k + 1])
+        else r[#r + 1] = 'g' .. seg[k]; r[#r + 1] = seg[k + 1] end
+      end
+      for k = 1, n do
+        r[#r + 1] = 'g' .. k .. ':uniques'
+        r[#r + 1] = redis.call('PFCOUNT', prefix .. 'seg:' .. k .. ':u')
+      end
+      if n > 0 then
+        r[#r + 1] = 'g' .. n .. ':views'; r[#r + 1] = held.views or '0'
+        r[#r + 1] = 'g' .. n .. ':likes'; r[#r + 1] = held.likes or '0'
+      end
+    end
     hlls[#hlls + 1] = KEYS[i + 2]
   end
   out[#out + 1] = r

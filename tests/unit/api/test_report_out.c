@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "livetally/api/report_out.h"
+#include "livetally/base/mem.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/store/timeseries.h"
 #include "livetally/store/totals.h"
@@ -55,6 +56,19 @@ static int setup(void **state)
     struct lt_totals_source *s = lt_totals_source(&totals, "bili", 4);
     s->views = 1;
     s->likes = 3;
+    struct lt_totals_segment *g = lt_totals_segment(&totals, 1);
+    g->title = lt_strdup("开幕式");
+    g->started_ms = (int64_t)T0 * 1000;
+    g->ended_ms = (int64_t)(T0 + 90) * 1000 + 500;
+    g->views = 2;
+    g->likes = 12000;
+    g->uniques = 2;
+    g = lt_totals_segment(&totals, 2);
+    g->title = lt_strdup("<img src=x onerror=alert(1)>, \"Q\"");
+    g->started_ms = (int64_t)(T0 + 90) * 1000 + 500;
+    g->views = 1;
+    g->likes = 348;
+    g->uniques = 1;
     return 0;
 }
 
@@ -119,7 +133,20 @@ static void test_json_and_its_sha256(void **state)
     assert_true(json_is_null(json_object_get(src, "partner_reported")));
     assert_string_equal(json_string_value(json_object_get(o, "generated_at")),
                         "2022-07-16T03:00:00.250Z");
-    assert_int_equal(json_array_size(json_object_get(o, "segments")), 0);
+    json_t *segs = json_object_get(o, "segments");
+    assert_int_equal(json_array_size(segs), 2);
+    json_t *g = json_array_get(segs, 1);
+    assert_int_equal(json_integer_value(json_object_get(g, "id")), 2);
+    assert_string_equal(json_string_value(json_object_get(g, "title")),
+                        "<img src=x onerror=alert(1)>, \"Q\"");
+    assert_string_equal(json_string_value(json_object_get(g, "started_at")),
+                        "2022-07-16T02:01:30.500Z");
+    assert_true(json_is_null(json_object_get(g, "ended_at")));
+    assert_int_equal(json_integer_value(json_object_get(g, "likes")), 348);
+    g = json_array_get(segs, 0);
+    assert_string_equal(json_string_value(json_object_get(g, "ended_at")),
+                        "2022-07-16T02:01:30.500Z");
+    assert_int_equal(json_integer_value(json_object_get(g, "likes")), 12000);
     json_decref(o);
     free(body);
 }
@@ -135,6 +162,10 @@ static void test_csv(void **state)
     assert_non_null(strstr(body, "\r\ntotals,views,,203411,,,,\r\n"));
     assert_non_null(strstr(body, "\r\npeak,online,2022-07-16T10:01:00+08:00,7,,,,\r\n"));
     assert_non_null(strstr(body, "\r\nsource_counted_here,bili,,,1,3,,\r\n"));
+    /* segment,<id>,<local start>,<title>,views,likes,uniques, */
+    assert_non_null(strstr(body, "\r\nsegment,1,2022-07-16T10:00:00+08:00,开幕式,2,12000,2,\r\n"));
+    assert_non_null(strstr(body, "\r\nsegment,2,2022-07-16T10:01:30+08:00,"
+                                 "\"<img src=x onerror=alert(1)>, \"\"Q\"\"\",1,348,1,\r\n"));
     assert_non_null(strstr(body, "\r\nmethod,dropped_taps,,20000,,,,\r\n"));
     assert_non_null(
         strstr(body, "\r\nminute,1657936800,2022-07-16T10:00:00+08:00,,3,12345,3,0\r\n"));
@@ -154,6 +185,12 @@ static void test_html(void **state)
     assert_non_null(strstr(body, "likes per minute (highest: 12,345 (1万+))"));
     assert_non_null(strstr(body, ">02:00</text>"));
     assert_non_null(strstr(body, "20,000")); /* dropped taps */
+    /* The segments' table: titles escaped, the running one without an end. */
+    assert_null(strstr(body, "<img"));
+    assert_non_null(strstr(body, "<th>&lt;img src=x onerror=alert(1)&gt;, &quot;Q&quot;</th>"));
+    assert_non_null(strstr(body, "<tr><td>1</td><th>开幕式</th><td>2022-07-16T02:00:00+00:00</td>"
+                                 "<td>2022-07-16T02:01:30+00:00</td><td>2</td><td>12,000 (1万+)"));
+    assert_non_null(strstr(body, "<td>the stream's end</td>"));
     free(body);
     body = encode(LT_REPORT_HTML, "Asia/Shanghai", LT_LOCALE_EN, &len);
     assert_non_null(strstr(body, ">10:00</text>"));

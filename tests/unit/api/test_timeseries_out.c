@@ -86,15 +86,40 @@ static void test_json(void **state)
     assert_int_equal(metrics("views,shares,online", &c, why), 0);
     struct lt_strbuf sb;
     lt_strbuf_init(&sb, stack, sizeof stack, 1 << 20);
-    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, "Asia/Shanghai"), 0);
+    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, "Asia/Shanghai", NULL, 0),
+                     0);
     assert_string_equal(lt_strbuf_text(&sb),
                         "{\"stream\":\"s-1\",\"step\":3600,\"tz\":\"Asia/Shanghai\","
                         "\"metrics\":[\"views\",\"shares\",\"online\"],"
-                        "\"points\":[[1657936800,10,1,3],[1657940400,0,0,9]]}");
+                        "\"points\":[[1657936800,10,1,3],[1657940400,0,0,9]],"
+                        "\"segments\":[]}");
+    lt_strbuf_free(&sb);
+    /* Segment markers: one that ended before the range (left out), one
+     * running through it from before (at the first point), one starting in
+     * the second hour (at that point; its title JSON-escaped), one starting
+     * after the range (left out). */
+    char t1[] = "before", t2[] = "through", t3[] = "<b>\"圆桌\"</b>", t4[] = "after";
+    struct lt_totals_segment segs[] = {
+        {1, t1, 1657930000000, 1657933000000, 0, 0, 0},
+        {2, t2, 1657933000000, 1657941000123, 0, 0, 0},
+        {3, t3, 1657941000123, 1657944000000, 0, 0, 0},
+        {4, t4, 1657944000000, 0, 0, 0, 0},
+    };
+    lt_strbuf_init(&sb, stack, sizeof stack, 1 << 20);
+    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL, segs, 4), 0);
+    assert_string_equal(lt_strbuf_text(&sb),
+                        "{\"stream\":\"s-1\",\"step\":3600,"
+                        "\"metrics\":[\"views\",\"shares\",\"online\"],"
+                        "\"points\":[[1657936800,10,1,3],[1657940400,0,0,9]],"
+                        "\"segments\":[{\"id\":2,\"title\":\"through\","
+                        "\"started_at\":\"2022-07-16T00:56:40.000Z\",\"t\":1657936800},"
+                        "{\"id\":3,\"title\":\"<b>\\\"圆桌\\\"</b>\","
+                        "\"started_at\":\"2022-07-16T03:10:00.123Z\",\"t\":1657940400}]}");
     lt_strbuf_free(&sb);
     /* A body that does not fit is refused, never cut. */
     lt_strbuf_init(&sb, stack, sizeof stack, 80);
-    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL), LT_ETOOLARGE);
+    assert_int_equal(lt_ts_encode_json(&sb, "s-1", &ts, &c, &counters, NULL, NULL, 0),
+                     LT_ETOOLARGE);
     lt_strbuf_free(&sb);
 }
 

@@ -74,6 +74,32 @@ static void test_totals_object(void **state)
     lt_totals_free(&t);
 }
 
+static void test_segments(void **state)
+{
+    (void)state;
+    struct lt_totals t;
+    lt_totals_init(&t, "s");
+    struct lt_totals_segment *g = lt_totals_segment(&t, 2); /* 1 comes with it */
+    g->title = lt_strdup("圆桌会议 \"<x>\"");
+    g->started_ms = 1657937400250;
+    g->views = 7;
+    g->likes = 23;
+    g->uniques = 6;
+    t.segments[0].started_ms = 1657936800000;
+    t.segments[0].ended_ms = 1657937400250;
+    json_t *o = lt_totals_json(&t, NULL);
+    char *text = dump(json_incref(json_object_get(o, "segments")));
+    json_decref(o);
+    assert_string_equal(text,
+                        "[{\"id\":1,\"title\":null,\"started_at\":\"2022-07-16T02:00:00.000Z\","
+                        "\"ended_at\":\"2022-07-16T02:10:00.250Z\",\"views\":0,\"likes\":0,"
+                        "\"uniques\":0},{\"id\":2,\"title\":\"圆桌会议 \\\"<x>\\\"\","
+                        "\"started_at\":\"2022-07-16T02:10:00.250Z\",\"ended_at\":null,"
+                        "\"views\":7,\"likes\":23,\"uniques\":6}]");
+    lt_free(text);
+    lt_totals_free(&t);
+}
+
 static void test_empty_totals_have_nulls(void **state)
 {
     (void)state;
@@ -155,7 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_object), cmocka_unit_test(test_empty_totals_have_nulls),
         cmocka_unit_test(test_display),       cmocka_unit_test(test_message),
-        cmocka_unit_test(test_message_bound),
+        cmocka_unit_test(test_message_bound), cmocka_unit_test(test_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,6 +245,56 @@ static void test_totals_copy_is_deep(void **state)
     lt_totals_free(&b);
 }
 
+/* read.lua's segment fields, in hash order (any): each segment's own
+ * counts, and its end where the next one starts. */
+static void test_segment_fields(void **state)
+{
+    (void)state;
+    struct lt_totals t;
+    lt_store_decode_begin(&t, "s", NULL, 0);
+    static const char *const pairs[][2] = {
+        {"g2:views", "7"},         {"g1:started_at", "1000"}, {"g3:title", "<b>圆桌会议</b>"},
+        {"g3:started_at", "3000"}, {"g1:title", "开幕式"},    {"g2:started_at", "2000"},
+        {"g1:likes", "11"},        {"g2:uniques", "6"},       {"g3:likes", "5"},
+        {"g2:future", "x"},        {"gs", "1000,2000,3000"},  {"g1:title", "开幕式!"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        assert_int_equal(field(&t, pairs[i][0], pairs[i][1]), 0);
+    assert_int_equal(t.n_segments, 3);
+    assert_int_equal(t.segments[0].id, 1);
+    assert_string_equal(t.segments[0].title, "开幕式!"); /* the later value wins */
+    assert_int_equal(t.segments[0].started_ms, 1000);
+    assert_int_equal(t.segments[0].ended_ms, 2000);
+    assert_int_equal(t.segments[0].likes, 11);
+    assert_int_equal(t.segments[1].ended_ms, 3000);
+    assert_int_equal(t.segments[1].views, 7);
+    assert_int_equal(t.segments[1].uniques, 6);
+    assert_null(t.segments[1].title);
+    assert_int_equal(t.segments[2].id, 3);
+    assert_int_equal(t.segments[2].ended_ms, 0); /* the last one runs on */
+    assert_string_equal(t.segments[2].title, "<b>圆桌会议</b>");
+    /* Refused: ids out of range, bad numbers. Nothing grows. */
+    assert_int_equal(field(&t, "g0:views", "1"), LT_EPROTO);
+    assert_int_equal(field(&t, "g201:views", "1"), LT_EPROTO);
+    assert_int_equal(field(&t, "g99999999999999999999:views", "1"), LT_EPROTO);
+    assert_int_equal(field(&t, "g1x:views", "1"), LT_EPROTO);
+    assert_int_equal(field(&t, "g1", "1"), LT_EPROTO);
+    assert_int_equal(field(&t, "g1:views", "1.5"), LT_EPROTO);
+    assert_int_equal(t.n_segments, 3);
+    assert_int_equal(field(&t, "g200:likes", "1"), 0);
+    assert_int_equal(t.n_segments, 200);
+    assert_int_equal(t.segments[199].id, 200);
+    /* A deep copy. */
+    struct lt_totals c;
+    lt_totals_copy(&c, &t);
+    lt_totals_free(&t);
+    assert_int_equal(c.n_segments, 200);
+    assert_string_equal(c.segments[2].title, "<b>圆桌会议</b>");
+    assert_null(c.segments[3].title);
+    lt_totals_free(&c);
+    assert_int_equal(c.n_segments, 0);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -262,7 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_fields),  cmocka_unit_test(test_bad_values_refused),
         cmocka_unit_test(test_push_message), cmocka_unit_test(test_totals_copy_is_deep),
-        cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_status_names), cmocka_unit_test(test_segment_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
