@@ -7,7 +7,7 @@
  *   api_report.c   GET /v1/streams/{id}/report
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
- *   api_web.c      /widget.js, /embed/{id}, /demo
+ *   api_web.c      /widget.js, /embed/{id}, /demo, /dashboard
  * Each answers its request exactly once (http_server.h), possibly later. */
 #ifndef LIVETALLY_API_H
 #define LIVETALLY_API_H
@@ -36,6 +36,7 @@ lt_route_handler lt_api_live;      /* GET /v1/streams/{id}/live (SSE) */
 lt_route_handler lt_api_widget;    /* api_web.c: GET /widget.js */
 lt_route_handler lt_api_embed;     /* GET /embed/{id} */
 lt_route_handler lt_api_demo;      /* GET /demo */
+lt_route_handler lt_api_dashboard; /* GET /dashboard and /dashboard/<asset> */
 
 /* Operator bearer-token check (auth.c): true when the request carries one
  * of the configured tokens; otherwise answers 401 (no credentials) or 403
