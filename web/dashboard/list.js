@@ -16,19 +16,25 @@ export function groupStreams(streams) {
   return ORDER.map(status => ({ status, streams: groups[status] }));
 }
 
+// The display form, or '' where it is the number itself (below 1K / 1万).
+export function shortForm(value) {
+  const disp = formatCount(value, displayLocale());
+  return disp === String(Math.floor(+value || 0)) ? '' : disp;
+}
+
 // "203,411" with "20万+" beside it, in one cell.
 export function numberCell(value, extra = {}) {
   const lang = currentLang();
   return el('td', { class: 'num', ...extra },
     el('span', { class: 'exact', dataset: { value: String(value || 0) } }, formatExact(value, lang)),
-    el('span', { class: 'disp' }, formatCount(value, displayLocale())));
+    el('span', { class: 'disp' }, shortForm(value)));
 }
 
 function setNumber(td, value) {
   const exact = td.querySelector('.exact');
   exact.dataset.value = String(value || 0);
   setText(exact, formatExact(value, currentLang()));
-  setText(td.querySelector('.disp'), formatCount(value, displayLocale()));
+  setText(td.querySelector('.disp'), shortForm(value));
 }
 
 export function renderList(main, ctx) {

@@ -86,7 +86,9 @@ export function renderStream(main, id, ctx) {
   function setBig(k, value) {
     big[k].b.dataset.value = String(value || 0);
     setText(big[k].b, formatExact(value, lang));
-    setText(big[k].disp, formatCount(value, displayLocale()));
+    // the display form only where it says something the exact number does not
+    const disp = formatCount(value, displayLocale());
+    setText(big[k].disp, disp === String(Math.floor(+value || 0)) ? '' : disp);
   }
 
   let spokenAt = 0;
