@@ -82,7 +82,9 @@ export function renderList(main, ctx) {
   }
 
   function row(s) {
-    const views = numberCell(s.views), likes = numberCell(s.likes), online = numberCell(s.online);
+    const views = numberCell(s.views, { 'data-label': t('views') });
+    const likes = numberCell(s.likes, { 'data-label': t('likes') });
+    const online = numberCell(s.online, { 'data-label': t('online') });
     const status = el('span', { class: `badge ${s.status}` }, statusWord(s.status));
     const tr = el('tr', { dataset: { stream: s.stream, status: s.status } },
       el('td', { class: 'title-cell' },
@@ -90,7 +92,7 @@ export function renderList(main, ctx) {
         el('div', { class: 'meta' }, s.stream)),
       el('td', { class: 'hide-narrow' }, s.series
         ? el('a', { href: `#/series/${encodeURIComponent(s.series)}` }, s.series) : '–'),
-      el('td', {}, status), views, likes, online);
+      el('td', { class: 'status-cell' }, status), views, likes, online);
     unwatch.push(ctx.live.watch(s.stream, m => {
       if (m.type === 'totals') {
         setNumber(views, m.views);
