@@ -8,7 +8,7 @@
 // data-markers on the box say what is drawn (for tests and tools).
 
 import uPlot from 'uplot';
-import { formatOffset } from './format.js';
+import { formatOffset, formatTime } from './format.js';
 
 const PALETTE = ['#2563eb', '#db2777', '#059669', '#d97706', '#7c3aed', '#0891b2', '#dc2626', '#4b5563'];
 
@@ -42,6 +42,7 @@ function markersPlugin(getMarkers, onDrawn) {
         for (const m of getMarkers()) {
           const x = Math.round(u.valToPos(m.t, 'x', true));
           if (!(x >= left && x <= left + width)) continue;
+          const row = drawn % 3; // labels of close markers on rows of their own
           drawn++;
           ctx.strokeStyle = '#f59e0b';
           ctx.lineWidth = 2 * devicePixelRatio;
@@ -50,8 +51,12 @@ function markersPlugin(getMarkers, onDrawn) {
           ctx.moveTo(x, top);
           ctx.lineTo(x, top + height);
           ctx.stroke();
-          ctx.fillStyle = '#92400e';
-          ctx.fillText(String(m.title).slice(0, 24), x + 3 * devicePixelRatio, top + 2 * devicePixelRatio);
+          ctx.fillStyle = '#b45309';
+          // right of the line, or left of it in the chart's right part
+          const right = x > left + width * 0.6;
+          ctx.textAlign = right ? 'right' : 'left';
+          ctx.fillText(String(m.title).slice(0, 24), x + (right ? -4 : 4) * devicePixelRatio,
+                       top + (2 + row * 14) * devicePixelRatio);
         }
         ctx.restore();
         onDrawn(drawn);
@@ -64,7 +69,7 @@ function markersPlugin(getMarkers, onDrawn) {
  * it falls in (views, likes), `max` keeps the highest value seen in it
  * (online). */
 export class MinuteChart {
-  constructor(box, { label, color, kind = 'sum', step = 60, minutes = 30, height = 180 }) {
+  constructor(box, { label, color, lang = 'en', kind = 'sum', step = 60, minutes = 30, height = 180 }) {
     this.box = box;
     this.label = label;
     this.kind = kind;
@@ -80,8 +85,13 @@ export class MinuteChart {
       height,
       legend: { show: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } },
+      // x runs to the end of the last bucket, "now": a segment started a
+      // moment ago is inside the chart
+      scales: { x: { time: true, range: (u, min, max) => [min, max + step] },
+                y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      // times in the operator's timezone and language (24-hour)
+      axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' },
+               values: (u, ticks) => ticks.map(t => formatTime(t * 1000, lang, { date: false })) },
              { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' }, size: 56 }],
       series: [{}, { label, stroke: color, width: 2, fill: color + '22', points: { show: false } }],
       plugins: [markersPlugin(() => this.markers, n => { box.dataset.markers = String(n); })]

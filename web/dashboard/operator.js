@@ -22,7 +22,7 @@ export function renderOperatorPanel(parent, ctx) {
     try {
       const s = await api.operatorStatus();
       if (stopped) return;
-      clear(body).append(figures(s));
+      clear(body).append(...figures(s));
       timer = setTimeout(refresh, REFRESH_MS);
     } catch (e) {
       if (stopped) return;

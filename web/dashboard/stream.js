@@ -77,9 +77,9 @@ export function renderStream(main, id, ctx) {
   }
 
   const charts = {
-    online: new MinuteChart(chartBoxes.online, { label: t('onlineChart'), color: '#059669', kind: 'max', minutes: WINDOW_MIN }),
-    views: new MinuteChart(chartBoxes.views, { label: t('viewsPerMin'), color: '#2563eb', minutes: WINDOW_MIN }),
-    likes: new MinuteChart(chartBoxes.likes, { label: t('likesPerMin'), color: '#db2777', minutes: WINDOW_MIN })
+    online: new MinuteChart(chartBoxes.online, { label: t('onlineChart'), lang, color: '#059669', kind: 'max', minutes: WINDOW_MIN }),
+    views: new MinuteChart(chartBoxes.views, { label: t('viewsPerMin'), lang, color: '#2563eb', minutes: WINDOW_MIN }),
+    likes: new MinuteChart(chartBoxes.likes, { label: t('likesPerMin'), lang, color: '#db2777', minutes: WINDOW_MIN })
   };
 
   // -- numbers ---------------------------------------------------------------------
