@@ -355,6 +355,8 @@ h.suite('operators dashboard', env, {}, () => {
       // a stream's link leads to its page
       await page.click(`#series-streams a[href="#/stream/${a}"]`);
       await h.waitFor(() => page.$eval('#stream-title', e => e.textContent === 'Week 1'), { desc: 'the stream page' });
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'stream-title',
+                   'the new view\'s heading has the focus');
       watch.check(missingEndpointErrors(/\/v1\/(operator\/status|streams\/[^/]+\/segments)$/));
     } catch (e) {
       throw await watch.failed(e);

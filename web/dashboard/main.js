@@ -135,7 +135,7 @@ function route() {
   return m ? { view: m[1], id: m[2] } : { view: 'list' };
 }
 
-function show() {
+function show(moved = false) {
   if (app.cleanup) app.cleanup();
   app.cleanup = null;
   clear(app.main);
@@ -152,12 +152,12 @@ function show() {
   } catch (e) {
     app.main.append(notice(t('failed', { what: r.view, message: e.message }), 'error'));
   }
-  // the new view's heading takes the focus, as a page load would
+  // After a move within the page, the new view's heading takes the focus
+  // (a screen reader reads where it is now), as a page load would.
   const h1 = app.main.querySelector('h1');
-  if (h1 && document.activeElement && document.activeElement !== document.body &&
-      !app.main.contains(document.activeElement)) {
+  if (moved && h1) {
     h1.setAttribute('tabindex', '-1');
-    h1.focus({ preventScroll: true });
+    h1.focus();
   }
 }
 
@@ -184,7 +184,7 @@ function boot() {
     else signIn(app.main);
   });
   window.addEventListener('hashchange', () => {
-    if (getToken()) show();
+    if (getToken()) show(true);
   });
   renderChrome();
   if (getToken()) start();
