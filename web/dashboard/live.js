@@ -16,12 +16,11 @@ export class LiveSocket {
     this.token = token;
     this.onState = onState;        // ('connecting'|'open'|'waiting', detail)
     this.watchers = new Map();     // stream -> Set of fns
-    this.refused = new Set();      // streams the server would not subscribe us to
     this.ws = null;
     this.retries = 0;
     this.timer = 0;
     this.closed = false;
-    this.limit = 0;                // subscriptions accepted before too_many_subscriptions
+    this.overLimit = 0;            // subscriptions refused (too_many_subscriptions) on this socket
     this.connect();
   }
 
@@ -43,7 +42,7 @@ export class LiveSocket {
     ws.onopen = () => {
       this.retries = 0;
       if (this.token) this.send({ type: 'auth', token: this.token });
-      this.refused.clear();
+      this.overLimit = 0;
       for (const stream of this.watchers.keys()) this.send({ type: 'subscribe', stream });
       this.onState('open');
     };
@@ -77,8 +76,9 @@ export class LiveSocket {
     }
     if (!m || typeof m !== 'object') return;
     if (m.type === 'error' && m.code === 'too_many_subscriptions') {
-      this.limit = [...this.watchers.keys()].length - 1;
-      this.onState('limited', this.limit);
+      // one error per subscription refused: the rest are live
+      this.overLimit++;
+      this.onState('limited', this.watchers.size - this.overLimit);
       return;
     }
     if (m.type === 'auth' || m.type === 'error' || typeof m.stream !== 'string') return;
