@@ -203,6 +203,11 @@ h.suite('operators dashboard', env, {}, () => {
       await page.reload();
       await page.waitForSelector('table.streams');
       assert.equal(await page.$eval('h1', e => e.textContent), '直播', 'signed in and Chinese after a reload');
+      await page.click(`${row} .title-cell a`);
+      await h.waitFor(() => page.$eval('#stream-title', e => e.textContent === '赣州站 live'), { desc: 'the stream page' });
+      await h.waitFor(() => page.$eval('#chart-likes', e => +e.dataset.points > 0), { desc: 'its charts' });
+      assert.equal(await page.$eval('#end-stream', e => e.textContent), '结束直播');
+      await h.screenshot(page, 'dashboard-stream-zh-390');
       // the wrong token's answer (401 or 403) and, before the merge, the
       // missing /v1/operator/status (404)
       watch.check([{ text: /^Failed to load resource: the server responded with a status of (401|403|404|405)/,
