@@ -179,12 +179,20 @@ export function renderStream(main, id, ctx) {
     }
   }
 
+  // Segments as chart markers: from the totals' (or the segment list's)
+  // segments, or the time series' own `segments` where it has them.
+  function setMarkers(list) {
+    // started_at: RFC 3339, or a number of seconds (ms when that large)
+    const seconds = v => (typeof v === 'number' ? (v > 1e11 ? v / 1000 : v) : Date.parse(v) / 1000);
+    const markers = list.map(s => ({ t: seconds(s.started_at ?? s.t), title: s.title || '' }))
+      .filter(m => isFinite(m.t));
+    for (const c of Object.values(charts)) c.setMarkers(markers);
+  }
+
   function showSegments(list) {
     delete segments.dataset.missing;
     const n = v => formatExact(v, lang);
-    const markers = list.map(s => ({ t: Date.parse(s.started_at) / 1000, title: s.title || '' }))
-      .filter(m => isFinite(m.t));
-    for (const c of Object.values(charts)) c.setMarkers(markers);
+    setMarkers(list);
     if (!list.length) {
       clear(segments).append(el('p', { class: 'meta', id: 'no-segments' }, t('noSegments')));
       return;
@@ -282,6 +290,8 @@ export function renderStream(main, id, ctx) {
       charts.views.load(ts.points || [], col('views'));
       charts.likes.load(ts.points || [], col('likes'));
       charts.online.load(ts.points || [], col('online'));
+      if (Array.isArray(ts.segments) && !(state.totals && Array.isArray(state.totals.segments) && state.totals.segments.length))
+        setMarkers(ts.segments);
     } catch (e) {
       if (!state.stopped && e.status !== 404) fail(message, e, t('viewsPerMin'));
     }
