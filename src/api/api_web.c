@@ -1,4 +1,5 @@
-/* What browsers load: GET /widget.js, GET /embed/{id}, GET /demo. */
+/* What browsers load: GET /widget.js, GET /embed/{id}, GET /demo, and the
+ * operators' dashboard: GET /dashboard and GET /dashboard/<asset>. */
 #include "livetally/base/ids.h"
 #include "livetally/base/mem.h"
 #include "livetally/api/api.h"
@@ -42,21 +43,18 @@ static const struct lt_static_file *file_or_404(struct lt_app *app, struct lt_re
     return f;
 }
 
-void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_route_params *params)
+/* f as it is or gzipped, with its ETag and cache_control; 304 when the
+ * client has it. */
+static void send_file(struct lt_request *req, const struct lt_static_file *f,
+                      const char *cache_control)
 {
-    (void)params;
-    const struct lt_static_file *f = file_or_404(app, req, "widget.js");
-    if (!f)
-        return;
     /* The gzip variant is other bytes, so it has its own tag (RFC 9110 8.8.3). */
     bool gz = f->gz && accepts_gzip(req);
     char etag[32]; /* our etags are 18 bytes (static_files.c make_etag), + "-gz" */
     snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(f->etag) - 1, f->etag, gz ? "-gz" : "");
     lt_response_header(req, "ETag", etag);
-    lt_response_header(req, "Cache-Control", LT_WIDGET_MAX_AGE);
+    lt_response_header(req, "Cache-Control", cache_control);
     lt_response_header(req, "Vary", "Accept-Encoding");
-    /* Pages with Cross-Origin-Embedder-Policy may load it too. */
-    lt_response_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
     if (etag_matches(req, etag)) {
         lt_respond(req, 304, NULL, NULL, 0);
         return;
@@ -67,6 +65,53 @@ void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_r
         return;
     }
     lt_respond(req, 200, f->content_type, f->data, f->len);
+}
+
+void lt_api_widget(struct lt_app *app, struct lt_request *req, const struct lt_route_params *params)
+{
+    (void)params;
+    const struct lt_static_file *f = file_or_404(app, req, "widget.js");
+    if (!f)
+        return;
+    /* Pages with Cross-Origin-Embedder-Policy may load it too. */
+    lt_response_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
+    send_file(req, f, LT_WIDGET_MAX_AGE);
+}
+
+/* The dashboard runs only what it loads from here: no inline script or
+ * style, no other origin, no framing. connect-src 'self' covers its
+ * fetches and its WebSocket to /v1/ws (CSP3: 'self' matches ws: of the
+ * same host and port). */
+#define LT_DASHBOARD_CSP                                                                           \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+void lt_api_dashboard(struct lt_app *app, struct lt_request *req,
+                      const struct lt_route_params *params)
+{
+    /* /dashboard is the page; /dashboard/<name> one of its two assets. */
+    static const char *const assets[] = {"dashboard.js", "dashboard.css"};
+    char name[48] = "dashboard/index.html";
+    if (params->id[0]) {
+        size_t i = 0;
+        while (i < 2 && strcmp(params->id, assets[i]) != 0)
+            i++;
+        if (i == 2) {
+            lt_respond_error(req, 404, "not_found", "no such file of the dashboard");
+            return;
+        }
+        snprintf(name, sizeof name, "dashboard/%s", assets[i]);
+    }
+    const struct lt_static_file *f = file_or_404(app, req, name);
+    if (!f)
+        return;
+    lt_response_header(req, "Content-Security-Policy", LT_DASHBOARD_CSP);
+    lt_response_header(req, "X-Content-Type-Options", "nosniff");
+    lt_response_header(req, "X-Frame-Options", "DENY");
+    lt_response_header(req, "Referrer-Policy", "no-referrer");
+    /* The page names its assets without a version: it is checked every
+     * time (no-cache, then 304), the assets kept as long as the widget. */
+    send_file(req, f, params->id[0] ? LT_WIDGET_MAX_AGE : "no-cache");
 }
 
 /* A query value, HTML-escaped, or def when absent or malformed. */

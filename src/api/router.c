@@ -39,6 +39,8 @@ static const struct route routes[] = {
     {M_GET | M_HEAD, "/widget.js", lt_api_widget},
     {M_GET | M_HEAD, "/embed/{id}", lt_api_embed},
     {M_GET | M_HEAD, "/demo", lt_api_demo},
+    {M_GET | M_HEAD, "/dashboard", lt_api_dashboard},
+    {M_GET | M_HEAD, "/dashboard/{id}", lt_api_dashboard},
 };
 
 enum match { NO_MATCH, MATCH, BAD_ID, BAD_SOURCE };

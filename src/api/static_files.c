@@ -19,6 +19,10 @@ static const struct {
     {"widget.js", "application/javascript; charset=utf-8"},
     {"embed.html", "text/html; charset=utf-8"},
     {"demo.html", "text/html; charset=utf-8"},
+    /* the operators' dashboard, bundled by the build (web/CMakeLists.txt) */
+    {"dashboard/index.html", "text/html; charset=utf-8"},
+    {"dashboard/dashboard.js", "application/javascript; charset=utf-8"},
+    {"dashboard/dashboard.css", "text/css; charset=utf-8"},
 };
 
 #define N_KNOWN (sizeof known / sizeof known[0])

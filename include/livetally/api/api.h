@@ -9,7 +9,7 @@
  *   api_segments.c POST and GET /v1/streams/{id}/segments
  *   api_service.c  /healthz, /readyz, /metrics
  *   api_live.c     WebSocket and SSE endpoints
- *   api_web.c      /widget.js, /embed/{id}, /demo
+ *   api_web.c      /widget.js, /embed/{id}, /demo, /dashboard
  * Each answers its request exactly once (http_server.h), possibly later. */
 #ifndef LIVETALLY_API_H
 #define LIVETALLY_API_H
@@ -43,6 +43,7 @@ lt_route_handler lt_api_live;      /* GET /v1/streams/{id}/live (SSE) */
 lt_route_handler lt_api_widget;    /* api_web.c: GET /widget.js */
 lt_route_handler lt_api_embed;     /* GET /embed/{id} */
 lt_route_handler lt_api_demo;      /* GET /demo */
+lt_route_handler lt_api_dashboard; /* GET /dashboard and /dashboard/<asset> */
 
 /* Bearer credentials (auth.c), compared in constant time; never logged.
  * lt_auth_operator: true when the request carries one of the operator

@@ -1,14 +1,14 @@
 /* The files livetally serves from web_root (widget.js, embed.html,
- * demo.html), read once at start (and again on SIGHUP) with their ETag and
- * a gzip variant made then, so a request costs no disk access and no
- * compression. */
+ * demo.html, dashboard/index.html, dashboard/dashboard.js and .css), read
+ * once at start (and again on SIGHUP) with their ETag and a gzip variant
+ * made then, so a request costs no disk access and no compression. */
 #ifndef LIVETALLY_STATIC_FILES_H
 #define LIVETALLY_STATIC_FILES_H
 
 #include <stddef.h>
 
 struct lt_static_file {
-    const char *name;         /* "widget.js" */
+    const char *name;         /* "widget.js", "dashboard/dashboard.js" */
     const char *content_type; /* from the extension */
     char *data;
     size_t len;
