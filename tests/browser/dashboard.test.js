@@ -480,7 +480,7 @@ h.suite('operators dashboard', env, {}, () => {
       for (const [i, name] of ['开幕式', '城市分会场'].entries()) {
         await page.fill('#segment-title', name);
         await page.press('#segment-title', 'Enter'); // the form submits from the keyboard
-        await h.waitFor(() => page.$$eval('#segments tbody tr', rs => rs.length === i + 1), { desc: `segment row ${i + 1}` });
+        await h.waitFor(() => page.$$eval('#segments tbody tr', (rs, n) => rs.length === n, i + 1), { desc: `segment row ${i + 1}` });
         assert.equal(await page.$eval(`#segments tbody tr:nth-child(${i + 1}) td.title-cell`, e => e.textContent), name);
         await h.waitFor(() => page.$eval('#chart-likes', (e, n) => +e.dataset.markers === n, i + 1),
                         { desc: `${i + 1} marker(s) on the likes chart` });
