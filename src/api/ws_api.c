@@ -49,7 +49,31 @@ static void deliver_frame(void *owner, struct lt_shared *frame)
     lt_ws_send_frame(cl->conn, frame);
 }
 
-static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame};
+static struct lt_shared *encode_notice(const char *stream, enum lt_stream_status status)
+{
+    char msg[LT_NOTICE_MESSAGE_MAX];
+    size_t len = lt_notice_message(stream, status, msg);
+    return lt_ws_text_frame(msg, len);
+}
+
+/* The stream was deleted (its notice is out): /v1/ws drops the
+ * subscription and stays open; /v1/streams/{id}/ws is over (1000). */
+static void sub_ended(void *owner, struct lt_hub_sub *sub)
+{
+    struct ws_client *cl = owner;
+    for (size_t i = 0; i < cl->n_subs; i++) {
+        if (cl->subs[i] == sub) {
+            lt_hub_unsubscribe(cl->app->hub, sub);
+            cl->subs[i] = cl->subs[--cl->n_subs];
+            break;
+        }
+    }
+    if (cl->fixed)
+        lt_ws_close(cl->conn, LT_WS_CLOSE_NORMAL, "stream deleted");
+}
+
+static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame,
+                                            encode_notice, sub_ended};
 
 /* ---- replies ---------------------------------------------------------- */
 

@@ -134,6 +134,7 @@ static void on_stream_control(void *arg, const char *stream, enum lt_stream_stat
 {
     struct worker *w = arg;
     lt_stream_cache_set(w->app.stream_cache, stream, status);
+    lt_hub_stream_status(w->app.hub, stream, status);
 }
 
 /* SIGTERM, step by step: stop accepting, flush every accepted event, then

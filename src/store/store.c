@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_suffix[] = {"meta",     "totals", "uniques",
-                                         "lastview", "online", "report"};
+static const char *const key_suffix[] = {"meta",     "totals", "uniques", "lastview",
+                                         "online",   "report", "history"};
 
 /* store_internal.h says what bounds the key. */
 size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind k)
@@ -199,6 +199,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     store->timeseries = lt_redis_script_new(lt_script_timeseries);
     store->put = lt_redis_script_new(lt_script_put);
     store->series = lt_redis_script_new(lt_script_series);
+    store->delete_stream = lt_redis_script_new(lt_script_delete);
 
     struct lt_redis_conn_opts opts = {
         .name = "data",

@@ -18,7 +18,15 @@
 #define LT_STREAM_INDEX "lt:streams"
 
 /* Key names: every key of a stream carries the hash tag {id}. */
-enum store_key_kind { KEY_META, KEY_TOTALS, KEY_UNIQUES, KEY_LASTVIEW, KEY_ONLINE, KEY_REPORT };
+enum store_key_kind {
+    KEY_META,
+    KEY_TOTALS,
+    KEY_UNIQUES,
+    KEY_LASTVIEW,
+    KEY_ONLINE,
+    KEY_REPORT,
+    KEY_HISTORY, /* status changes (put.lua) */
+};
 /* The set of streams a worker reported online shares to (spans streams:
  * written apart, idempotently), so the master can remove a dead worker's
  * shares. */
@@ -44,6 +52,7 @@ struct lt_store {
     struct lt_redis_script *put;
     struct lt_redis_script *drop_share;
     struct lt_redis_script *series;
+    struct lt_redis_script *delete_stream; /* store_delete.c */
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;

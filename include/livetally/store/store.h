@@ -120,7 +120,11 @@ int lt_store_get_series(struct lt_store *store, const char *series, lt_store_ser
                         void *arg);
 
 /* Creates or updates a stream's fields (NULL = leave as is), indexes it,
- * tells every worker, and answers with its totals. */
+ * and answers with its totals. A change of status is recorded in the
+ * stream's history and told to every worker (the control channel). Status
+ * moves (README "Stream lifecycle"): scheduled -> live -> ended, scheduled
+ * -> ended, ended -> live (a reopen); a move back to scheduled is refused
+ * with err LT_EINVAL and nothing is written. */
 struct lt_stream_fields {
     const char *title;
     const char *series; /* "" removes the series */
@@ -129,6 +133,30 @@ struct lt_stream_fields {
 };
 int lt_store_put_stream(struct lt_store *store, const char *stream,
                         const struct lt_stream_fields *fields, lt_store_totals_cb *cb, void *arg);
+
+/* Deletes a stream and every key of it, time buckets included, without
+ * scanning the keyspace (delete.lua, in calls of at most ~1000 keys each),
+ * then its entries in the stream and series indexes, then publishes
+ * "deleted <id>" on the control channel: every worker drops its cached
+ * status and ends the stream's subscriptions (on_control with
+ * LT_STATUS_NONE). found false (err 0): there was no such stream. Not
+ * atomic: a retry after an error finishes a deletion cut short. */
+typedef void lt_store_delete_cb(void *arg, int err, bool found);
+int lt_store_delete_stream(struct lt_store *store, const char *stream, lt_store_delete_cb *cb,
+                           void *arg);
+
+/* A stream's status changes, oldest first (put.lua records them: a new
+ * stream's first status, then every move; the newest 1000 are kept). An
+ * auto-created stream was live from created_at without an entry. changes
+ * borrowed for the call; n 0 when there is none (or no such stream). */
+struct lt_status_change {
+    int64_t at_ms;
+    enum lt_stream_status status;
+};
+typedef void lt_store_history_cb(void *arg, int err, const struct lt_status_change *changes,
+                                 size_t n);
+int lt_store_get_history(struct lt_store *store, const char *stream, lt_store_history_cb *cb,
+                         void *arg);
 
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the

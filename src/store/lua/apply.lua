@@ -73,6 +73,10 @@ local hm = {'a:' .. inc, 'seq', 'views', 'likes', 'uniques', 'online', 'peak_onl
 for _, size in ipairs(SIZES) do
   for k = 1, #cand do hm[#hm + 1] = 'b' .. size .. ':' .. cand[k] end
 end
+-- ts_lo: the lowest batch time ever applied, so DELETE knows from which
+-- bucket on keys can exist (delete.lua).
+local ts_lo_at = #hm + 1
+hm[ts_lo_at] = 'ts_lo'
 local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
@@ -272,6 +276,10 @@ for r, size in ipairs(SIZES) do
     tset[#tset + 1] = 'tbf:' .. size
     tset[#tset + 1] = table.concat(names, ',')
   end
+end
+if not t[ts_lo_at] or now < tonumber(t[ts_lo_at]) then
+  tset[#tset + 1] = 'ts_lo'
+  tset[#tset + 1] = now
 end
 if changed then sseq = sseq + 1 end
 redis.call('HSET', KEYS[2], 'a:' .. inc, seq, 'seq', sseq, 'updated_at', ARGV[3],
