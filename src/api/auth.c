@@ -54,3 +54,13 @@ bool lt_auth_operator(struct lt_app *app, struct lt_request *req)
     }
     return true;
 }
+
+bool lt_auth_operator_ok(struct lt_app *app, const struct lt_request *req)
+{
+    const struct lt_config *cfg = app->cfg;
+    const struct lt_http_header *h = lt_http_find_header(&req->head, "Authorization");
+    if (!h || cfg->operator_tokens.n == 0 || h->value_len < 7 ||
+        strncasecmp(h->value, "Bearer ", 7) != 0)
+        return false;
+    return lt_auth_token_ok(cfg, h->value + 7, h->value_len - 7);
+}

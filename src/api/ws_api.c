@@ -30,8 +30,10 @@ struct ws_client {
     char source[LT_SOURCE_ID_MAX + 1];
     bool fixed;    /* /v1/streams/{id}/ws: its one stream, no (un)subscribe */
     bool operator; /* authenticated: its subscriptions do not count as online */
-    size_t n_subs;
-    struct lt_hub_sub *subs[LT_WS_MAX_SUBSCRIPTIONS]; /* subscribe refuses more (n_subs check) */
+    size_t n_subs, cap_subs;
+    /* At most LT_WS_MAX_SUBSCRIPTIONS, or operator.max_subscriptions on an
+     * operator's socket (subscribe_now refuses more); grown as needed. */
+    struct lt_hub_sub **subs;
 };
 
 /* ---- hub kind: one text frame per push, shared by every socket -------- */
@@ -121,9 +123,17 @@ static void subscribe_now(struct ws_client *cl, const char *stream)
 {
     if (find_sub(cl, stream) >= 0)
         return;
-    if (cl->n_subs == LT_WS_MAX_SUBSCRIPTIONS) {
-        send_error(cl, "too_many_subscriptions", "at most 16 subscriptions per socket");
+    size_t max = cl->operator ? (size_t)cl->app->cfg->operator_max_subscriptions
+                              : LT_WS_MAX_SUBSCRIPTIONS;
+    if (cl->n_subs >= max) {
+        char msg[96]; /* a size_t is at most 20 digits */
+        snprintf(msg, sizeof msg, "at most %zu subscriptions per socket", max);
+        send_error(cl, "too_many_subscriptions", msg);
         return;
+    }
+    if (cl->n_subs == cl->cap_subs) {
+        cl->cap_subs = cl->cap_subs ? cl->cap_subs * 2 : 4;
+        cl->subs = lt_realloc(cl->subs, cl->cap_subs * sizeof *cl->subs);
     }
     cl->subs[cl->n_subs++] = lt_hub_subscribe(cl->app->hub, stream, &ws_kind, cl, !cl->operator, -1);
 }
@@ -380,6 +390,7 @@ static void on_closed(struct lt_ws_conn *conn, void *arg)
     struct ws_client *cl = arg;
     for (size_t i = 0; i < cl->n_subs; i++)
         lt_hub_unsubscribe(cl->app->hub, cl->subs[i]);
+    lt_free(cl->subs);
     lt_free(cl);
 }
 

@@ -219,8 +219,8 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;
-    char key[128], history[128]; /* stream_key */
-    const char *argv[16]; /* 2 keys, now and at most 4 name/value pairs: 11 */
+    char key[128], history[128], report[128]; /* stream_key */
+    const char *argv[16]; /* 3 keys, now and at most 4 name/value pairs: 12 */
     size_t lens[16];
     int argc = 0;
     char now[24]; /* an int64: at most 20 bytes */
@@ -228,6 +228,8 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
     argv[argc++] = key;
     lens[argc] = store_key(history, sizeof history, stream, KEY_HISTORY);
     argv[argc++] = history;
+    lens[argc] = store_key(report, sizeof report, stream, KEY_REPORT);
+    argv[argc++] = report;
     lens[argc] = (size_t)snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
     argv[argc++] = now;
     const char *names[] = {"title", "series", "status", "starts_at"};
@@ -249,7 +251,7 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
         call->series_given = true;
         snprintf(call->series, sizeof call->series, "%s", f->series);
     }
-    int rc = lt_redis_eval(store->data, store->put, 2, argc, argv, lens, on_put_reply, call);
+    int rc = lt_redis_eval(store->data, store->put, 3, argc, argv, lens, on_put_reply, call);
     if (rc != 0)
         lt_free(call);
     return rc;

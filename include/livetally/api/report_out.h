@@ -15,6 +15,7 @@
 #define LIVETALLY_REPORT_OUT_H
 
 #include "livetally/base/display.h"
+#include "livetally/store/store.h"
 #include "livetally/store/timeseries.h"
 #include "livetally/store/totals.h"
 
@@ -49,6 +50,9 @@ struct lt_report {
     int64_t generated_ms;
     const char *tz; /* an IANA zone lt_tz_valid accepted; "UTC" by default */
     enum lt_display_locale locale;
+    /* The stream's status changes, oldest first (store.h); JSON "history". */
+    const struct lt_status_change *history;
+    size_t n_history;
 };
 
 /* Each encoder appends the whole document to sb. Returns 0, or the

@@ -86,6 +86,7 @@ struct lt_config {
 
     char *operator_tokens_env;
     struct lt_strlist operator_tokens; /* from that variable, split on ',' */
+    int operator_max_subscriptions;    /* per operator WebSocket (viewers: LT_WS_MAX_SUBSCRIPTIONS) */
 
     struct lt_cidr *trusted_proxies;
     size_t n_trusted_proxies;

@@ -1,6 +1,8 @@
 -- Creates or updates a stream's meta, and records each status change.
 --
--- KEYS: 1 meta, 2 history (list of "<at_ms> <status>", oldest first).
+-- KEYS: 1 meta, 2 history (list of "<at_ms> <status>", oldest first),
+--       3 report (the frozen reports: a reopen discards them, so the report
+--       is frozen again, with what came since, when the stream ends again).
 -- ARGV: 1 now_ms, then field/value pairs; an empty series value removes the
 -- series. A new stream without a status is live.
 -- Status moves (README "Stream lifecycle"): a new stream may start in any
@@ -35,5 +37,6 @@ if status ~= old_status then
   changed = 1
   redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. status)
   redis.call('LTRIM', KEYS[2], -1000, -1)
+  if old_status == 'ended' then redis.call('DEL', KEYS[3]) end
 end
 return {tonumber(redis.call('HGET', KEYS[1], 'created_at')), status, old_series, changed}
