@@ -35,10 +35,14 @@ void lt_api_operator_status(struct lt_app *app, struct lt_request *req,
         if (!m)
             continue;
         bool alive = running(pid);
+        /* Read once: the worker changes them meanwhile, and the sums must
+         * add up to what is shown per worker. */
+        uint64_t w_backlog = m->backlog_entries, w_dirty = m->streams_dirty;
+        bool w_connected = m->redis_connected != 0;
         if (alive) {
-            backlog += m->backlog_entries;
-            dirty += m->streams_dirty;
-            all_connected = all_connected && m->redis_connected;
+            backlog += w_backlog;
+            dirty += w_dirty;
+            all_connected = all_connected && w_connected;
         }
         ev_ok += m->events_accepted_total;
         ev_bad += m->events_rejected_total;
@@ -51,8 +55,8 @@ void lt_api_operator_status(struct lt_app *app, struct lt_request *req,
                       (json_int_t)m->http_connections_open, "ws",
                       (json_int_t)m->ws_connections_open, "sse",
                       (json_int_t)m->sse_connections_open, "backlog_entries",
-                      (json_int_t)m->backlog_entries, "streams_dirty",
-                      (json_int_t)m->streams_dirty, "redis_connected", m->redis_connected != 0));
+                      (json_int_t)w_backlog, "streams_dirty", (json_int_t)w_dirty,
+                      "redis_connected", w_connected));
     }
     char now[40]; /* lt_format_rfc3339 needs 32 */
     lt_format_rfc3339(lt_wall_ms(), 1, now, sizeof now);

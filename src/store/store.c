@@ -65,6 +65,14 @@ static void on_control_message(struct lt_redis_conn *conn, const char *channel, 
         store->on_control(store->control_arg, id, st);
 }
 
+int store_publish_control(struct lt_store *store, const char *word, const char *stream,
+                          lt_redis_cb *cb, void *arg)
+{
+    char payload[96]; /* a word of at most 9 bytes, a space and a validated id of at most 64 */
+    snprintf(payload, sizeof payload, "%s %s", word, stream);
+    return lt_redis_command(store->data, cb, arg, "PUBLISH %s %s", LT_CONTROL_CHANNEL, payload);
+}
+
 static void on_pubsub_state(struct lt_redis_conn *conn, enum lt_redis_state state, void *arg)
 {
     (void)conn;

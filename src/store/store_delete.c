@@ -60,8 +60,7 @@ static void delete_indexes(struct delete_call *call)
     if (call->series[0])
         lt_redis_command(store->data, NULL, NULL, "ZREM lt:series:%s %s", call->series,
                          call->stream);
-    int rc = lt_redis_command(store->data, on_published, call, "PUBLISH %s deleted %s",
-                              LT_CONTROL_CHANNEL, call->stream);
+    int rc = store_publish_control(store, "deleted", call->stream, on_published, call);
     if (rc != 0)
         delete_finish(call, rc, true);
 }

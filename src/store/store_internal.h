@@ -64,6 +64,13 @@ struct lt_store {
     struct event *health;
 };
 
+/* Publishes "<word> <stream>" on the control channel (word: a status name
+ * or "deleted"). The payload is one argument: hiredis splits its format
+ * string at spaces, so "PUBLISH %s %s %s" would send PUBLISH with three
+ * arguments after the channel, which Redis refuses. cb may be NULL. */
+int store_publish_control(struct lt_store *store, const char *word, const char *stream,
+                          lt_redis_cb *cb, void *arg);
+
 /* ---- reply helpers (store.c) ------------------------------------------- */
 
 /* An integer reply, or a string one holding a number; 0 otherwise. */

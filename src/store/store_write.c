@@ -177,8 +177,7 @@ static void on_put_indexed(void *arg, int err)
     /* Only a change is told: workers refresh their status caches and tell
      * the stream's subscribers (a new stream is a change too). */
     if (call->changed)
-        lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL,
-                         call->status, call->stream);
+        store_publish_control(store, call->status, call->stream, NULL, NULL);
     if (lt_store_get_totals(store, call->stream, call->cb, call->arg) != 0)
         call->cb(call->arg, LT_EAGAIN, NULL);
     lt_free(call);

@@ -18,6 +18,11 @@
 --     retention) has passed; without ts_lo (a stream older than it) from
 --     the retention's bound;
 --   lt:{id}:seg:<k>:u  for k = 1 .. segments.n.
+-- A batch applied while a deletion runs (events accepted just before it, a
+-- late resend) may still write a bucket key behind the cursor: the last call
+-- deletes each size's newest buckets once more, and any other such key has
+-- its expiry like every bucket. Events that come after the deletion create
+-- the stream anew (an auto-created one).
 -- The cursor is "<phase> <position>": phases 1-3 the bucket sizes
 -- (position: the next bucket start), 4 the segments (position: the next
 -- k), 5 the fixed keys; position -1: the phase's first. The meta hash goes last, so a stream whose deletion
@@ -77,7 +82,23 @@ while budget > 0 and phase <= 4 do
     phase, pos = 5, nil
   end
 end
+if phase <= 4 then
+  flush()
+  return {1, phase .. ' ' .. (pos or -1), series}
+end
+-- A batch applied between two calls may have moved a held bucket out to
+-- its own key after its phase passed it: the newest buckets once more.
+t = redis.call('HMGET', KEYS[2], 'tb:10', 'tb:60', 'tb:3600')
+for r, size in ipairs(SIZES) do
+  local hi = t[r] and tonumber(string.match(t[r], '^(%d+):'))
+  if hi then
+    for start = hi - 3 * size, hi, size do
+      local k = string.format('%sts:%d:%d', prefix, size, start)
+      doomed[#doomed + 1] = k
+      doomed[#doomed + 1] = k .. ':u'
+    end
+  end
+end
 flush()
-if phase <= 4 then return {1, phase .. ' ' .. (pos or -1), series} end
 for k = #KEYS, 1, -1 do redis.call('UNLINK', KEYS[k]) end
 return {1, '', series}
