@@ -48,25 +48,24 @@ void lt_api_operator_status(struct lt_app *app, struct lt_request *req,
         ev_bad += m->events_rejected_total;
         likes_ok += m->likes_accepted_total;
         likes_dropped += m->likes_rate_limited_total;
-        json_array_append_new(
-            workers,
-            json_pack("{s:i, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "index", i, "pid",
-                      (json_int_t)pid, "running", alive, "connections",
-                      (json_int_t)m->http_connections_open, "ws",
-                      (json_int_t)m->ws_connections_open, "sse",
-                      (json_int_t)m->sse_connections_open, "backlog_entries",
-                      (json_int_t)w_backlog, "streams_dirty", (json_int_t)w_dirty,
-                      "redis_connected", w_connected));
+        json_array_append_new(workers,
+                              json_pack("{s:i, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "index", i,
+                                        "pid", (json_int_t)pid, "running", alive, "connections",
+                                        (json_int_t)m->http_connections_open, "ws",
+                                        (json_int_t)m->ws_connections_open, "sse",
+                                        (json_int_t)m->sse_connections_open, "backlog_entries",
+                                        (json_int_t)w_backlog, "streams_dirty", (json_int_t)w_dirty,
+                                        "redis_connected", w_connected));
     }
     char now[40]; /* lt_format_rfc3339 needs 32 */
     lt_format_rfc3339(lt_wall_ms(), 1, now, sizeof now);
-    json_t *body = json_pack(
-        "{s:s, s:o, s:{s:b, s:b, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:s}", "instance",
-        app->instance, "workers", workers, "redis", "connected",
-        all_connected && lt_store_ready(app->store), "control_connected",
-        lt_store_control_ready(app->store), "backlog_entries", (json_int_t)backlog,
-        "streams_dirty", (json_int_t)dirty, "events", "accepted", (json_int_t)ev_ok, "rejected",
-        (json_int_t)ev_bad, "likes", "accepted", (json_int_t)likes_ok, "dropped",
-        (json_int_t)likes_dropped, "generated_at", now);
+    json_t *body =
+        json_pack("{s:s, s:o, s:{s:b, s:b, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:s}", "instance",
+                  app->instance, "workers", workers, "redis", "connected",
+                  all_connected && lt_store_ready(app->store), "control_connected",
+                  lt_store_control_ready(app->store), "backlog_entries", (json_int_t)backlog,
+                  "streams_dirty", (json_int_t)dirty, "events", "accepted", (json_int_t)ev_ok,
+                  "rejected", (json_int_t)ev_bad, "likes", "accepted", (json_int_t)likes_ok,
+                  "dropped", (json_int_t)likes_dropped, "generated_at", now);
     lt_respond_json(req, 200, body);
 }

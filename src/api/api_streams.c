@@ -98,8 +98,8 @@ struct json_t *lt_api_history_json(const struct lt_status_change *changes, size_
     for (size_t i = 0; i < n; i++) {
         char at[40]; /* lt_format_rfc3339 needs 32 */
         lt_format_rfc3339(changes[i].at_ms, 1, at, sizeof at);
-        json_array_append_new(list, json_pack("{s:s, s:s}", "status",
-                                              lt_status_name(changes[i].status), "at", at));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "status", lt_status_name(changes[i].status), "at", at));
     }
     return list;
 }

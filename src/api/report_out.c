@@ -171,10 +171,9 @@ static json_t *report_object(const struct lt_report *r)
     json_object_set_new(o, "peak", peak);
     json_t *history = json_array(); /* the status changes, a reopen included */
     for (size_t i = 0; i < r->n_history; i++)
-        json_array_append_new(history,
-                              json_pack("{s:s, s:o}", "status",
-                                        lt_status_name(r->history[i].status), "at",
-                                        utc_json(r->history[i].at_ms)));
+        json_array_append_new(history, json_pack("{s:s, s:o}", "status",
+                                                 lt_status_name(r->history[i].status), "at",
+                                                 utc_json(r->history[i].at_ms)));
     json_object_set_new(o, "history", history);
     json_object_set_new(o, "segments", json_array()); /* no segments exist yet */
     json_t *sources = json_array();

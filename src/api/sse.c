@@ -120,7 +120,8 @@ static struct lt_shared *encode_notice(const char *stream, enum lt_stream_status
 {
     char json[LT_NOTICE_MESSAGE_MAX];
     size_t len = lt_notice_message(stream, status, json);
-    const char *head = status == LT_STATUS_NONE ? "event: deleted\ndata: " : "event: status\ndata: ";
+    const char *head =
+        status == LT_STATUS_NONE ? "event: deleted\ndata: " : "event: status\ndata: ";
     size_t hlen = strlen(head);
     struct lt_shared *b = lt_shared_new(hlen + len + 2);
     memcpy(b->data, head, hlen);

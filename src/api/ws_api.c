@@ -74,8 +74,8 @@ static void sub_ended(void *owner, struct lt_hub_sub *sub)
         lt_ws_close(cl->conn, LT_WS_CLOSE_NORMAL, "stream deleted");
 }
 
-static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame,
-                                            encode_notice, sub_ended};
+static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame, encode_notice,
+                                            sub_ended};
 
 /* ---- replies ---------------------------------------------------------- */
 

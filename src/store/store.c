@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_suffix[] = {"meta",     "totals", "uniques", "lastview",
-                                         "online",   "report", "history"};
+static const char *const key_suffix[] = {"meta",   "totals", "uniques", "lastview",
+                                         "online", "report", "history"};
 
 /* store_internal.h says what bounds the key. */
 size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind k)

@@ -69,8 +69,7 @@ static void on_slice(struct lt_redis_conn *conn, redisReply *r, int err, void *a
 {
     (void)conn;
     struct delete_call *call = arg;
-    if (store_reply_is_error(r, err, "delete") || r->type != REDIS_REPLY_ARRAY ||
-        r->elements < 1) {
+    if (store_reply_is_error(r, err, "delete") || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
         delete_finish(call, err ? err : LT_EPROTO, false);
         return;
     }
@@ -79,8 +78,7 @@ static void on_slice(struct lt_redis_conn *conn, redisReply *r, int err, void *a
         return;
     }
     if (r->elements != 3 || r->element[1]->type != REDIS_REPLY_STRING ||
-        r->element[2]->type != REDIS_REPLY_STRING ||
-        r->element[1]->len >= sizeof call->cursor) {
+        r->element[2]->type != REDIS_REPLY_STRING || r->element[1]->len >= sizeof call->cursor) {
         delete_finish(call, LT_EPROTO, false);
         return;
     }

@@ -376,7 +376,7 @@ static void test_status_and_deleted_notices(void **state)
     assert_int_equal(n1.notices, 1);
     assert_int_equal(n2.notices, 1);
     assert_int_equal(n1.last_status, LT_STATUS_ENDED);
-    assert_int_equal(n1.ended, 0); /* a status change ends nothing */
+    assert_int_equal(n1.ended, 0);  /* a status change ends nothing */
     assert_int_equal(plain.got, 1); /* a kind without notices is not told */
     /* Deleted: the notice, then every subscription of a notified kind ends. */
     lt_hub_stream_status(hub, "s", LT_STATUS_NONE);
