@@ -60,7 +60,12 @@ static void on_control_message(struct lt_redis_conn *conn, const char *channel, 
     char id[LT_STREAM_ID_MAX + 1]; /* lt_valid_stream_id above: id_len <= 64 */
     memcpy(id, sp + 1, id_len);
     id[id_len] = '\0';
-    enum lt_stream_status st = lt_status_parse(payload, (size_t)(sp - payload));
+    size_t word_len = (size_t)(sp - payload);
+    enum lt_stream_status st = lt_status_parse(payload, word_len);
+    if (st == LT_STATUS_NONE && !(word_len == 7 && memcmp(payload, "deleted", 7) == 0)) {
+        lt_warn("store", "control: an unknown word for stream %s; ignored", id);
+        return; /* not taken for a deletion: that ends the stream's subscriptions */
+    }
     if (store->on_control)
         store->on_control(store->control_arg, id, st);
 }
