@@ -10,6 +10,10 @@
  * from the store decoded (struct lt_totals): seq is compared as a number. A
  * stream that does not exist yet is pushed as zeros with seq 0.
  *
+ * A stream's status changes and its deletion (heard on the store's control
+ * channel) reach its subscribers as notices (lt_hub_stream_status); a
+ * deletion ends their subscriptions.
+ *
  * It knows nothing of WebSocket or SSE: a subscriber belongs to a kind
  * (struct lt_push_kind) that encodes a push once per stream per push into
  * shared bytes, which the hub hands to each subscriber of that kind by

@@ -1,7 +1,8 @@
 /* The store: where totals are kept. Callers (core, api) see domain
  * operations on the model of totals.h with callbacks on the worker's loop:
  * apply a batch, read one stream's totals, list streams, read a series,
- * create or update a stream, subscribe to a stream's live totals. Nothing
+ * create or update a stream, delete one, read its status history, subscribe
+ * to a stream's live totals. Nothing
  * Redis or JSON shows through, so another implementation (Redis Cluster, a
  * crash-safe spool in front) can sit behind these functions without
  * touching their callers.
@@ -11,7 +12,7 @@
  *
  * Connections: one "data" connection for commands and scripts and one
  * "pubsub" connection subscribed to the control channel (stream status
- * changes from operators). Both reconnect by themselves (redis_conn.h).
+ * changes and deletions from operators, heard by every worker and instance). Both reconnect by themselves (redis_conn.h).
  *
  * Callback rules: each operation that returns 0 calls its callback exactly
  * once, later, on the loop; one that returns LT_EAGAIN (Redis not ready)

@@ -40,6 +40,8 @@
 --   tb:<size>   "<start>:<online max>:<HLL expiry set 0|1>" of that bucket
 --   tbf:<size>  the names counted in it, comma-separated
 --   b<size>:<name>  its count of name
+-- and ts_lo, the lowest batch time ever applied, so that a DELETE knows
+-- from which bucket on keys can exist (delete.lua).
 -- A batch in the same bucket costs no command of its own; one in a newer
 -- bucket first moves the held counts into the old bucket's hash (HMGET,
 -- HDEL, HSET, EXPIREAT: once per bucket); one in an older bucket (late or
