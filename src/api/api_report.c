@@ -43,6 +43,8 @@ struct report_request {
     bool has_totals;
     struct lt_partner_report *reports; /* a copy; NULL: none */
     size_t n_reports;
+    struct lt_status_change *history; /* owned */
+    size_t n_history;
 };
 
 static void rr_free(struct report_request *rr)
@@ -50,6 +52,7 @@ static void rr_free(struct report_request *rr)
     if (rr->has_totals)
         lt_totals_free(&rr->totals);
     lt_free(rr->reports);
+    lt_free(rr->history);
     lt_free(rr);
 }
 
@@ -104,6 +107,8 @@ static void on_minutes(void *arg, int err, const struct lt_timeseries *ts)
         .generated_ms = lt_wall_ms(),
         .tz = rr->tz,
         .locale = rr->locale,
+        .history = rr->history,
+        .n_history = rr->n_history,
     };
     char stack[8192];
     struct lt_strbuf sb;
@@ -196,6 +201,8 @@ static void on_stored(void *arg, int err, const char *body, size_t len)
     }
 }
 
+static void on_history(void *arg, int err, const struct lt_status_change *changes, size_t n);
+
 static void on_totals(void *arg, int err, const struct lt_totals *totals)
 {
     struct report_request *rr = arg;
@@ -209,6 +216,29 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
     }
     lt_totals_copy(&rr->totals, totals);
     rr->has_totals = true;
+    int rc = lt_store_get_history(rr->app->store, rr->stream, on_history, rr);
+    if (rc != 0) {
+        lt_api_respond_store_error(rr->req, rc);
+        rr_free(rr);
+    }
+}
+
+/* The status history is in: a live stream's report is built now, an ended
+ * one's is looked for among the frozen ones first. */
+static void on_history(void *arg, int err, const struct lt_status_change *changes, size_t n)
+{
+    struct report_request *rr = arg;
+    if (err) {
+        lt_api_respond_store_error(rr->req, err);
+        rr_free(rr);
+        return;
+    }
+    if (n) {
+        rr->history = lt_malloc(n * sizeof *changes);
+        memcpy(rr->history, changes, n * sizeof *changes);
+        rr->n_history = n;
+    }
+    const struct lt_totals *totals = &rr->totals;
     if (totals->status != LT_STATUS_ENDED) {
         read_reports(rr);
         return;

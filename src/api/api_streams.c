@@ -1,5 +1,5 @@
-/* Stream reads (GET /v1/streams, GET /v1/streams/{id}) and the operator's
- * PUT /v1/streams/{id}. */
+/* Stream reads (GET /v1/streams, GET /v1/streams/{id}, with fields only
+ * operators see) and the operator's PUT and DELETE /v1/streams/{id}. */
 #include "livetally/base/clock.h"
 #include "livetally/base/display.h"
 #include "livetally/base/error.h"
@@ -64,8 +64,91 @@ bool lt_api_display_opts(struct lt_request *req, struct lt_totals_display *d)
     return true;
 }
 
+/* ---- fields only operators see ---------------------------------------- */
+
+/* With a valid operator token, each totals object also gets "refused"
+ * (like taps dropped by the budgets, events rejected) and "history" (the
+ * status changes, lt_store_get_history): one more Redis read per stream,
+ * made only for operators. The answer goes out once every history is in. */
+struct op_answer {
+    struct lt_request *req;
+    json_t *body;   /* answered once pending is 0 */
+    size_t pending; /* history reads out */
+    int err;        /* the first failed read's */
+};
+
+struct op_item {
+    struct op_answer *ans;
+    json_t *obj; /* a totals object inside ans->body */
+};
+
+static void op_answer_done(struct op_answer *ans)
+{
+    if (ans->err)
+        lt_api_respond_store_error(ans->req, ans->err);
+    else
+        lt_respond_json(ans->req, 200, json_incref(ans->body));
+    json_decref(ans->body);
+    lt_free(ans);
+}
+
+struct json_t *lt_api_history_json(const struct lt_status_change *changes, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char at[40]; /* lt_format_rfc3339 needs 32 */
+        lt_format_rfc3339(changes[i].at_ms, 1, at, sizeof at);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "status", lt_status_name(changes[i].status), "at", at));
+    }
+    return list;
+}
+
+static void on_op_history(void *arg, int err, const struct lt_status_change *changes, size_t n)
+{
+    struct op_item *item = arg;
+    struct op_answer *ans = item->ans;
+    if (err && !ans->err)
+        ans->err = err;
+    else if (!err)
+        json_object_set_new(item->obj, "history", lt_api_history_json(changes, n));
+    lt_free(item);
+    if (--ans->pending == 0)
+        op_answer_done(ans);
+}
+
+/* Adds "refused" now and asks for the history of t's stream. */
+static void op_add(struct lt_app *app, struct op_answer *ans, json_t *obj,
+                   const struct lt_totals *t)
+{
+    json_object_set_new(obj, "refused",
+                        json_pack("{s:I, s:I}", "dropped_taps", (json_int_t)t->dropped_taps,
+                                  "rejected", (json_int_t)t->rejected));
+    struct op_item *item = lt_malloc(sizeof *item);
+    item->ans = ans;
+    item->obj = obj;
+    int rc = lt_store_get_history(app->store, t->stream, on_op_history, item);
+    if (rc != 0) {
+        lt_free(item);
+        if (!ans->err)
+            ans->err = rc;
+        return;
+    }
+    ans->pending++;
+}
+
+/* After the op_add calls: answers now when no read went out (the store's
+ * callbacks run later, on the loop), else once the last one is in. */
+static void op_answer_start(struct op_answer *ans)
+{
+    if (ans->pending == 0)
+        op_answer_done(ans);
+}
+
 struct read_ctx {
     struct lt_request *req;
+    struct lt_app *app;
+    bool operator; /* a valid operator token came: the operator-only fields */
     struct lt_totals_display display;
 };
 
@@ -77,6 +160,12 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
         lt_api_respond_store_error(req, err);
     } else if (!totals) {
         lt_respond_error(req, 404, "unknown_stream", "no such stream");
+    } else if (ctx->operator) {
+        struct op_answer *ans = lt_calloc(1, sizeof *ans);
+        ans->req = req;
+        ans->body = lt_totals_json(totals, &ctx->display);
+        op_add(ctx->app, ans, ans->body, totals);
+        op_answer_start(ans);
     } else {
         lt_respond_json(req, 200, lt_totals_json(totals, &ctx->display));
     }
@@ -88,6 +177,8 @@ void lt_api_get_stream(struct lt_app *app, struct lt_request *req,
 {
     struct read_ctx *ctx = lt_malloc(sizeof *ctx);
     ctx->req = req;
+    ctx->app = app;
+    ctx->operator = lt_auth_operator_ok(app, req);
     if (!lt_api_display_opts(req, &ctx->display)) {
         lt_free(ctx);
         return;
@@ -108,11 +199,24 @@ static void on_list(void *arg, int err, const struct lt_totals *streams, size_t 
         lt_api_respond_store_error(req, err);
     } else {
         json_t *list = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, lt_totals_json(&streams[i], &ctx->display));
-        lt_respond_json(req, 200,
-                        json_pack("{s:o, s:o}", "streams", list, "next_cursor",
-                                  next_cursor ? json_string(next_cursor) : json_null()));
+        json_t *body = json_pack("{s:o, s:o}", "streams", list, "next_cursor",
+                                 next_cursor ? json_string(next_cursor) : json_null());
+        struct op_answer *ans = NULL;
+        if (ctx->operator) {
+            ans = lt_calloc(1, sizeof *ans);
+            ans->req = req;
+            ans->body = body;
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *obj = lt_totals_json(&streams[i], &ctx->display);
+            json_array_append_new(list, obj);
+            if (ans)
+                op_add(ctx->app, ans, obj, &streams[i]);
+        }
+        if (ans)
+            op_answer_start(ans);
+        else
+            lt_respond_json(req, 200, body);
     }
     lt_free(ctx);
 }
@@ -162,6 +266,8 @@ void lt_api_list_streams(struct lt_app *app, struct lt_request *req,
         cursor_p = cursor;
     struct read_ctx *ctx = lt_malloc(sizeof *ctx);
     ctx->req = req;
+    ctx->app = app;
+    ctx->operator = lt_auth_operator_ok(app, req);
     if (!lt_api_display_opts(req, &ctx->display)) {
         lt_free(ctx);
         return;
@@ -187,7 +293,11 @@ static void on_put(void *arg, int err, const struct lt_totals *totals)
 {
     struct put_ctx *ctx = arg;
     struct lt_request *req = ctx->req;
-    if (err) {
+    if (err == LT_EINVAL) {
+        lt_respond_error(req, 409, "bad_transition",
+                         "a live or ended stream cannot go back to scheduled (an ended one "
+                         "may be reopened: status live)");
+    } else if (err) {
         lt_api_respond_store_error(req, err);
     } else if (!totals) {
         lt_respond_error(req, 404, "unknown_stream", "the stream was removed meanwhile");
@@ -272,6 +382,41 @@ void lt_api_put_stream(struct lt_app *app, struct lt_request *req,
     snprintf(ctx->stream, sizeof ctx->stream, "%s", params->id);
     int rc = lt_store_put_stream(app->store, params->id, &f, on_put, ctx);
     json_decref(body);
+    if (rc != 0) {
+        lt_free(ctx);
+        lt_api_respond_store_error(req, rc);
+    }
+}
+
+/* ---- DELETE ----------------------------------------------------------- */
+
+static void on_deleted(void *arg, int err, bool found)
+{
+    struct put_ctx *ctx = arg;
+    struct lt_request *req = ctx->req;
+    if (err) {
+        lt_api_respond_store_error(req, err);
+    } else if (!found) {
+        lt_respond_error(req, 404, "unknown_stream", "no such stream");
+    } else {
+        /* The control message tells every worker, this one too; the cache
+         * learns it now so that this worker's next request sees it. */
+        lt_stream_cache_set(ctx->app->stream_cache, ctx->stream, LT_STATUS_NONE);
+        lt_respond(req, 204, NULL, NULL, 0);
+    }
+    lt_free(ctx);
+}
+
+void lt_api_delete_stream(struct lt_app *app, struct lt_request *req,
+                          const struct lt_route_params *params)
+{
+    if (!lt_auth_operator(app, req))
+        return;
+    struct put_ctx *ctx = lt_malloc(sizeof *ctx);
+    ctx->req = req;
+    ctx->app = app;
+    snprintf(ctx->stream, sizeof ctx->stream, "%s", params->id);
+    int rc = lt_store_delete_stream(app->store, params->id, on_deleted, ctx);
     if (rc != 0) {
         lt_free(ctx);
         lt_api_respond_store_error(req, rc);

@@ -192,6 +192,12 @@ static json_t *report_object(const struct lt_report *r)
     for (size_t i = 0; i < t->n_segments; i++)
         json_array_append_new(segments, lt_segment_json(&t->segments[i]));
     json_object_set_new(o, "segments", segments);
+    json_t *history = json_array(); /* the status changes, a reopen included */
+    for (size_t i = 0; i < r->n_history; i++)
+        json_array_append_new(history, json_pack("{s:s, s:o}", "status",
+                                                 lt_status_name(r->history[i].status), "at",
+                                                 utc_json(r->history[i].at_ms)));
+    json_object_set_new(o, "history", history);
     json_t *sources = json_array();
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];

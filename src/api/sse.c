@@ -42,6 +42,7 @@ struct sse_client {
     struct lt_outq out;
     struct lt_hub_sub *sub;
     int64_t last_tx_ms;
+    bool end_when_flushed; /* the stream was deleted: close once written */
     /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
 };
@@ -113,7 +114,36 @@ static void deliver_event(void *owner, struct lt_shared *msg)
     after_send(c, lt_outq_write_shared(&c->out, c->fd, msg));
 }
 
-static const struct lt_push_kind sse_kind = {"sse", encode_event, deliver_event};
+/* "event: status" or "event: deleted" (no id: it is no totals seq), the
+ * notice's JSON on the data line. */
+static struct lt_shared *encode_notice(const char *stream, enum lt_stream_status status)
+{
+    char json[LT_NOTICE_MESSAGE_MAX];
+    size_t len = lt_notice_message(stream, status, json);
+    const char *head =
+        status == LT_STATUS_NONE ? "event: deleted\ndata: " : "event: status\ndata: ";
+    size_t hlen = strlen(head);
+    struct lt_shared *b = lt_shared_new(hlen + len + 2);
+    memcpy(b->data, head, hlen);
+    memcpy(b->data + hlen, json, len);
+    memcpy(b->data + hlen + len, "\n\n", 2);
+    return b;
+}
+
+/* The stream was deleted: the event stream ends once its output (the
+ * notice included) is written. */
+static void sub_ended(void *owner, struct lt_hub_sub *sub)
+{
+    struct sse_client *c = owner;
+    lt_hub_unsubscribe(c->srv->app->hub, sub);
+    c->sub = NULL;
+    c->end_when_flushed = true;
+    if (lt_outq_pending(&c->out) == 0)
+        client_close(c, "stream deleted");
+}
+
+static const struct lt_push_kind sse_kind = {"sse", encode_event, deliver_event, encode_notice,
+                                             sub_ended};
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -134,6 +164,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     int rc = lt_outq_flush(&c->out, c->fd);
     if (rc < 0)
         client_close(c, "write error");
+    else if (rc == 0 && c->end_when_flushed)
+        client_close(c, "stream deleted");
     else if (rc == 0)
         event_del(c->ev_write);
 }

@@ -156,3 +156,16 @@ size_t lt_totals_message(const struct lt_totals *t, char *buf)
                      t->ts_ms);
     return n > 0 && n < LT_TOTALS_MESSAGE_MAX ? (size_t)n : 0;
 }
+
+size_t lt_notice_message(const char *stream, enum lt_stream_status status, char *buf)
+{
+    /* At most 60 bytes of names and punctuation, a stream id of at most 64
+     * and a status name of at most 9: under LT_NOTICE_MESSAGE_MAX. */
+    int n = status == LT_STATUS_NONE
+                ? snprintf(buf, LT_NOTICE_MESSAGE_MAX, "{\"type\":\"deleted\",\"stream\":\"%s\"}",
+                           stream)
+                : snprintf(buf, LT_NOTICE_MESSAGE_MAX,
+                           "{\"type\":\"status\",\"stream\":\"%s\",\"status\":\"%s\"}", stream,
+                           lt_status_name(status));
+    return n > 0 && n < LT_NOTICE_MESSAGE_MAX ? (size_t)n : 0;
+}

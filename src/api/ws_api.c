@@ -30,8 +30,10 @@ struct ws_client {
     char source[LT_SOURCE_ID_MAX + 1];
     bool fixed;    /* /v1/streams/{id}/ws: its one stream, no (un)subscribe */
     bool operator; /* authenticated: its subscriptions do not count as online */
-    size_t n_subs;
-    struct lt_hub_sub *subs[LT_WS_MAX_SUBSCRIPTIONS]; /* subscribe refuses more (n_subs check) */
+    size_t n_subs, cap_subs;
+    /* At most LT_WS_MAX_SUBSCRIPTIONS, or operator.max_subscriptions on an
+     * operator's socket (subscribe_now refuses more); grown as needed. */
+    struct lt_hub_sub **subs;
 };
 
 /* ---- hub kind: one text frame per push, shared by every socket -------- */
@@ -49,7 +51,31 @@ static void deliver_frame(void *owner, struct lt_shared *frame)
     lt_ws_send_frame(cl->conn, frame);
 }
 
-static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame};
+static struct lt_shared *encode_notice(const char *stream, enum lt_stream_status status)
+{
+    char msg[LT_NOTICE_MESSAGE_MAX];
+    size_t len = lt_notice_message(stream, status, msg);
+    return lt_ws_text_frame(msg, len);
+}
+
+/* The stream was deleted (its notice is out): /v1/ws drops the
+ * subscription and stays open; /v1/streams/{id}/ws is over (1000). */
+static void sub_ended(void *owner, struct lt_hub_sub *sub)
+{
+    struct ws_client *cl = owner;
+    for (size_t i = 0; i < cl->n_subs; i++) {
+        if (cl->subs[i] == sub) {
+            lt_hub_unsubscribe(cl->app->hub, sub);
+            cl->subs[i] = cl->subs[--cl->n_subs];
+            break;
+        }
+    }
+    if (cl->fixed)
+        lt_ws_close(cl->conn, LT_WS_CLOSE_NORMAL, "stream deleted");
+}
+
+static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_frame, encode_notice,
+                                            sub_ended};
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -97,9 +123,17 @@ static void subscribe_now(struct ws_client *cl, const char *stream)
 {
     if (find_sub(cl, stream) >= 0)
         return;
-    if (cl->n_subs == LT_WS_MAX_SUBSCRIPTIONS) {
-        send_error(cl, "too_many_subscriptions", "at most 16 subscriptions per socket");
+    size_t max = cl->operator ? (size_t)cl->app->cfg->operator_max_subscriptions
+                              : LT_WS_MAX_SUBSCRIPTIONS;
+    if (cl->n_subs >= max) {
+        char msg[96]; /* a size_t is at most 20 digits */
+        snprintf(msg, sizeof msg, "at most %zu subscriptions per socket", max);
+        send_error(cl, "too_many_subscriptions", msg);
         return;
+    }
+    if (cl->n_subs == cl->cap_subs) {
+        cl->cap_subs = cl->cap_subs ? cl->cap_subs * 2 : 4;
+        cl->subs = lt_realloc(cl->subs, cl->cap_subs * sizeof *cl->subs);
     }
     cl->subs[cl->n_subs++] = lt_hub_subscribe(cl->app->hub, stream, &ws_kind, cl, !cl->operator, -1);
 }
@@ -360,6 +394,7 @@ static void on_closed(struct lt_ws_conn *conn, void *arg)
     struct ws_client *cl = arg;
     for (size_t i = 0; i < cl->n_subs; i++)
         lt_hub_unsubscribe(cl->app->hub, cl->subs[i]);
+    lt_free(cl->subs);
     lt_free(cl);
 }
 

@@ -6,20 +6,24 @@
 #include <event2/buffer.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static struct lt_metrics private_slot;
 struct lt_metrics *lt_metrics = &private_slot;
 
 static struct lt_metrics *slots;
+static int64_t *slot_pids; /* beside the slots, in the same mapping */
 static int n_slots;
 
 int lt_metrics_init_shared(int n)
 {
-    size_t size = sizeof(struct lt_metrics) * (size_t)n;
+    size_t size = (sizeof(struct lt_metrics) + sizeof(int64_t)) * (size_t)n;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return LT_EIO;
     slots = p;
+    /* struct lt_metrics is all uint64_t: the pids after it stay aligned. */
+    slot_pids = (int64_t *)(void *)(slots + n);
     n_slots = n;
     return 0;
 }
@@ -30,6 +34,24 @@ void lt_metrics_bind(int slot)
         return;
     lt_metrics = &slots[slot];
     memset(lt_metrics, 0, sizeof *lt_metrics);
+    slot_pids[slot] = (int64_t)getpid();
+}
+
+int lt_metrics_slot_count(void)
+{
+    return slots ? n_slots : 1;
+}
+
+const struct lt_metrics *lt_metrics_slot(int i, int64_t *pid)
+{
+    if (!slots) {
+        *pid = i == 0 ? (int64_t)getpid() : 0;
+        return i == 0 ? &private_slot : NULL;
+    }
+    if (i < 0 || i >= n_slots)
+        return NULL;
+    *pid = slot_pids[i];
+    return &slots[i];
 }
 
 void lt_metrics_render(struct evbuffer *out)

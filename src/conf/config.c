@@ -119,6 +119,8 @@ static const struct option options[] = {
      "origins allowed by CORS and for a WebSocket's Origin: \"*\" or scheme://host[:port]"},
     {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, check_env_name,
      "environment variable with comma-separated bearer tokens for operator endpoints; none set = they answer 403"},
+    {"operator.max_subscriptions", OPT_INT, FIELD(operator_max_subscriptions), 0, "1000", 16, 100000, NULL,
+     "streams one operator WebSocket (after its auth message) may subscribe to; viewers' sockets: 16"},
     {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, MAX_SOURCES, check_env_name,
      "partner keys: {\"<source>\": {\"key_env\": \"VAR\"}}; a source's key (read from VAR at start and on SIGHUP) opens PUT /v1/streams/{id}/sources/<source> only; no key set = 403"},
     {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,

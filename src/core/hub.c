@@ -383,6 +383,54 @@ const char *lt_hub_sub_stream(const struct lt_hub_sub *sub)
     return sub->st->id;
 }
 
+void lt_hub_stream_status(struct lt_hub *hub, const char *stream, enum lt_stream_status status)
+{
+    struct hub_stream *st = lt_map_get(&hub->streams, stream, strlen(stream));
+    if (!st || st->dead || !st->subs)
+        return;
+    const struct lt_push_kind *kinds[LT_HUB_MAX_KINDS];
+    struct lt_shared *msgs[LT_HUB_MAX_KINDS];
+    size_t n_kinds = 0;
+    /* Subscribers leave from inside (ended): the stream is released after
+     * the walk, as push() does. */
+    st->delivering = true;
+    struct lt_hub_sub *sub = st->subs;
+    while (sub) {
+        struct lt_hub_sub *next = sub->next;
+        const struct lt_push_kind *kind = sub->kind;
+        if (!kind->encode_notice) {
+            sub = next;
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_kinds && kinds[k] != kind)
+            k++;
+        if (k == n_kinds) {
+            if (n_kinds == LT_HUB_MAX_KINDS) {
+                sub = next;
+                continue;
+            }
+            kinds[k] = kind;
+            msgs[k] = kind->encode_notice(st->id, status);
+            n_kinds++;
+        }
+        /* deliver may drop a slow subscriber (it unsubscribes, and sub is
+         * freed): the count says so. Only sub itself can go: an owner has
+         * at most one subscription of a stream. */
+        void *owner = sub->owner;
+        size_t before = st->n_subs;
+        kind->deliver(owner, msgs[k]);
+        if (status == LT_STATUS_NONE && kind->ended && st->n_subs == before)
+            kind->ended(owner, sub);
+        sub = next;
+    }
+    st->delivering = false;
+    for (size_t k = 0; k < n_kinds; k++)
+        lt_shared_unref(msgs[k]);
+    if (!st->subs)
+        stream_release(st);
+}
+
 size_t lt_hub_subscribers(const struct lt_hub *hub)
 {
     return hub->n_subs;

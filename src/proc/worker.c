@@ -134,6 +134,7 @@ static void on_stream_control(void *arg, const char *stream, enum lt_stream_stat
 {
     struct worker *w = arg;
     lt_stream_cache_set(w->app.stream_cache, stream, status);
+    lt_hub_stream_status(w->app.hub, stream, status);
 }
 
 /* SIGTERM, step by step: stop accepting, flush every accepted event, then
@@ -401,6 +402,9 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     struct lt_app *app = &w.app;
     app->cfg = cfg;
     app->worker_index = args->index;
+    /* online_field is "<instance>.<index>.<generation>" */
+    snprintf(app->instance, sizeof app->instance, "%.*s",
+             (int)strcspn(args->online_field, "."), args->online_field);
     struct event_config *ec = event_config_new();
     event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     app->base = event_base_new_with_config(ec);

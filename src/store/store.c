@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_suffix[] = {"meta",   "totals", "uniques",  "lastview",
-                                         "online", "report", "reported", "reports"};
+static const char *const key_suffix[] = {"meta",   "totals",   "uniques", "lastview", "online",
+                                         "report", "reported", "reports", "history"};
 
 /* store_internal.h says what bounds the key. */
 size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind k)
@@ -60,9 +60,22 @@ static void on_control_message(struct lt_redis_conn *conn, const char *channel, 
     char id[LT_STREAM_ID_MAX + 1]; /* lt_valid_stream_id above: id_len <= 64 */
     memcpy(id, sp + 1, id_len);
     id[id_len] = '\0';
-    enum lt_stream_status st = lt_status_parse(payload, (size_t)(sp - payload));
+    size_t word_len = (size_t)(sp - payload);
+    enum lt_stream_status st = lt_status_parse(payload, word_len);
+    if (st == LT_STATUS_NONE && !(word_len == 7 && memcmp(payload, "deleted", 7) == 0)) {
+        lt_warn("store", "control: an unknown word for stream %s; ignored", id);
+        return; /* not taken for a deletion: that ends the stream's subscriptions */
+    }
     if (store->on_control)
         store->on_control(store->control_arg, id, st);
+}
+
+int store_publish_control(struct lt_store *store, const char *word, const char *stream,
+                          lt_redis_cb *cb, void *arg)
+{
+    char payload[96]; /* a word of at most 9 bytes, a space and a validated id of at most 64 */
+    snprintf(payload, sizeof payload, "%s %s", word, stream);
+    return lt_redis_command(store->data, cb, arg, "PUBLISH %s %s", LT_CONTROL_CHANNEL, payload);
 }
 
 static void on_pubsub_state(struct lt_redis_conn *conn, enum lt_redis_state state, void *arg)
@@ -201,6 +214,7 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
     store->series = lt_redis_script_new(lt_script_series);
     store->put_reported = lt_redis_script_new(lt_script_put_reported);
     store->segment = lt_redis_script_new(lt_script_segment);
+    store->delete_stream = lt_redis_script_new(lt_script_delete);
 
     struct lt_redis_conn_opts opts = {
         .name = "data",

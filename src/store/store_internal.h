@@ -28,6 +28,7 @@ enum store_key_kind {
     KEY_REPORT,
     KEY_REPORTED, /* partner reports (store_sources.c) */
     KEY_REPORTS,
+    KEY_HISTORY, /* status changes (put.lua) */
 };
 /* The set of streams a worker reported online shares to (spans streams:
  * written apart, idempotently), so the master can remove a dead worker's
@@ -56,6 +57,7 @@ struct lt_store {
     struct lt_redis_script *series;
     struct lt_redis_script *put_reported; /* store_sources.c */
     struct lt_redis_script *segment;      /* store_segments.c */
+    struct lt_redis_script *delete_stream; /* store_delete.c */
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;
@@ -66,6 +68,13 @@ struct lt_store {
     uint64_t control_epoch;
     struct event *health;
 };
+
+/* Publishes "<word> <stream>" on the control channel (word: a status name
+ * or "deleted"). The payload is one argument: hiredis splits its format
+ * string at spaces, so "PUBLISH %s %s %s" would send PUBLISH with three
+ * arguments after the channel, which Redis refuses. cb may be NULL. */
+int store_publish_control(struct lt_store *store, const char *word, const char *stream,
+                          lt_redis_cb *cb, void *arg);
 
 /* ---- reply helpers (store.c) ------------------------------------------- */
 

@@ -287,3 +287,55 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
         lt_free(call);
     return rc;
 }
+
+/* ---- status history ----------------------------------------------------- */
+
+struct history_call {
+    lt_store_history_cb *cb;
+    void *arg;
+};
+
+/* Entries "<at_ms> <status>" (put.lua); one that does not parse is skipped
+ * (and logged): the list is ours, so that would be a bug, not input. */
+static void on_history_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct history_call *call = arg;
+    if (store_reply_is_error(r, err, "history") || r->type != REDIS_REPLY_ARRAY) {
+        call->cb(call->arg, err ? err : LT_EPROTO, NULL, 0);
+        lt_free(call);
+        return;
+    }
+    struct lt_status_change *changes = lt_calloc(r->elements + 1, sizeof *changes);
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *el = r->element[i];
+        const char *sp = el->type == REDIS_REPLY_STRING ? memchr(el->str, ' ', el->len) : NULL;
+        enum lt_stream_status st =
+            sp ? lt_status_parse(sp + 1, el->len - (size_t)(sp + 1 - el->str)) : LT_STATUS_NONE;
+        if (st == LT_STATUS_NONE) {
+            lt_warn("store", "a status history entry that does not parse; skipped");
+            continue;
+        }
+        changes[n].at_ms = strtoll(el->str, NULL, 10);
+        changes[n].status = st;
+        n++;
+    }
+    call->cb(call->arg, 0, changes, n);
+    lt_free(changes);
+    lt_free(call);
+}
+
+int lt_store_get_history(struct lt_store *store, const char *stream, lt_store_history_cb *cb,
+                         void *arg)
+{
+    char key[128]; /* stream_key */
+    store_key(key, sizeof key, stream, KEY_HISTORY);
+    struct history_call *call = lt_malloc(sizeof *call);
+    call->cb = cb;
+    call->arg = arg;
+    int rc = lt_redis_command(store->data, on_history_reply, call, "LRANGE %s 0 -1", key);
+    if (rc != 0)
+        lt_free(call);
+    return rc;
+}

@@ -152,6 +152,7 @@ struct put_call {
     char old_series[LT_SERIES_ID_MAX + 1];
     char status[16];
     bool series_given;
+    bool changed; /* the status changed (put.lua recorded it) */
     int64_t created;
 };
 
@@ -173,8 +174,10 @@ static void on_put_indexed(void *arg, int err)
     if (call->series_given && call->series[0])
         lt_redis_command(store->data, NULL, NULL, "ZADD lt:series:%s NX %lld %s", call->series,
                          (long long)call->created, call->stream);
-    lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %s %s", LT_CONTROL_CHANNEL, call->status,
-                     call->stream);
+    /* Only a change is told: workers refresh their status caches and tell
+     * the stream's subscribers (a new stream is a change too). */
+    if (call->changed)
+        store_publish_control(store, call->status, call->stream, NULL, NULL);
     if (lt_store_get_totals(store, call->stream, call->cb, call->arg) != 0)
         call->cb(call->arg, LT_EAGAIN, NULL);
     lt_free(call);
@@ -185,12 +188,18 @@ static void on_put_reply(struct lt_redis_conn *conn, redisReply *r, int err, voi
     (void)conn;
     struct put_call *call = arg;
     struct lt_store *store = call->store;
-    if (store_reply_is_error(r, err, "put") || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (store_reply_is_error(r, err, "put") || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         call->cb(call->arg, err ? err : LT_EPROTO, NULL);
         lt_free(call);
         return;
     }
     call->created = store_reply_int(r->element[0]);
+    if (call->created == 0) { /* a refused status move: nothing was written */
+        call->cb(call->arg, LT_EINVAL, NULL);
+        lt_free(call);
+        return;
+    }
+    call->changed = store_reply_int(r->element[3]) == 1;
     snprintf(call->status, sizeof call->status, "%s",
              r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "live");
     snprintf(call->old_series, sizeof call->old_series, "%s",
@@ -209,13 +218,17 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
 {
     if (!lt_store_ready(store))
         return LT_EAGAIN;
-    char key[128];       /* stream_key */
-    const char *argv[16]; /* key, now and at most 4 name/value pairs: 10 */
+    char key[128], history[128], report[128]; /* stream_key */
+    const char *argv[16]; /* 3 keys, now and at most 4 name/value pairs: 12 */
     size_t lens[16];
     int argc = 0;
     char now[24]; /* an int64: at most 20 bytes */
     lens[argc] = store_key(key, sizeof key, stream, KEY_META);
     argv[argc++] = key;
+    lens[argc] = store_key(history, sizeof history, stream, KEY_HISTORY);
+    argv[argc++] = history;
+    lens[argc] = store_key(report, sizeof report, stream, KEY_REPORT);
+    argv[argc++] = report;
     lens[argc] = (size_t)snprintf(now, sizeof now, "%" PRId64, lt_wall_ms());
     argv[argc++] = now;
     const char *names[] = {"title", "series", "status", "starts_at"};
@@ -237,7 +250,7 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
         call->series_given = true;
         snprintf(call->series, sizeof call->series, "%s", f->series);
     }
-    int rc = lt_redis_eval(store->data, store->put, 1, argc, argv, lens, on_put_reply, call);
+    int rc = lt_redis_eval(store->data, store->put, 3, argc, argv, lens, on_put_reply, call);
     if (rc != 0)
         lt_free(call);
     return rc;

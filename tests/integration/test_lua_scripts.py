@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
 SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries", "put_reported",
-           "segment")
+           "segment", "delete")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
@@ -284,19 +284,80 @@ def test_drop_share(redis):
         sub.close()
 
 
+def put(r, stream, now_ms, *pairs):
+    k = keys(stream, "meta", "history", "report")
+    return r.cmd("EVAL", script("put"), len(k), *k, now_ms, *pairs)
+
+
 def test_put(redis):
     with redis.client() as r:
-        k = keys("s8", "meta")
-        rep = r.cmd("EVAL", script("put"), 1, *k, 5000, "title", "t", "series", "tour")
-        assert rep == [5000, b"live", b""]
-        rep = r.cmd("EVAL", script("put"), 1, *k, 6000, "status", "ended", "series", "")
-        assert rep == [5000, b"ended", b"tour"]
+        rep = put(r, "s8", 5000, "title", "t", "series", "tour")
+        assert rep == [5000, b"live", b"", 1]
+        rep = put(r, "s8", 5500, "title", "t2")  # no status change: not recorded
+        assert rep == [5000, b"live", b"tour", 0]
+        rep = put(r, "s8", 6000, "status", "ended", "series", "")
+        assert rep == [5000, b"ended", b"tour", 1]
         meta = r.cmd("HGETALL", "lt:{s8}:meta")
         assert dict(zip(meta[::2], meta[1::2])) == {
-            b"created_at": b"5000", b"status": b"ended", b"title": b"t"}
-        # A new stream given a status keeps it.
-        k = keys("s9", "meta")
-        assert r.cmd("EVAL", script("put"), 1, *k, 7000, "status", "scheduled")[1] == b"scheduled"
+            b"created_at": b"5000", b"status": b"ended", b"title": b"t2"}
+        # Back to scheduled is refused and writes nothing.
+        r.cmd("HSET", "lt:{s8}:report", "json|en|UTC", "{}")
+        assert put(r, "s8", 6500, "status", "scheduled", "title", "x") == \
+            [0, b"bad_transition", b"ended", b"scheduled"]
+        assert r.cmd("HGET", "lt:{s8}:meta", "title") == b"t2"
+        # A reopen is a change like any other, and discards the frozen reports.
+        assert put(r, "s8", 7000, "status", "live")[3] == 1
+        assert r.cmd("EXISTS", "lt:{s8}:report") == 0
+        assert r.cmd("LRANGE", "lt:{s8}:history", 0, -1) == [
+            b"5000 live", b"6000 ended", b"7000 live"]
+        assert put(r, "s8", 7500, "status", "scheduled")[0] == 0
+        # A new stream given a status keeps it; scheduled -> ended is allowed.
+        assert put(r, "s9", 7000, "status", "scheduled")[1] == b"scheduled"
+        assert put(r, "s9", 8000, "status", "ended")[1] == b"ended"
+        assert r.cmd("LRANGE", "lt:{s9}:history", 0, -1) == [b"7000 scheduled", b"8000 ended"]
+
+
+def delete(r, stream, now_ms, cursor="", max_keys=1000):
+    k = keys(stream, "meta", "totals", "uniques", "lastview", "online", "report", "history",
+             "segments", "reported", "reports")
+    return r.cmd("EVAL", script("delete"), len(k), *k, stream, now_ms, *RETENTION, cursor,
+                 max_keys)
+
+
+def test_delete_in_slices(redis):
+    """delete.lua removes every key of the stream, buckets from ts_lo to the
+    newest at each size and the segments' HLLs, in slices of max_keys, the
+    meta hash last; other streams' keys stay."""
+    with redis.client() as r:
+        # Real times: a bucket whose expiry (EXPIREAT) is past is gone at once.
+        base = int(time.time()) * 1000 - 1_300_000
+        apply_batch(r, "other", seq=1, at_ms=base, sources=[("direct", 1)])
+        # Buckets over 20 minutes: late batches (older than the held ones)
+        # write their buckets' keys directly.
+        apply_batch(r, "s11", seq=1, at_ms=base + 1_200_000, sources=[("direct", 1)],
+                    views=[("viewer-a", 0)], online=1)
+        for i in range(1, 60):
+            apply_batch(r, "s11", seq=1 + i, at_ms=base + 1_200_000 - i * 20_000,
+                        sources=[("direct", 1)], views=[("viewer-%d" % i, 0)])
+        assert totals(r, "s11")["ts_lo"] == str(base + 1_200_000 - 59 * 20_000)
+        put(r, "s11", base, "status", "live", "series", "tour")
+        r.cmd("HSET", "lt:{s11}:segments", "n", 3, "1:title", "a", "2:title", "b", "3:title", "c")
+        for k in (1, 2, 3):
+            r.cmd("PFADD", "lt:{s11}:seg:%d:u" % k, "viewer-a")
+        before = r.keys("*{s11}*")
+        assert len(before) > 100
+        assert any(":ts:10:" in k for k in before) and any(":ts:3600:" in k for k in before)
+        now = base + 1_300_000
+        assert delete(r, "nope", now) == [0]
+        rep, calls = delete(r, "s11", now, max_keys=40), 1
+        while rep[1] != b"":
+            assert rep[0] == 1 and rep[2] == b"tour"
+            assert r.cmd("EXISTS", "lt:{s11}:meta") == 1  # the meta hash goes last
+            rep, calls = delete(r, "s11", now, cursor=rep[1].decode(), max_keys=40), calls + 1
+        assert rep == [1, b"", b"tour"]
+        assert calls >= len(before) // 40
+        assert r.keys("*{s11}*") == []
+        assert r.keys("*{other}*") != []
 
 
 def test_scripts_touch_only_their_stream(redis):
@@ -305,7 +366,9 @@ def test_scripts_touch_only_their_stream(redis):
     with redis.client() as r:
         apply_batch(r, "s10", seq=1, sources=[("direct", 1)], counters=[("shares", 1)],
                     views=[("viewer-a", 0)], online=1)
-        r.cmd("EVAL", script("put"), 1, *keys("s10", "meta"), 1, "series", "x")
+        put(r, "s10", 1, "series", "x")
+        r.cmd("HSET", "lt:{s10}:segments", "n", 1)
+        delete(r, "s10", 2, max_keys=2)
         r.cmd("EVAL", script("drop_share"), 2, *keys("s10", "totals", "online"), "w.0", 2, "s10")
         start_segment(r, "s10", "one", 1_000_000)
         apply_batch(r, "s10", seq=2, sources=[("direct", 1)], views=[("viewer-b", 0)])

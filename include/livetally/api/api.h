@@ -1,6 +1,7 @@
 /* Request handlers of the HTTP API, one file per group:
  *   api_events.c   POST /v1/streams/{id}/events
  *   api_streams.c  stream reads and operator writes
+ *   api_operator.c GET /v1/operator/status (operator)
  *   api_series.c   GET /v1/series/{id}
  *   api_timeseries.c  GET /v1/streams/{id}/timeseries
  *   api_series_timeseries.c  GET /v1/series/{id}/timeseries
@@ -24,6 +25,8 @@ lt_route_handler lt_api_post_events;
 lt_route_handler lt_api_get_stream;
 lt_route_handler lt_api_put_stream;
 lt_route_handler lt_api_list_streams;
+lt_route_handler lt_api_delete_stream; /* DELETE /v1/streams/{id} (operator) */
+lt_route_handler lt_api_operator_status; /* api_operator.c: GET /v1/operator/status */
 lt_route_handler lt_api_get_series; /* api_series.c: GET /v1/series/{id} */
 lt_route_handler lt_api_get_timeseries; /* api_timeseries.c */
 lt_route_handler lt_api_get_series_timeseries;
@@ -76,6 +79,12 @@ int lt_api_query_param(struct lt_request *req, const char *name, char *buf, size
 bool lt_api_accepts_csv(struct lt_request *req);
 /* The time buckets' retentions in seconds, in lt_ts_sizes order. */
 void lt_api_ts_retentions(const struct lt_config *cfg, int64_t out[3]);
+
+/* A stream's status history as JSON: [{"status":"live","at":RFC 3339}...]
+ * (api_streams.c; the operator fields and the report). A new reference. */
+struct lt_status_change;
+struct json_t;
+struct json_t *lt_api_history_json(const struct lt_status_change *changes, size_t n);
 
 /* Maps an LT_E* error from the store to 503 not_ready with Retry-After. */
 void lt_api_respond_store_error(struct lt_request *req, int err);

@@ -33,6 +33,7 @@ struct lt_app {
     struct lt_static *static_files; /* web_root's files, read at start and on SIGHUP */
     char web_root[PATH_MAX];
     int worker_index;
+    char instance[32]; /* the master's instance id (the online shares' prefix) */
     bool shutting_down;
 };
 

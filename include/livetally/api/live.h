@@ -12,7 +12,8 @@
 struct lt_app;
 struct lt_sse_server;
 
-/* Subscriptions one WebSocket may hold on /v1/ws. */
+/* Subscriptions one viewer's WebSocket may hold on /v1/ws (an operator's
+ * socket, after its auth message: operator.max_subscriptions). */
 #define LT_WS_MAX_SUBSCRIPTIONS 16
 
 /* Upgrades req (already checked with lt_ws_check_upgrade) to a livetally

@@ -54,6 +54,9 @@ struct lt_report {
     int64_t generated_ms;
     const char *tz; /* an IANA zone lt_tz_valid accepted; "UTC" by default */
     enum lt_display_locale locale;
+    /* The stream's status changes, oldest first (store.h); JSON "history". */
+    const struct lt_status_change *history;
+    size_t n_history;
 };
 
 /* Each encoder appends the whole document to sb. Returns 0, or the

@@ -48,4 +48,11 @@ json_t *lt_series_json(const struct lt_series_totals *s, const struct lt_totals_
 #define LT_TOTALS_MESSAGE_MAX 384
 size_t lt_totals_message(const struct lt_totals *t, char *buf);
 
+/* A stream's status notice for its subscribers: {"type":"status",
+ * "stream":..,"status":"ended"}, or {"type":"deleted","stream":..} for
+ * LT_STATUS_NONE (the stream was deleted), into buf of
+ * LT_NOTICE_MESSAGE_MAX bytes; returns its length. stream: a valid id. */
+#define LT_NOTICE_MESSAGE_MAX 160
+size_t lt_notice_message(const char *stream, enum lt_stream_status status, char *buf);
+
 #endif

@@ -62,6 +62,13 @@ int lt_metrics_init_shared(int n_slots);
 /* Worker: use slot i from now on; zeroes it (a restarted worker starts over,
  * so counters of a restarted slot may fall: Prometheus handles resets). */
 void lt_metrics_bind(int slot);
+/* Slots to read one by one (GET /v1/operator/status): their number (1
+ * before lt_metrics_init_shared: the private slot), and slot i (NULL when
+ * out of range) with the pid of the process last bound to it (0: none
+ * yet). Values are read while their worker writes them: each is whole,
+ * the set is not one instant's. */
+int lt_metrics_slot_count(void);
+const struct lt_metrics *lt_metrics_slot(int i, int64_t *pid);
 /* Appends the Prometheus text format of all slots summed. */
 void lt_metrics_render(struct evbuffer *out);
 

@@ -98,6 +98,7 @@ struct lt_config {
      * endpoint answers 403). */
     struct lt_source_key *sources;
     size_t n_sources;
+    int operator_max_subscriptions;    /* per operator WebSocket (viewers: LT_WS_MAX_SUBSCRIPTIONS) */
 
     struct lt_cidr *trusted_proxies;
     size_t n_trusted_proxies;

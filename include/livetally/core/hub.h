@@ -10,12 +10,18 @@
  * from the store decoded (struct lt_totals): seq is compared as a number. A
  * stream that does not exist yet is pushed as zeros with seq 0.
  *
+ * A stream's status changes and its deletion (heard on the store's control
+ * channel) reach its subscribers as notices (lt_hub_stream_status); a
+ * deletion ends their subscriptions.
+ *
  * It knows nothing of WebSocket or SSE: a subscriber belongs to a kind
  * (struct lt_push_kind) that encodes a push once per stream per push into
  * shared bytes, which the hub hands to each subscriber of that kind by
  * reference. */
 #ifndef LIVETALLY_HUB_H
 #define LIVETALLY_HUB_H
+
+#include "livetally/store/totals.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +45,14 @@ struct lt_push_kind {
     /* Hands a push to one subscriber; take a reference to keep it. The
      * subscriber may unsubscribe from inside (e.g. it was too slow). */
     void (*deliver)(void *owner, struct lt_shared *msg);
+    /* Optional (NULL: the kind is not told). The wire bytes of a status
+     * notice: the stream's status changed to status, or the stream was
+     * deleted (LT_STATUS_NONE). Delivered through deliver like a push. */
+    struct lt_shared *(*encode_notice)(const char *stream, enum lt_stream_status status);
+    /* After the deleted notice: the subscription is over and the owner
+     * must lt_hub_unsubscribe(sub) before returning (and may close). NULL
+     * only for kinds without encode_notice. */
+    void (*ended)(void *owner, struct lt_hub_sub *sub);
 };
 
 struct lt_hub *lt_hub_new(struct event_base *base, const struct lt_config *cfg,
@@ -56,6 +70,12 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
 void lt_hub_unsubscribe(struct lt_hub *hub, struct lt_hub_sub *sub);
 void lt_hub_set_counts_online(struct lt_hub *hub, struct lt_hub_sub *sub, bool counts);
 const char *lt_hub_sub_stream(const struct lt_hub_sub *sub);
+
+/* A stream's status changed (from the store's control channel, so every
+ * worker and instance hears it): its local subscribers get the notice
+ * (encode_notice), once per kind. LT_STATUS_NONE: the stream was deleted;
+ * after the notice every subscription of it ends (ended). */
+void lt_hub_stream_status(struct lt_hub *hub, const char *stream, enum lt_stream_status status);
 
 /* Subscribers in this worker (all streams). */
 size_t lt_hub_subscribers(const struct lt_hub *hub);

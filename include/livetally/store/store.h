@@ -1,8 +1,9 @@
 /* The store: where totals are kept. Callers (core, api) see domain
  * operations on the model of totals.h with callbacks on the worker's loop:
  * apply a batch, read one stream's totals, list streams, read a series,
- * create or update a stream, start a segment, subscribe to a stream's live
- * totals. Nothing
+ * create or update a stream, delete one, read its status history, start a
+ * segment, record a partner's report, subscribe to a stream's live totals.
+ * Nothing
  * Redis or JSON shows through, so another implementation (Redis Cluster, a
  * crash-safe spool in front) can sit behind these functions without
  * touching their callers.
@@ -12,7 +13,7 @@
  *
  * Connections: one "data" connection for commands and scripts and one
  * "pubsub" connection subscribed to the control channel (stream status
- * changes from operators). Both reconnect by themselves (redis_conn.h).
+ * changes and deletions from operators, heard by every worker and instance). Both reconnect by themselves (redis_conn.h).
  *
  * Callback rules: each operation that returns 0 calls its callback exactly
  * once, later, on the loop; one that returns LT_EAGAIN (Redis not ready)
@@ -121,7 +122,11 @@ int lt_store_get_series(struct lt_store *store, const char *series, lt_store_ser
                         void *arg);
 
 /* Creates or updates a stream's fields (NULL = leave as is), indexes it,
- * tells every worker, and answers with its totals. */
+ * and answers with its totals. A change of status is recorded in the
+ * stream's history and told to every worker (the control channel). Status
+ * moves (README "Stream lifecycle"): scheduled -> live -> ended, scheduled
+ * -> ended, ended -> live (a reopen); a move back to scheduled is refused
+ * with err LT_EINVAL and nothing is written. */
 struct lt_stream_fields {
     const char *title;
     const char *series; /* "" removes the series */
@@ -192,6 +197,30 @@ typedef void lt_store_segment_cb(void *arg, int err, const struct lt_segment_sta
 int lt_store_start_segment(struct lt_store *store, const char *stream, const char *title,
                            size_t title_len, int64_t started_ms, lt_store_segment_cb *cb,
                            void *arg);
+
+/* Deletes a stream and every key of it, time buckets included, without
+ * scanning the keyspace (delete.lua, in calls of at most ~1000 keys each),
+ * then its entries in the stream and series indexes, then publishes
+ * "deleted <id>" on the control channel: every worker drops its cached
+ * status and ends the stream's subscriptions (on_control with
+ * LT_STATUS_NONE). found false (err 0): there was no such stream. Not
+ * atomic: a retry after an error finishes a deletion cut short. */
+typedef void lt_store_delete_cb(void *arg, int err, bool found);
+int lt_store_delete_stream(struct lt_store *store, const char *stream, lt_store_delete_cb *cb,
+                           void *arg);
+
+/* A stream's status changes, oldest first (put.lua records them: a new
+ * stream's first status, then every move; the newest 1000 are kept). An
+ * auto-created stream was live from created_at without an entry. changes
+ * borrowed for the call; n 0 when there is none (or no such stream). */
+struct lt_status_change {
+    int64_t at_ms;
+    enum lt_stream_status status;
+};
+typedef void lt_store_history_cb(void *arg, int err, const struct lt_status_change *changes,
+                                 size_t n);
+int lt_store_get_history(struct lt_store *store, const char *stream, lt_store_history_cb *cb,
+                         void *arg);
 
 /* Live totals: each change of a stream's pushed fields (views, uniques,
  * likes, online, peak_online, with seq and ts; the other fields of the

@@ -42,6 +42,8 @@
 --   tb:<size>   "<start>:<online max>:<HLL expiry set 0|1>" of that bucket
 --   tbf:<size>  the names counted in it, comma-separated
 --   b<size>:<name>  its count of name
+-- and ts_lo, the lowest batch time ever applied, so that a DELETE knows
+-- from which bucket on keys can exist (delete.lua).
 -- A batch in the same bucket costs no command of its own; one in a newer
 -- bucket first moves the held counts into the old bucket's hash (HMGET,
 -- HDEL, HSET, EXPIREAT: once per bucket); one in an older bucket (late or
@@ -84,6 +86,10 @@ hm[#hm + 1] = 'gs'
 local gs_at = #hm
 hm[#hm + 1] = 'gc:views'
 hm[#hm + 1] = 'gc:likes'
+-- ts_lo: the lowest batch time ever applied, so DELETE knows from which
+-- bucket on keys can exist (delete.lua).
+local ts_lo_at = #hm + 1
+hm[ts_lo_at] = 'ts_lo'
 local t = redis.call('HMGET', KEYS[2], unpack(hm))
 local mark, sseq = tonumber(t[1] or '0'), tonumber(t[2] or '0')
 if seq <= mark then
@@ -318,6 +324,12 @@ if t[gs_at] then
       redis.call('PFADD', skey, unpack(viewers, from, math.min(from + 999, #viewers)))
     end
   end
+end
+-- The lowest batch time (for DELETE).
+if not t[ts_lo_at] or now < tonumber(t[ts_lo_at]) then
+  tset[#tset + 1] = 'ts_lo'
+  tset[#tset + 1] = now
+>>>>>>> lifecycle
 end
 if changed then sseq = sseq + 1 end
 redis.call('HSET', KEYS[2], 'a:' .. inc, seq, 'seq', sseq, 'updated_at', ARGV[3],

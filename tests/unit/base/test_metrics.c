@@ -190,6 +190,20 @@ static void test_render_appends(void **state)
     evbuffer_free(out);
 }
 
+static void test_private_slot_read_alone(void **state)
+{
+    (void)state;
+    reset_slot();
+    lt_metrics->ws_connections_open = 4;
+    int64_t pid = -1;
+    assert_int_equal(lt_metrics_slot_count(), 1);
+    const struct lt_metrics *m = lt_metrics_slot(0, &pid);
+    assert_ptr_equal(m, lt_metrics);
+    assert_int_equal(m->ws_connections_open, 4);
+    assert_int_equal(pid, getpid());
+    assert_null(lt_metrics_slot(1, &pid));
+}
+
 /* ---- shared slots: from here on the process uses them ---- */
 
 static void test_shared_slots_summed(void **state)
@@ -245,6 +259,35 @@ static void test_child_process_writes_are_seen(void **state)
     free(text);
 }
 
+static void test_slots_read_one_by_one_with_pids(void **state)
+{
+    (void)state;
+    /* GET /v1/operator/status: each worker's own figures and pid, as the
+     * forked worker wrote them. */
+    assert_int_equal(lt_metrics_slot_count(), 2);
+    lt_metrics_bind(0);
+    lt_metrics->ws_connections_open = 6;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        lt_metrics_bind(1);
+        lt_metrics->ws_connections_open = 8;
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int64_t p0 = 0, p1 = 0;
+    const struct lt_metrics *s0 = lt_metrics_slot(0, &p0), *s1 = lt_metrics_slot(1, &p1);
+    assert_non_null(s0);
+    assert_non_null(s1);
+    assert_int_equal(s0->ws_connections_open, 6);
+    assert_int_equal(s1->ws_connections_open, 8);
+    assert_int_equal(p0, getpid());
+    assert_int_equal(p1, pid);
+    assert_null(lt_metrics_slot(2, &p0));
+    assert_null(lt_metrics_slot(-1, &p0));
+}
+
 static void test_bind_out_of_range_ignored(void **state)
 {
     (void)state;
@@ -264,10 +307,12 @@ int main(void)
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_values_after_increment),
         cmocka_unit_test(test_render_appends),
+        cmocka_unit_test(test_private_slot_read_alone),
         /* Order matters from here: these switch to shared slots. */
         cmocka_unit_test(test_shared_slots_summed),
         cmocka_unit_test(test_bind_zeroes_slot),
         cmocka_unit_test(test_child_process_writes_are_seen),
+        cmocka_unit_test(test_slots_read_one_by_one_with_pids),
         cmocka_unit_test(test_bind_out_of_range_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,7 +118,57 @@ static void deliver(void *owner, struct lt_shared *msg)
     }
 }
 
-static const struct lt_push_kind kind_a = {"a", encode, deliver};
+static const struct lt_push_kind kind_a = {.name = "a", .encode = encode, .deliver = deliver};
+
+/* A kind that is told status notices: 'N' and the status, or 'T' for a
+ * push; ended leaves as hub.h asks. */
+struct nrec {
+    int pushes, notices, ended;
+    int last_status;
+    struct lt_hub *hub;
+    struct lt_hub_sub *sub;
+};
+static int notice_encodes;
+
+static struct lt_shared *encode_n(const struct lt_totals *t)
+{
+    (void)t;
+    struct lt_shared *b = lt_shared_new(1);
+    b->data[0] = 'T';
+    return b;
+}
+
+static struct lt_shared *encode_notice_n(const char *stream, enum lt_stream_status status)
+{
+    assert_string_equal(stream, "s");
+    notice_encodes++;
+    struct lt_shared *b = lt_shared_new(2);
+    b->data[0] = 'N';
+    b->data[1] = (char)status;
+    return b;
+}
+
+static void deliver_n(void *owner, struct lt_shared *msg)
+{
+    struct nrec *r = owner;
+    if (msg->data[0] == 'N') {
+        r->notices++;
+        r->last_status = msg->data[1];
+    } else {
+        r->pushes++;
+    }
+}
+
+static void ended_n(void *owner, struct lt_hub_sub *sub)
+{
+    struct nrec *r = owner;
+    assert_ptr_equal(sub, r->sub);
+    r->ended++;
+    lt_hub_unsubscribe(r->hub, sub);
+    r->sub = NULL;
+}
+
+static const struct lt_push_kind kind_n = {"n", encode_n, deliver_n, encode_notice_n, ended_n};
 
 static struct event_base *base;
 static struct lt_config cfg;
@@ -307,6 +357,48 @@ static void test_unknown_stream_and_failed_snapshot(void **state)
     lt_hub_unsubscribe(hub, r.sub);
 }
 
+static void test_status_and_deleted_notices(void **state)
+{
+    (void)state;
+    struct nrec n1 = {0}, n2 = {0};
+    struct rec plain = {0};
+    plain.last_seq = -1;
+    n1.hub = n2.hub = hub;
+    n1.sub = lt_hub_subscribe(hub, "s", &kind_n, &n1, true, -1);
+    n2.sub = lt_hub_subscribe(hub, "s", &kind_n, &n2, true, -1);
+    plain.sub = lt_hub_subscribe(hub, "s", &kind_a, &plain, true, -1);
+    answer_snapshot(1);
+    assert_int_equal(n1.pushes, 1);
+    notice_encodes = 0;
+    lt_hub_stream_status(hub, "other", LT_STATUS_ENDED); /* no subscriber: nothing */
+    lt_hub_stream_status(hub, "s", LT_STATUS_ENDED);
+    assert_int_equal(notice_encodes, 1); /* once per kind */
+    assert_int_equal(n1.notices, 1);
+    assert_int_equal(n2.notices, 1);
+    assert_int_equal(n1.last_status, LT_STATUS_ENDED);
+    assert_int_equal(n1.ended, 0);  /* a status change ends nothing */
+    assert_int_equal(plain.got, 1); /* a kind without notices is not told */
+    /* Deleted: the notice, then every subscription of a notified kind ends. */
+    lt_hub_stream_status(hub, "s", LT_STATUS_NONE);
+    assert_int_equal(n1.notices, 2);
+    assert_int_equal(n1.last_status, LT_STATUS_NONE);
+    assert_int_equal(n1.ended, 1);
+    assert_int_equal(n2.ended, 1);
+    assert_null(n1.sub);
+    assert_int_equal(lt_hub_subscribers(hub), 1);
+    assert_int_equal(online_reported, 1);
+    assert_int_equal(unsubscribed, 0); /* plain still holds the stream */
+    lt_hub_unsubscribe(hub, plain.sub);
+    assert_int_equal(unsubscribed, 1);
+    /* All of a stream's subscribers ending: the stream goes with them. */
+    n1.sub = lt_hub_subscribe(hub, "s", &kind_n, &n1, false, -1);
+    lt_hub_stream_status(hub, "s", LT_STATUS_NONE);
+    assert_int_equal(n1.ended, 2);
+    assert_int_equal(lt_hub_subscribers(hub), 0);
+    assert_int_equal(unsubscribed, 2);
+    snapshot_cb(snapshot_arg, 0, NULL); /* the released stream's read returns: freed */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +408,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resync_takes_a_fresh_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_stream_and_failed_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_and_deleted_notices, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
