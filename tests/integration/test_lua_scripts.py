@@ -570,9 +570,9 @@ def test_put_reported_refuses_unknown_and_ended_streams(redis):
     with redis.client() as r:
         assert put_reported(r, "p0", "wutongcun", 5, 6, 1000) == [0, 0, 0, 0, 0, 0]
         assert r.keys() == []  # a report creates no stream
-        r.cmd("EVAL", script("put"), 1, *keys("p0", "meta"), 900, "status", "ended")
+        put(r, "p0", 900, "status", "ended")
         assert put_reported(r, "p0", "wutongcun", 5, 6, 1000) == [-1, 0, 0, 0, 0, 0]
-        assert sorted(r.keys()) == ["lt:{p0}:meta"]
+        assert sorted(r.keys()) == ["lt:{p0}:history", "lt:{p0}:meta"]  # nothing written
 
 
 def test_put_reported_replaces_sums_and_publishes(redis):

@@ -329,7 +329,6 @@ end
 if not t[ts_lo_at] or now < tonumber(t[ts_lo_at]) then
   tset[#tset + 1] = 'ts_lo'
   tset[#tset + 1] = now
->>>>>>> lifecycle
 end
 if changed then sseq = sseq + 1 end
 redis.call('HSET', KEYS[2], 'a:' .. inc, seq, 'seq', sseq, 'updated_at', ARGV[3],
