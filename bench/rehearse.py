@@ -19,7 +19,8 @@ the end-of-event report against what it sent:
 - the segments' views and likes add up to what was counted after the first
   segment started (the tool starts it before any viewer joins);
 - each platform's reported figure is its last report;
-- `direct` (counted here) is what the viewers did; uniques within 2 %.
+- `direct` (counted here) is what the viewers did; uniques (an estimate)
+  within 3 % of the distinct viewers.
 
 It prints the totals, the report URL and `check: ok` (exit 0), or each
 difference (exit 1); a setup failure (the stream cannot be created) exits 2.
@@ -542,7 +543,7 @@ class Play:
         posters = [asyncio.ensure_future(self.view_poster()) for _ in range(4)]
         seconds = cfg["seconds"]
         bursts = [f * seconds + 1.0 for f, _, _ in SEGMENTS[1:]] + [0.15 * seconds]
-        settle = seconds * LIKES_END + 1.5
+        settle = seconds * LIKES_END + 2.5  # late rate_limited answers
         sampler = asyncio.ensure_future(self.sample(settle))
         await self.likes(cfg["like_rate"], bursts)
         await asyncio.sleep(max(0.0, settle - self.now()))
@@ -876,8 +877,8 @@ def check(co, res, dedup):
                          % (direct.get("views"), direct.get("likes"), sent["views"],
                             sent["likes_accepted"]))
         u = int(tot.get("uniques") or 0)
-        if abs(u - sent["distinct"]) > max(2, 0.02 * sent["distinct"]):
-            diffs.append("uniques: report %d, %d distinct viewers sent (more than 2 %% apart)"
+        if abs(u - sent["distinct"]) > max(2, 0.03 * sent["distinct"]):
+            diffs.append("uniques: report %d, %d distinct viewers sent (more than 3 %% apart)"
                          % (u, sent["distinct"]))
         dropped = (rep.get("method") or {}).get("dropped_taps")
         if dropped is not None and dropped != sent["likes_dropped"]:
