@@ -214,14 +214,28 @@ class Viewer:
 # read (one thread).
 SCRATCH = bytearray(65536)
 SCRATCH_VIEW = memoryview(SCRATCH)
+READ_EVERY = 1.0
 
 
 class ScratchProtocol(asyncio.BufferedProtocol):
+    """Once a viewer is in (self.lazy), its socket is read about once per
+    READ_EVERY: reading stops after each read and Play.sweep starts it again,
+    so the pushes that came meanwhile (several a second) cost one read and
+    one callback. Pings, errors and closes wait that long at most."""
+    lazy = False
+    tr = None
+
     def get_buffer(self, sizehint):
         return SCRATCH_VIEW
 
     def buffer_updated(self, nbytes):
         self.data_received(SCRATCH[:nbytes])
+        if self.lazy and not self.tr.is_closing():
+            self.tr.pause_reading()
+
+    def wake(self):
+        if self.tr is not None and not self.tr.is_closing():
+            self.tr.resume_reading()
 
 
 class WsProto(ScratchProtocol):
@@ -257,6 +271,7 @@ class WsProto(ScratchProtocol):
                 self.tr.close()
                 return
             self.upgraded = True
+            self.lazy = True
             self.play.joined(self.v)
         pos, end = 0, len(buf)
         while end - pos >= 2:
@@ -300,6 +315,8 @@ class WsProto(ScratchProtocol):
             self.tr.close()
             return
         self.closing = True
+        self.lazy = False
+        self.wake()
         self.tr.write(ws_frame(0x8, (1000).to_bytes(2, "big")))
         # The server answers the close and shuts the connection; if not, cut it.
         asyncio.get_running_loop().call_later(3.0, self.tr.abort)
@@ -333,6 +350,7 @@ class SseProto(ScratchProtocol):
         line = self.head[:i]
         self.head = b""
         self.started = True
+        self.lazy = True
         if b" 200 " not in line + b" ":
             self.play.fail("sse: " + line.decode("latin-1", "replace"))
             self.tr.close()
@@ -526,6 +544,14 @@ class Play:
                 self.like(v, self.rng.randint(1, self.n_max), now)
             await asyncio.sleep(loop_t)
 
+    async def sweep(self):
+        """Lets every open viewer's socket read what came (ScratchProtocol)."""
+        while True:
+            await asyncio.sleep(READ_EVERY)
+            for v in self.viewers:
+                if v.open and v.proto is not None:
+                    v.proto.wake()
+
     async def sample(self, until):
         while self.now() < until:
             self.samples.append(self.n_open)
@@ -541,6 +567,7 @@ class Play:
                 if leave_at is not None:
                     loop.call_at(self.t0 + leave_at, self.leave, v)
         posters = [asyncio.ensure_future(self.view_poster()) for _ in range(4)]
+        sweeper = asyncio.ensure_future(self.sweep())
         seconds = cfg["seconds"]
         bursts = [f * seconds + 1.0 for f, _, _ in SEGMENTS[1:]] + [0.15 * seconds]
         settle = seconds * LIKES_END + 2.5  # late rate_limited answers
@@ -554,6 +581,7 @@ class Play:
         loop.add_reader(cmd_fd, got.set)
         await got.wait()
         loop.remove_reader(cmd_fd)
+        sweeper.cancel()
         for v in self.viewers:
             if v.open:
                 self.leave(v)
@@ -596,8 +624,7 @@ class Play:
 
 def plan_viewers(cfg, rng):
     """Every viewer's id, transport, source address and joins/leaves."""
-    n, seconds = cfg["viewers"], cfg["seconds"]
-    n_addr = 1 if n <= ADDR_CAPACITY else math.ceil(n / ADDR_CAPACITY)
+    n, seconds, n_addr = cfg["viewers"], cfg["seconds"], cfg["addresses"]
     dedup = cfg["dedup_seconds"]
     out = []
     for i in range(n):
@@ -624,7 +651,7 @@ def plan_viewers(cfg, rng):
         else:
             v.plan = [(join, None)]
         out.append(v)
-    return out, n_addr
+    return out
 
 
 def viewer_process(cfg, viewers, cmd_fd, out_fd):
@@ -941,6 +968,10 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="for a reproducible run")
     p.add_argument("--per-process", type=int, default=15000,
                    help="viewers per forked process (a process holds at most 20,000 files)")
+    p.add_argument("--addresses", type=int, default=None,
+                   help="source addresses 127.0.0.1, .2, ... to spread viewers over "
+                        "(default: one per 20,000 viewers; each has its own per-client "
+                        "like budget)")
     p.add_argument("--server-pid", type=int, default=None,
                    help="livetally's master pid on this machine: its CPU time is reported")
     g = p.add_argument_group("server settings (read from the report's method when absent)")
@@ -961,6 +992,10 @@ def parse_args(argv):
     a.partner = parts
     if a.viewers < 1 or not 0 <= a.sse_share <= 1 or a.seconds < 5:
         p.error("--viewers >= 1, 0 <= --sse-share <= 1, --seconds >= 5")
+    if a.addresses is not None and not 1 <= a.addresses <= 254:
+        p.error("--addresses is 1..254")
+    if a.per_process < 1:
+        p.error("--per-process >= 1")
     if a.stream is None:
         a.stream = "rehearsal-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     if a.seed is None:
@@ -1012,16 +1047,20 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     settings = server_settings(a, host, port, sid)
-    n_addr = 1 if a.viewers <= ADDR_CAPACITY else math.ceil(a.viewers / ADDR_CAPACITY)
-    procs = max(1, math.ceil(a.viewers / a.per_process), n_addr if n_addr > 1 else 1)
+    n_addr = a.addresses or (1 if a.viewers <= ADDR_CAPACITY
+                             else math.ceil(a.viewers / ADDR_CAPACITY))
+    # A multiple of the addresses: process k then holds the viewers of one
+    # address only (viewer i uses address i % n_addr and process i % procs).
+    procs = max(1, math.ceil(a.viewers / a.per_process))
+    procs = math.ceil(procs / n_addr) * n_addr
     like_rate = a.like_rate if a.like_rate is not None else \
         0.25 * settings["client_rate"] * n_addr
     cfg = dict(settings, host=host, port=port, stream=a.stream, seconds=a.seconds,
                viewers=a.viewers, sse_share=a.sse_share, seed=a.seed,
                max_per_message=a.max_per_message,
                viewer_prefix="rh%06x" % (a.seed & 0xFFFFFF),
-               procs_per_addr=max(1, math.ceil(procs / n_addr)))
-    viewers, n_addr = plan_viewers(cfg, random.Random(a.seed))
+               addresses=n_addr, procs_per_addr=procs // n_addr)
+    viewers = plan_viewers(cfg, random.Random(a.seed))
     children = []
     for k in range(procs):
         cmd_r, cmd_w = os.pipe()
