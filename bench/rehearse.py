@@ -50,7 +50,7 @@ SEGMENTS = [(0.0, "开幕式", "opening"), (0.30, "城市分享", "city session"
             (0.70, "圆桌会议", "round table")]
 # Fractions of the run: viewers join until JOIN_END, leave/rejoin until
 # MOVES_END, likes stop at LIKES_END, partners report until PARTNERS_END.
-JOIN_END = 0.45
+JOIN_END = 0.80
 MOVES_END = 0.85
 LIKES_END = 0.90
 PARTNERS_START = 0.05
@@ -631,8 +631,9 @@ def plan_viewers(cfg, rng):
         ws = rng.random() >= cfg["sse_share"]
         addr = "127.0.0.%d" % (i % n_addr + 1) if n_addr > 1 else None
         v = Viewer("%s-%06d" % (cfg["viewer_prefix"], i), ws, addr)
-        # Most arrive early, a tail keeps coming until JOIN_END.
-        join = 0.05 + (JOIN_END * seconds - 0.05) * rng.random() ** 2
+        # Most arrive early, a tail keeps coming until JOIN_END (about 70 %
+        # before the city session, 4 % during the round table).
+        join = 0.05 + (JOIN_END * seconds - 0.05) * rng.random() ** 3
         r = rng.random()
         if r < 0.25 and join + 3 < MOVES_END * seconds - 5:
             # Leaves for a moment and comes back (same viewer id).
