@@ -1034,11 +1034,15 @@ def main(argv=None):
     sid = urllib.parse.quote(a.stream, safe="")
     server_cpu0 = proc_cpu(a.server_pid) if a.server_pid else None
     wall0 = time.monotonic()
-    # Create the stream: scheduled, starting when the rehearsal does.
+    # Create the stream: scheduled, starting when the rehearsal does. A
+    # stream that exists keeps its status until it goes live (a move back
+    # to scheduled may be refused).
     try:
-        st, body, raw = sync_request(host, port, "PUT", "/v1/streams/%s" % sid,
-                                     {"title": a.title, "series": a.series,
-                                      "status": "scheduled", "starts_at": utc_iso(time.time() + 2)},
+        st, _, _ = sync_request(host, port, "GET", "/v1/streams/%s" % sid)
+        fields = {"title": a.title, "series": a.series, "starts_at": utc_iso(time.time() + 2)}
+        if st == 404:
+            fields["status"] = "scheduled"
+        st, body, raw = sync_request(host, port, "PUT", "/v1/streams/%s" % sid, fields,
                                      token=a.operator_token)
     except OSError as e:
         print("rehearse: cannot reach %s: %s" % (a.url, e), file=sys.stderr)
