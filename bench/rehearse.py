@@ -440,6 +440,8 @@ class Play:
         except ValueError:
             self.fail("unreadable error message")
             return
+        if not isinstance(msg, dict) or msg.get("type") != "error":
+            return  # "error" was only a value (a stream named so)
         code = msg.get("code", "?")
         if code == "rate_limited" and isinstance(msg.get("dropped"), int):
             v.dropped += msg["dropped"]
