@@ -1127,6 +1127,9 @@ def main(argv=None):
                                              "likes", "uniques")}
                      for s in (rep.get("segments") or tot.get("segments") or [])],
         "sources": tot.get("sources") or {},
+        "closing": {"still_open_after_5s": sum(p.get("still_open", 0) for p in res["phase2"]),
+                    "close_codes_from_server": merge_counts(p.get("close_codes", {})
+                                                            for p in res["phase2"])},
         "report_url": "%s/v1/streams/%s/report" % (a.url.rstrip("/"), sid),
         "cpu_seconds": cpu,
         "check": "ok" if not diffs else "differs",
@@ -1137,6 +1140,14 @@ def main(argv=None):
     else:
         print_text(out)
     return 0 if not diffs else 1
+
+
+def merge_counts(dicts):
+    out = {}
+    for d in dicts:
+        for k, n in d.items():
+            out[str(k)] = out.get(str(k), 0) + n
+    return out
 
 
 def print_text(o):
