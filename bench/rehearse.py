@@ -660,7 +660,7 @@ def plan_viewers(cfg, rng):
 def viewer_process(cfg, viewers, cmd_fd, out_fd):
     """The body of a forked viewer process: waits for t0, plays, exits."""
     try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         line = b""
         while not line.endswith(b"\n"):
@@ -761,7 +761,7 @@ class Coordinator:
         http.close()
 
     async def totals(self, http):
-        st, body, raw = await http.request("GET", "/v1/streams/%s" % self.sid)
+        st, body, _ = await http.request("GET", "/v1/streams/%s" % self.sid)
         return body if st == 200 and isinstance(body, dict) else None
 
 
@@ -805,7 +805,7 @@ async def coordinate(co, children):
     base_fresh = int(base.get("views") or 0) == 0 and int(base.get("likes") or 0) == 0
     t0 = time.monotonic() + 0.2
     readers = []
-    for pid, cmd_w, out_r in children:
+    for _, cmd_w, out_r in children:
         os.write(cmd_w, b"%.6f\n" % t0)
         r = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda r=r: asyncio.StreamReaderProtocol(r),
@@ -848,7 +848,7 @@ async def coordinate(co, children):
                                      token=a.operator_token)
     if st not in (200, 201):
         co.problems.append("end: PUT answered %s" % error_text(st, body, raw))
-    for pid, cmd_w, out_r in children:
+    for _, cmd_w, _ in children:
         os.write(cmd_w, b"c")
     st, report, raw = await op.request("GET", "/v1/streams/%s/report" % sid)
     if st != 200 or not isinstance(report, dict):
@@ -902,7 +902,8 @@ def check(co, res, dedup):
     # Counted here, by source: the viewers are all `direct`.
     direct = (tot.get("sources") or {}).get("direct") or {}
     if res["base_fresh"]:
-        if direct.get("views", 0) != sent["views"] or direct.get("likes", 0) != sent["likes_accepted"]:
+        if (direct.get("views", 0), direct.get("likes", 0)) != \
+                (sent["views"], sent["likes_accepted"]):
             diffs.append("sources.direct: report views %s likes %s, expected %d and %d"
                          % (direct.get("views"), direct.get("likes"), sent["views"],
                             sent["likes_accepted"]))

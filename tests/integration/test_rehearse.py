@@ -151,7 +151,8 @@ def test_rehearse_lecture(lt):
     rc, out, so, se = rehearse(srv, "--viewers", "300", "--seconds", "15",
                                "--stream", "rh-lecture", *partners)
     assert_ok(rc, out, so, se)
-    assert [s["title"] for s in out["segments"]] == ["开幕式", "城市分享", "圆桌会议"], out
+    titles = [s["title"] for s in out["segments"]]
+    assert titles == ["开幕式", "城市分享", "圆桌会议"], out
     assert sum(s["views"] for s in out["segments"]) == out["sent"]["views"], out
     assert set(out["partners"]) == set(PARTNERS), out["partners"]
     assert all(p["reports"] >= 3 for p in out["partners"].values()), out["partners"]
