@@ -224,6 +224,7 @@ class ScratchProtocol(asyncio.BufferedProtocol):
     one callback. Pings, errors and closes wait that long at most."""
     lazy = False
     tr = None
+    leave_asked = False  # told to leave before it was in: leaves once in
 
     def get_buffer(self, sizehint):
         return SCRATCH_VIEW
@@ -272,7 +273,7 @@ class WsProto(ScratchProtocol):
                 return
             self.upgraded = True
             self.lazy = True
-            self.play.joined(self.v)
+            self.play.joined(self)
         pos, end = 0, len(buf)
         while end - pos >= 2:
             b0, ln = buf[pos], buf[pos + 1] & 0x7F
@@ -311,8 +312,15 @@ class WsProto(ScratchProtocol):
         return True
 
     def leave(self):
-        if self.closing or not self.upgraded:
-            self.tr.close()
+        if self.closing or (self.tr is not None and self.tr.is_closing()):
+            return
+        if not self.upgraded:
+            # The server may count the view as it answers the upgrade: wait
+            # for the answer (then leave at once) rather than cut it short
+            # and not know. Still nothing in 10 s: cut, and say so.
+            if not self.leave_asked:
+                self.leave_asked = True
+                asyncio.get_running_loop().call_later(10.0, self.give_up)
             return
         self.closing = True
         self.lazy = False
@@ -320,6 +328,12 @@ class WsProto(ScratchProtocol):
         self.tr.write(ws_frame(0x8, (1000).to_bytes(2, "big")))
         # The server answers the close and shuts the connection; if not, cut it.
         asyncio.get_running_loop().call_later(3.0, self.tr.abort)
+
+    def give_up(self):
+        if not self.upgraded and self.tr is not None and not self.tr.is_closing():
+            self.play.fail("ws upgrade: no answer 10 s after the viewer left (its view "
+                           "may count)")
+            self.tr.abort()
 
     def connection_lost(self, exc):
         self.play.left(self)
@@ -337,6 +351,9 @@ class SseProto(ScratchProtocol):
 
     def connection_made(self, tr):
         self.tr = tr
+        if self.leave_asked:
+            tr.close()
+            return
         tr.write(("GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n"
                   % (self.play.sse_path, self.play.hostport)).encode())
 
@@ -355,10 +372,15 @@ class SseProto(ScratchProtocol):
             self.play.fail("sse: " + line.decode("latin-1", "replace"))
             self.tr.close()
             return
-        self.play.joined(self.v)
+        self.play.joined(self)
 
     def leave(self):
-        self.tr.close()
+        # No view is made before the stream's first answer: leaving early
+        # is safe here.
+        if self.tr is None:
+            self.leave_asked = True
+        else:
+            self.tr.close()
 
     def connection_lost(self, exc):
         self.play.left(self)
@@ -401,13 +423,19 @@ class Play:
         self.failures[key] = self.failures.get(key, 0) + 1
 
     # -- joining and leaving
-    def joined(self, v):
-        if not v.open:  # (still open: the earlier connection is closing)
-            self.n_open += 1
-        v.open = True
+    def joined(self, proto):
+        v = proto.v
         v.joins += 1
         if v.ws:
             v.views.append(self.now())  # the upgrade counted (an error says otherwise)
+        if proto.leave_asked or proto is not v.proto:
+            # Left (or came back on a new connection) before this one was in.
+            proto.leave()
+            return
+        if not v.open:  # (still open: the earlier connection is closing)
+            self.n_open += 1
+        v.open = True
+        if v.ws:
             v.pos = len(self.liking)
             self.liking.append(v)
         else:
@@ -473,7 +501,7 @@ class Play:
 
     def leave(self, v):
         self.unlist(v)
-        if v.proto is not None and v.proto.tr is not None:
+        if v.proto is not None:
             v.proto.leave()
 
     async def view_poster(self):
@@ -482,19 +510,21 @@ class Play:
         while True:
             v = await self.view_q.get()
             if v is None:
+                self.view_q.task_done()
                 break
             try:
                 st, body, raw = await http.request(
                     "POST", self.events_path,
                     {"type": "view", "viewer": v.vid, "source": "direct"})
+                self.posts += 1
+                if st == 202 and isinstance(body, dict) and body.get("accepted") == 1:
+                    v.views.append(self.now())
+                else:
+                    self.fail("view POST: " + error_text(st, body, raw))
             except (OSError, asyncio.TimeoutError) as e:
-                self.fail("view POST: %s" % e)
-                continue
-            self.posts += 1
-            if st == 202 and isinstance(body, dict) and body.get("accepted") == 1:
-                v.views.append(self.now())
-            else:
-                self.fail("view POST: " + error_text(st, body, raw))
+                self.fail("view POST (it may have counted): %s" % (e or e.__class__.__name__))
+            finally:
+                self.view_q.task_done()
         http.close()
 
     # -- likes
@@ -568,7 +598,10 @@ class Play:
                 loop.call_at(self.t0 + join_at, self.start, v)
                 if leave_at is not None:
                     loop.call_at(self.t0 + leave_at, self.leave, v)
-        posters = [asyncio.ensure_future(self.view_poster()) for _ in range(4)]
+        # Enough connections that the SSE viewers' views keep up with them.
+        n_sse = sum(1 for v in self.viewers if not v.ws)
+        posters = [asyncio.ensure_future(self.view_poster())
+                   for _ in range(min(32, max(4, n_sse // 250)))]
         sweeper = asyncio.ensure_future(self.sweep())
         seconds = cfg["seconds"]
         bursts = [f * seconds + 1.0 for f, _, _ in SEGMENTS[1:]] + [0.15 * seconds]
@@ -577,7 +610,12 @@ class Play:
         await self.likes(cfg["like_rate"], bursts)
         await asyncio.sleep(max(0.0, settle - self.now()))
         await sampler
-        os.write(out_fd, (json.dumps(self.summary()) + "\n").encode())
+        try:
+            await asyncio.wait_for(self.view_q.join(), 30)
+        except asyncio.TimeoutError:
+            self.fail("SSE views still waiting to be POSTed 30 s after the last join")
+        summary = self.summary()
+        os.write(out_fd, (json.dumps(summary) + "\n").encode())
         # Wait for the coordinator to end the stream, then close everyone.
         got = asyncio.Event()
         loop.add_reader(cmd_fd, got.set)
@@ -585,16 +623,17 @@ class Play:
         loop.remove_reader(cmd_fd)
         sweeper.cancel()
         for v in self.viewers:
-            if v.open:
-                self.leave(v)
+            self.leave(v)  # those still waiting for an answer leave once in
         deadline = self.now() + 5
         while self.n_open and self.now() < deadline:
             await asyncio.sleep(0.05)
         for _ in posters:
             self.view_q.put_nowait(None)
         await asyncio.gather(*posters)
+        late = {k: n - summary["failures"].get(k, 0) for k, n in self.failures.items()
+                if n > summary["failures"].get(k, 0)}
         final = {"still_open": self.n_open, "close_codes": self.close_codes,
-                 "errors_after": self.errors}
+                 "failures_after": late}
         os.write(out_fd, (json.dumps(final) + "\n").encode())
 
     def summary(self):
@@ -872,6 +911,8 @@ def check(co, res, dedup):
     sent = res["sent"]
     for k, n in sorted(res["failures"].items()):
         diffs.append("viewers: %d x %s" % (n, k))
+    for k, n in sorted(merge_counts(p.get("failures_after", {}) for p in res["phase2"]).items()):
+        diffs.append("viewers, after their account was given: %d x %s" % (n, k))
     for k, n in sorted(res["errors"].items()):
         diffs.append("viewers: %d error message(s) %r, so the tool cannot know what was "
                      "counted" % (n, k))
@@ -1157,10 +1198,10 @@ def print_text(o):
     print("rehearsal %s (series %s): %g s, %d viewers (%d WebSocket, %d SSE) in %d process(es)"
           % (o["stream"], o["series"], o["seconds"], o["viewers"], s["ws_viewers"],
              s["sse_viewers"], o["processes"]))
-    print("sent: %d views (%d joins, %d rejoins inside dedup), %d likes sent, %d dropped, "
-          "%d accepted; peak %d open" % (s["views"], s["joins"], s["rejoins_without_view"],
-                                         s["likes_sent"], s["likes_dropped"],
-                                         s["likes_accepted"], o["online_peak_sent"]))
+    print("sent: %d views (%d viewers got in, %d joins, %d rejoins inside dedup), %d likes "
+          "sent, %d dropped, %d accepted; peak %d open"
+          % (s["views"], s["distinct"], s["joins"], s["rejoins_without_view"], s["likes_sent"],
+             s["likes_dropped"], s["likes_accepted"], o["online_peak_sent"]))
     print("totals: views %s, likes %s, uniques %s, peak online %s at %s"
           % (t["views"], t["likes"], t["uniques"], t["peak_online"], t["peak_at"]))
     for seg in o["segments"]:
