@@ -377,6 +377,8 @@ class SseProto(ScratchProtocol):
     def leave(self):
         # No view is made before the stream's first answer: leaving early
         # is safe here.
+        if not self.started and not self.leave_asked:
+            self.play.left_before_in += 1
         if self.tr is None:
             self.leave_asked = True
         else:
@@ -414,6 +416,7 @@ class Play:
         self.v_burst = cfg["viewer_burst"] * BUDGET_SHARE
         self.n_max = max(1, min(10, cfg["max_per_message"], int(self.v_burst)))
         self.posts = 0
+        self.left_before_in = 0  # SSE viewers gone before their stream answered
 
     def now(self):
         return time.monotonic() - self.t0
@@ -660,7 +663,7 @@ class Play:
                 "sse_viewers": sse_v, "rejoins_without_view": rejoins_free,
                 "likes_sent": sent, "likes_dropped": dropped, "errors": dict(self.errors),
                 "failures": dict(self.failures), "samples": self.samples,
-                "view_posts": self.posts}
+                "view_posts": self.posts, "sse_left_before_in": self.left_before_in}
 
 
 def plan_viewers(cfg, rng):
@@ -863,7 +866,7 @@ async def coordinate(co, children):
     await asyncio.gather(*tasks)
     sent = {k: sum(p[k] for p in phase1) for k in
             ("views", "distinct", "joins", "ws_viewers", "sse_viewers", "rejoins_without_view",
-             "likes_sent", "likes_dropped", "view_posts")}
+             "likes_sent", "likes_dropped", "view_posts", "sse_left_before_in")}
     sent["likes_accepted"] = sent["likes_sent"] - sent["likes_dropped"]
     errors, failures = {}, {}
     for p in phase1:
