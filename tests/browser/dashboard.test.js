@@ -6,16 +6,16 @@
 // links, the series page, a hostile title shown as text in the dashboard, the
 // widget, the embed page and the HTML report, no console errors, and
 // screenshots at 1280 and 390 px wide. See README.md.
-//
-// Two tests need endpoints that other branches of issue 9 add; they are
-// marked [needs SEGMENTS] and [needs LIFECYCLE]. Where the endpoint is
-// missing they check that the dashboard says so clearly, and then skip
-// saying why; under LT_NO_SKIP=1 or CI=true they fail instead (after the
-// merge the endpoint exists and they run in full: never skipped in CI).
+// The last test plays a compressed lecture with the rehearsal tool
+// (bench/rehearse.py: viewers over WebSocket and SSE, like bursts, three
+// segments, three partner platforms, the end) and watches it on the stream
+// page; the tool's own check of the report must pass.
 'use strict';
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const h = require('./lib/harness');
 const { sleep } = h;
 
@@ -28,7 +28,14 @@ const TOKEN = 'dash-' + Math.random().toString(36).slice(2) + Math.random().toSt
 process.env[TOKEN_ENV] = TOKEN;
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
-const NO_SKIP = !['', '0'].includes(process.env.LT_NO_SKIP || '') || (process.env.CI || '').toLowerCase() === 'true';
+
+// The rebroadcasting platforms of the rehearsal, each with its key in a
+// variable the fixture's auth.sources names.
+const PARTNERS = ['wutongcun', 'bilibili', 'douyin'].map(source => {
+  const env = `LT_BROWSER_KEY_${source.toUpperCase()}`;
+  process.env[env] = `${source}-` + Math.random().toString(36).slice(2);
+  return { source, env, key: process.env[env] };
+});
 
 /* Drives events for a stream: `views` views from distinct viewers and
  * `likes` likes. This is the one place the lead swaps for the rehearsal tool
@@ -52,31 +59,12 @@ async function putStream(lt, id, fields) {
   return r.json;
 }
 
-/* Is this endpoint on the server? Missing = 404 not_found ("no such
- * endpoint") or 405: an older branch. */
-async function endpointMissing(lt, method, path, body) {
-  const r = await lt.request(method, path, body, auth);
-  return r.status === 405 || (r.status === 404 && r.json && r.json.error === 'not_found');
-}
-
-// The console errors Chromium prints for an endpoint this branch lacks.
-const missingEndpointErrors = path => [{
-  text: /^Failed to load resource: the server responded with a status of (404|405)/, url: path
-}];
-
-/* A feature another branch adds is missing here: the test has checked that
- * the dashboard says so; now it skips (or fails under NO_SKIP/CI). */
-function needsMerge(t, what) {
-  const why = `needs ${what} (issue 9, another branch): missing here; the rest of this test passed`;
-  if (NO_SKIP) throw new Error(why);
-  t.skip(why);
-}
-
 h.suite('operators dashboard', env, {}, () => {
   let lt, browser, origin;
   h.fixture(env, 'dashboard', {
     workers: 2,
-    auth: { operator_tokens_env: TOKEN_ENV },
+    auth: { operator_tokens_env: TOKEN_ENV,
+            sources: Object.fromEntries(PARTNERS.map(p => [p.source, { key_env: p.env }])) },
     likes: { per_client_rate_per_second: 1000000, per_client_burst: 10000000 }
   }, f => ({ lt, browser, origin } = f));
 
@@ -208,9 +196,8 @@ h.suite('operators dashboard', env, {}, () => {
       await h.waitFor(() => page.$eval('#chart-likes', e => +e.dataset.points > 0), { desc: 'its charts' });
       assert.equal(await page.$eval('#end-stream', e => e.textContent), '结束直播');
       await h.screenshot(page, 'dashboard-stream-zh-390');
-      // the wrong token's answer (401 or 403) and, before the merge, the
-      // missing /v1/operator/status (404)
-      watch.check([{ text: /^Failed to load resource: the server responded with a status of (401|403|404|405)/,
+      // the wrong token's answer (401)
+      watch.check([{ text: /^Failed to load resource: the server responded with a status of 401/,
                      url: /\/v1\/operator\/status$/ }]);
     } catch (e) {
       throw await watch.failed(e);
@@ -220,9 +207,8 @@ h.suite('operators dashboard', env, {}, () => {
   });
 
   test('stream page: numbers and the likes chart move, go-live and end buttons, 409 after the end, CSV and report',
-       { timeout: 60000 }, async t => {
+       { timeout: 60000 }, async () => {
     const s = h.uniq('dash-stream');
-    let lateEnd = '';
     await putStream(lt, s, { title: 'City session 赣州', series: 'dash-tour', status: 'scheduled' });
     await driveEvents(lt, s, { views: 5, likes: 100 });
     await lt.waitTotals(s, { views: 5, likes: 100 }, { settle: 0 });
@@ -313,30 +299,20 @@ h.suite('operators dashboard', env, {}, () => {
       assert.equal(refusal.error, 'stream_ended');
       console.log(`end button: ingest answered 409 after ${Date.now() - tEnd} ms`);
       // every worker (2) refuses it within about a second: new connections,
-      // spread over the workers. Before LIFECYCLE's fix (issue 9 point 2)
-      // one worker may go on counting: that is reported, and this test
-      // skips there (fails under NO_SKIP/CI).
+      // spread over the workers.
       await sleep(1000);
       const settled = await lt.totals(s);
       const answers = [];
       for (let i = 0; i < 6; i++) answers.push((await postLike()).status);
-      const everyWorker = answers.every(a => a === 409);
-      if (!everyWorker && (await endpointMissing(lt, 'GET', '/v1/operator/status'))) {
-        lateEnd = `after the end, new connections got ${answers.join(' ')}: a worker did not learn of it`;
-      } else {
-        assert.deepEqual(answers, answers.map(() => 409), 'every worker refuses the ended stream');
-      }
-      if (!lateEnd) {
-        // what came in before every worker knew still counts; nothing after
-        assert.ok(settled.likes >= 20100, `likes ${settled.likes}`);
-        await sleep(500);
-        const after = await lt.totals(s);
-        assert.deepEqual([after.views, after.likes], [settled.views, settled.likes], 'the totals stay as they were');
-      }
+      assert.deepEqual(answers, answers.map(() => 409), 'every worker refuses the ended stream');
+      // what came in before every worker knew still counts; nothing after
+      assert.ok(settled.likes >= 20100, `likes ${settled.likes}`);
+      await sleep(500);
+      const later = await lt.totals(s);
+      assert.deepEqual([later.views, later.likes], [settled.views, settled.likes], 'the totals stay as they were');
       assert.ok(await page.$eval('#end-stream', e => e.hidden), 'no end button on an ended stream');
       assert.equal(await page.$eval('#go-live', e => e.textContent), 'Reopen');
-      watch.check(missingEndpointErrors(/\/v1\/(operator\/status|streams\/[^/]+\/segments)$/));
-      if (lateEnd) needsMerge(t, `LIFECYCLE (every worker learns of the end within a second; ${lateEnd})`);
+      watch.check();
     } catch (e) {
       throw await watch.failed(e);
     } finally {
@@ -371,7 +347,7 @@ h.suite('operators dashboard', env, {}, () => {
       await h.waitFor(() => page.$eval('#stream-title', e => e.textContent === 'Week 1'), { desc: 'the stream page' });
       assert.equal(await page.evaluate(() => document.activeElement.id), 'stream-title',
                    'the new view\'s heading has the focus');
-      watch.check(missingEndpointErrors(/\/v1\/(operator\/status|streams\/[^/]+\/segments)$/));
+      watch.check();
     } catch (e) {
       throw await watch.failed(e);
     } finally {
@@ -384,11 +360,8 @@ h.suite('operators dashboard', env, {}, () => {
     const s = h.uniq('dash-xss');
     await putStream(lt, s, { title: HOSTILE, status: 'live' });
     await driveEvents(lt, s, { views: 1, likes: 3 });
-    const segmentsHere = !(await endpointMissing(lt, 'GET', `/v1/streams/${s}/segments`));
-    if (segmentsHere) {
-      const r = await lt.request('POST', `/v1/streams/${s}/segments`, { title: HOSTILE }, auth);
-      assert.equal(r.status, 201, r.text);
-    }
+    const seg = await lt.request('POST', `/v1/streams/${s}/segments`, { title: HOSTILE }, auth);
+    assert.equal(seg.status, 201, seg.text);
     const noMarkup = frame => frame.evaluate(() => {
       const all = [document, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
       return all.reduce((n, root) => n + root.querySelectorAll('img').length, 0);
@@ -403,14 +376,13 @@ h.suite('operators dashboard', env, {}, () => {
       await page.click(`tr[data-stream="${s}"] .title-cell a`);
       await h.waitFor(() => page.$eval('#stream-title', e => e.textContent === '<img src=x onerror=alert(1)>'),
                       { desc: 'the title as text' });
-      if (segmentsHere)
-        await h.waitFor(() => page.$eval('#segments tbody tr td.title-cell', e => e.textContent === '<img src=x onerror=alert(1)>'),
-                        { desc: 'the segment name as text' });
+      await h.waitFor(() => page.$eval('#segments tbody tr td.title-cell', e => e.textContent === '<img src=x onerror=alert(1)>'),
+                      { desc: 'the segment name as text' });
       assert.match(await page.title(), /^<img src=x onerror=alert\(1\)> · /);
       await page.waitForTimeout(300);
       assert.equal(await noMarkup(page), 0, 'no <img> in the dashboard');
       assert.deepEqual(dialogs, [], 'no alert');
-      watch.check(missingEndpointErrors(/\/v1\/(operator\/status|streams\/[^/]+\/segments)$/));
+      watch.check();
     } catch (e) {
       throw await watch.failed(e);
     } finally {
@@ -452,30 +424,15 @@ h.suite('operators dashboard', env, {}, () => {
     }
   });
 
-  test('[needs SEGMENTS] the segment button adds a marker and a row', { timeout: 45000 }, async t => {
+  test('the segment button adds a marker and a row', { timeout: 45000 }, async () => {
     const s = h.uniq('dash-seg');
     await putStream(lt, s, { title: 'Lecture', status: 'live' });
     await driveEvents(lt, s, { views: 2, likes: 10 });
-    const missing = await endpointMissing(lt, 'GET', `/v1/streams/${s}/segments`);
     const { context, page, watch } = await openDashboard('dashboard segments', { hash: `#/stream/${s}` });
     try {
       await signIn(page);
       await page.waitForSelector('#segment-form');
       await h.waitFor(() => page.$eval('#chart-likes', e => +e.dataset.points > 0), { desc: 'the charts' });
-      if (missing) {
-        // no segments field in the totals either: the list says it is not
-        // available; with the field (an empty list), it says there are none
-        await h.waitFor(() => page.$eval('#segments-body', e => e.dataset.missing === 'true' &&
-                                          /does not offer/.test(e.textContent) || !!e.querySelector('#no-segments')),
-                        { desc: 'the segment list, or its "not available" message' });
-        await page.fill('#segment-title', '开幕式');
-        await page.click('#start-segment');
-        await h.waitFor(() => page.$eval('#segment-status', e => /does not offer/.test(e.textContent)),
-                        { desc: 'the button says the server lacks segments' });
-        assert.equal(await page.$eval('#stream-title', e => e.textContent), 'Lecture', 'the page goes on');
-        watch.check(missingEndpointErrors(/\/v1\/(operator\/status|streams\/[^/]+\/segments)$/));
-        return needsMerge(t, 'SEGMENTS (POST/GET /v1/streams/{id}/segments)');
-      }
       assert.equal(await page.$eval('#chart-likes', e => e.dataset.markers || '0'), '0');
       for (const [i, name] of ['开幕式', '城市分会场'].entries()) {
         await page.fill('#segment-title', name);
@@ -488,7 +445,7 @@ h.suite('operators dashboard', env, {}, () => {
       const api = await lt.request('GET', `/v1/streams/${s}/segments`);
       assert.deepEqual(api.json.segments.map(x => x.title), ['开幕式', '城市分会场']);
       await h.screenshot(page, 'dashboard-segments-1280');
-      watch.check(missingEndpointErrors(/\/v1\/operator\/status$/));
+      watch.check();
     } catch (e) {
       throw await watch.failed(e);
     } finally {
@@ -496,19 +453,11 @@ h.suite('operators dashboard', env, {}, () => {
     }
   });
 
-  test('[needs LIFECYCLE] the operator figures panel, refreshed every few seconds', { timeout: 45000 }, async t => {
-    const missing = await endpointMissing(lt, 'GET', '/v1/operator/status');
+  test('the operator figures panel, refreshed every few seconds', { timeout: 45000 }, async () => {
     const { context, page, watch } = await openDashboard('dashboard figures');
     try {
       await signIn(page);
       await page.waitForSelector('#figures');
-      if (missing) {
-        await h.waitFor(() => page.$eval('#figures-body', e => e.dataset.missing === 'true' &&
-                                          /does not offer/.test(e.textContent)), { desc: 'the "not available" message' });
-        await page.waitForSelector('table.streams');
-        watch.check(missingEndpointErrors(/\/v1\/operator\/status$/));
-        return needsMerge(t, 'LIFECYCLE (GET /v1/operator/status)');
-      }
       await page.waitForSelector('#workers tbody tr');
       assert.equal(await page.$$eval('#workers tbody tr', rs => rs.length), 2, 'one row per worker (2)');
       assert.equal(await page.$eval('#fig-redis', e => e.textContent), 'connected');
@@ -526,6 +475,58 @@ h.suite('operators dashboard', env, {}, () => {
       await h.screenshot(page, 'dashboard-figures-1280');
       watch.check();
     } catch (e) {
+      throw await watch.failed(e);
+    } finally {
+      await context.close();
+    }
+  });
+  test('a rehearsal of the lecture (bench/rehearse.py) seen live on the stream page', { timeout: 120000 }, async () => {
+    const s = h.uniq('dash-rehearsal');
+    const args = [path.join(h.SOURCE_DIR, 'bench', 'rehearse.py'), '--url', lt.url(''), '--operator-token', TOKEN,
+                  '--stream', s, '--series', h.uniq('dash-rtour'), '--title', '赣州站 rehearsal',
+                  '--viewers', '120', '--seconds', '25', '--like-rate', '150', '--seed', '7', '--json',
+                  ...PARTNERS.flatMap(p => ['--partner', `${p.source}=${p.key}`])];
+    const tool = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    tool.stdout.on('data', d => { out += d; });
+    tool.stderr.on('data', d => { err += d; });
+    const exited = new Promise(resolve => tool.on('exit', code => resolve(code)));
+    const { context, page, watch } = await openDashboard('dashboard rehearsal');
+    try {
+      await h.waitFor(async () => (await lt.request('GET', `/v1/streams/${s}`)).status === 200,
+                      { timeout: 15000, desc: 'the rehearsal to create its stream' });
+      await page.goto(lt.url(`/dashboard#/stream/${s}`));
+      await signIn(page);
+      await h.waitFor(() => page.$eval('#stream-title', e => e.textContent === '赣州站 rehearsal'), { desc: 'the stream page' });
+      // the numbers move while the lecture plays, and so does the likes chart
+      await h.waitFor(async () => (await value(page, '#num-views')) > 0, { timeout: 20000, desc: 'views arriving' });
+      const likes0 = await value(page, '#num-likes');
+      const chart0 = await page.$eval('#chart-likes', e => +e.dataset.total);
+      await h.waitFor(async () => (await value(page, '#num-likes')) > likes0 &&
+                                  (await page.$eval('#chart-likes', e => +e.dataset.total)) > chart0,
+                      { timeout: 20000, desc: 'likes and the likes chart moving' });
+      // the three segments, as rows and as markers; the three platforms
+      await h.waitFor(() => page.$$eval('#segments tbody tr', rs => rs.length === 3),
+                      { timeout: 40000, desc: 'three segment rows' });
+      await h.waitFor(() => page.$eval('#chart-likes', e => +e.dataset.markers === 3), { desc: 'three markers' });
+      for (const p of PARTNERS)
+        await h.waitFor(() => page.$$eval('#sources tbody tr', (rs, src) => rs.some(r => r.textContent.includes(src)), p.source),
+                        { timeout: 20000, desc: `a row for ${p.source}` });
+      // the end: the tool ends the stream and checks the report itself
+      await h.waitFor(() => page.$eval('#stream-status', e => e.dataset.status === 'ended'),
+                      { timeout: 60000, desc: 'the stream ended by the rehearsal' });
+      const code = await exited;
+      assert.equal(code, 0, `rehearse.py exited ${code}\n${out}\n${err}`);
+      const result = JSON.parse(out);
+      const totals = (await lt.request('GET', `/v1/streams/${s}`)).json;
+      assert.equal(await value(page, '#num-views'), totals.views, 'the page shows the final views');
+      assert.equal(await value(page, '#num-likes'), totals.likes, 'the page shows the final likes');
+      assert.equal(result.check, 'ok', out);
+      assert.equal(result.report_url, lt.url(`/v1/streams/${s}/report`));
+      await h.screenshot(page, 'dashboard-rehearsal-1280');
+      watch.check();
+    } catch (e) {
+      tool.kill('SIGTERM');
       throw await watch.failed(e);
     } finally {
       await context.close();
