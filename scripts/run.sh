@@ -21,12 +21,28 @@ else
   for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
+# The operators' dashboard (/dashboard) needs an operator token: without
+# LIVETALLY_OPERATOR_TOKENS set, one is made once and kept in
+# var/operator-token (readable by this user only), never printed by the server.
+if [ -z "${LIVETALLY_OPERATOR_TOKENS:-}" ]; then
+  if [ ! -s var/operator-token ]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > var/operator-token)
+  fi
+  LIVETALLY_OPERATOR_TOKENS=$(cat var/operator-token)
+  export LIVETALLY_OPERATOR_TOKENS
+  token_note="the token is in var/operator-token"
+else
+  token_note="sign in with a token from LIVETALLY_OPERATOR_TOKENS"
+fi
+
 # The ready line names the address; the demo broadcast page is /demo there.
 build/livetally --config config/livetally.json --redis "127.0.0.1:$redis_port" "$@" \
   > >(while IFS= read -r line; do
         echo "$line"
         case "$line" in
-          *"ready on "*) echo "run: demo broadcast page: ${line##* }/demo  (open it in two tabs and press like)" ;;
+          *"ready on "*)
+            echo "run: demo broadcast page: ${line##* }/demo  (open it in two tabs and press like)"
+            echo "run: operators' dashboard: ${line##* }/dashboard  ($token_note)" ;;
         esac
       done) &
 lt_pid=$!
