@@ -2,14 +2,17 @@
  * options-table.c, drives everything: defaults are JSON text applied through
  * the same code as a file (so a bad default cannot slip past validation),
  * command-line overrides go through it too, and --help and
- * docs/configuration.md are printed from it. Adding a key is one row in
- * `options` plus a field in struct lt_config. */
+ * docs/configuration.md are printed from it (config_print.c). Adding a key
+ * is one row in `conf_options` plus a field in struct lt_config; a check of
+ * a single value goes in config_checks.c. */
 #include "livetally/conf/config.h"
 
 #include "livetally/base/error.h"
 #include "livetally/base/ids.h"
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
+
+#include "config_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,68 +23,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type {
-    OPT_INT,
-    OPT_BOOL,
-    OPT_STRING,
-    OPT_NULLABLE_STRING,
-    OPT_STRING_LIST,
-    OPT_HOST_PORT,
-    OPT_PROXIES,  /* trusted_proxies: ["10.0.0.0/8", "::1"] */
-    OPT_SOURCES,  /* auth.sources: {"<source>": {"key_env": "VAR"}} */
-    OPT_RESERVED, /* a contract key not implemented yet: only its default is
-                   * accepted; check() writes why anything else is refused */
-};
-
-struct option {
-    const char *name; /* dotted JSON path: "limits.max_body_bytes" */
-    enum opt_type type;
-    size_t off;      /* the field in struct lt_config */
-    size_t off2;     /* host:port: the int port; proxies: the size_t count */
-    const char *def; /* default, as JSON text */
-    /* int: bounds; host:port: bounds of the port; string list: max items (0 = any) */
-    long long min, max;
-    /* Extra check of a string or of each list item. On failure it writes a
-     * reason that reads after the quoted value: "is not a valid origin". */
-    bool (*check)(const char *s, char *why, size_t whylen);
-    const char *help;
-    /* true: the running value stays until a restart (SIGHUP logs "needs a
-     * restart" and keeps it); false: SIGHUP applies it in every worker. */
-    bool restart;
-};
-
-#define FIELD(f) offsetof(struct lt_config, f)
-#define ID_RULE "1-32 characters of a-z 0-9 _ -"
-#define MAX_COUNTERS 32
-#define MAX_SOURCES 256
 #define MAX_FILE_BYTES (4 << 20)
 
-static bool check_host(const char *s, char *why, size_t whylen);
-static bool refuse_cluster(const char *s, char *why, size_t whylen);
-static bool check_env_name(const char *s, char *why, size_t whylen);
-static bool check_counter(const char *s, char *why, size_t whylen);
-static bool check_origin(const char *s, char *why, size_t whylen);
-static bool check_log_level(const char *s, char *why, size_t whylen);
 
 /* A row leaves out the trailing `restart` flag when a reload may change the
  * key (false), so only the rows that need a restart spell it out. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 /* clang-format off */
-static const struct option options[] = {
+const struct option conf_options[] = {
     {"listen", OPT_HOST_PORT, FIELD(listen_host), FIELD(listen_port), "\"127.0.0.1:8080\"", 0, 65535, NULL,
      "address and port for HTTP and WebSocket clients; port 0 picks a free one (shown on the ready line); IPv6 as [::1]:8080", true},
     {"workers", OPT_INT, FIELD(workers), 0, "0", 0, 256, NULL,
      "worker processes; 0 = one per CPU", true},
-    {"redis.host", OPT_STRING, FIELD(redis_host), 0, "\"127.0.0.1\"", 0, 0, check_host,
+    {"redis.host", OPT_STRING, FIELD(redis_host), 0, "\"127.0.0.1\"", 0, 0, conf_check_host,
      "Redis server host name or address", true},
     {"redis.port", OPT_INT, FIELD(redis_port), 0, "6379", 1, 65535, NULL,
      "Redis server port", true},
-    {"redis.password_env", OPT_NULLABLE_STRING, FIELD(redis_password_env), 0, "null", 0, 0, check_env_name,
+    {"redis.password_env", OPT_NULLABLE_STRING, FIELD(redis_password_env), 0, "null", 0, 0, conf_check_env_name,
      "environment variable holding the Redis password; null = no AUTH", true},
     {"redis.db", OPT_INT, FIELD(redis_db), 0, "0", 0, 255, NULL,
      "Redis database number", true},
-    {"redis.cluster", OPT_RESERVED, 0, 0, "[]", 0, 0, refuse_cluster,
+    {"redis.cluster", OPT_RESERVED, 0, 0, "[]", 0, 0, conf_refuse_cluster,
      "seed nodes of a Redis Cluster: not supported yet, so only [] is accepted", true},
     {"redis.connect_timeout_ms", OPT_INT, FIELD(redis_connect_timeout_ms), 0, "1000", 100, 60000, NULL,
      "how long connecting to Redis may take", true},
@@ -113,15 +76,15 @@ static const struct option options[] = {
      "how long 1-minute time buckets are kept (a bucket's expiry is set when it is first written)", true},
     {"timeseries.retention_1h_days", OPT_INT, FIELD(ts_retention_1h_days), 0, "1095", 1, 36500, NULL,
      "how long 1-hour time buckets are kept (a bucket's expiry is set when it is first written)", true},
-    {"counters", OPT_STRING_LIST, FIELD(counters), 0, "[]", 0, MAX_COUNTERS, check_counter,
+    {"counters", OPT_STRING_LIST, FIELD(counters), 0, "[]", 0, MAX_COUNTERS, conf_check_counter,
      "extra counter names, e.g. [\"shares\"]: " ID_RULE ", not view, like, views, likes, online or uniques", true},
-    {"cors.allowed_origins", OPT_STRING_LIST, FIELD(cors_allowed_origins), 0, "[\"*\"]", 0, 0, check_origin,
+    {"cors.allowed_origins", OPT_STRING_LIST, FIELD(cors_allowed_origins), 0, "[\"*\"]", 0, 0, conf_check_origin,
      "origins allowed by CORS and for a WebSocket's Origin: \"*\" or scheme://host[:port]"},
-    {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, check_env_name,
+    {"auth.operator_tokens_env", OPT_NULLABLE_STRING, FIELD(operator_tokens_env), 0, "\"LIVETALLY_OPERATOR_TOKENS\"", 0, 0, conf_check_env_name,
      "environment variable with comma-separated bearer tokens for operator endpoints; none set = they answer 403"},
     {"operator.max_subscriptions", OPT_INT, FIELD(operator_max_subscriptions), 0, "1000", 16, 100000, NULL,
      "streams one operator WebSocket (after its auth message) may subscribe to; viewers' sockets: 16"},
-    {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, MAX_SOURCES, check_env_name,
+    {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, MAX_SOURCES, conf_check_env_name,
      "partner keys: {\"<source>\": {\"key_env\": \"VAR\"}}; a source's key (read from VAR at start and on SIGHUP) opens PUT /v1/streams/{id}/sources/<source> only; no key set = 403"},
     {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,
      "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
@@ -139,7 +102,7 @@ static const struct option options[] = {
      "an idle connection is closed after this"},
     {"shutdown_timeout_ms", OPT_INT, FIELD(shutdown_timeout_ms), 0, "10000", 100, 600000, NULL,
      "how long SIGTERM waits for the last flush to Redis"},
-    {"log_level", OPT_STRING, FIELD(log_level), 0, "\"info\"", 0, 0, check_log_level,
+    {"log_level", OPT_STRING, FIELD(log_level), 0, "\"info\"", 0, 0, conf_check_log_level,
      "debug, info, warn or error"},
     {"web_root", OPT_NULLABLE_STRING, FIELD(web_root), 0, "null", 0, 0, NULL,
      "directory of files served; null = the web/ directory beside the binary"},
@@ -147,19 +110,9 @@ static const struct option options[] = {
 /* clang-format on */
 #pragma GCC diagnostic pop
 
-#define N_OPTIONS (sizeof options / sizeof options[0])
+const size_t conf_n_options = sizeof conf_options / sizeof conf_options[0];
 
-enum cli_id { CLI_CONFIG, CLI_LISTEN, CLI_REDIS, CLI_WORKERS, CLI_CHECK, CLI_HELP, CLI_VERSION };
-
-struct cli_option {
-    enum cli_id id;
-    const char *name;
-    const char *alias;
-    const char *arg; /* NULL for a flag */
-    const char *help;
-};
-
-static const struct cli_option cli_options[] = {
+const struct cli_option conf_cli_options[] = {
     {CLI_CONFIG, "--config", NULL, "FILE",
      "the config file; when not given, " LT_CONFIG_DEFAULT_PATH " if it exists"},
     {CLI_LISTEN, "--listen", NULL, "HOST:PORT", "overrides listen"},
@@ -170,7 +123,7 @@ static const struct cli_option cli_options[] = {
     {CLI_VERSION, "--version", NULL, NULL, "print the version and exit"},
 };
 
-#define N_CLI_OPTIONS (sizeof cli_options / sizeof cli_options[0])
+const size_t conf_n_cli_options = sizeof conf_cli_options / sizeof conf_cli_options[0];
 
 /* Where a message goes and how it starts: "PATH: KEY: reason" for a file,
  * "--listen: reason" for a command-line override (which has no key). */
@@ -230,16 +183,12 @@ static const char *type_name(const json_t *v)
     return names[json_typeof(v)];
 }
 
-static void *field(struct lt_config *cfg, size_t off)
-{
-    return (char *)cfg + off;
-}
 
 static const struct option *find_option(const char *name)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (strcmp(options[i].name, name) == 0)
-            return &options[i];
+    for (size_t i = 0; i < conf_n_options; i++)
+        if (strcmp(conf_options[i].name, name) == 0)
+            return &conf_options[i];
     return NULL;
 }
 
@@ -247,269 +196,9 @@ static const struct option *find_option(const char *name)
 static bool is_group(const char *name)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (strncmp(options[i].name, name, n) == 0 && options[i].name[n] == '.')
+    for (size_t i = 0; i < conf_n_options; i++)
+        if (strncmp(conf_options[i].name, name, n) == 0 && conf_options[i].name[n] == '.')
             return true;
-    return false;
-}
-
-/* ---- value checks ---- */
-
-static bool is_lower_or_digit(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* Counter names follow the source id rule of the contract: they end up in
- * Redis hash fields and JSON names, so they stay short and need no escaping. */
-static bool is_id(const char *s)
-{
-    return lt_valid_source_id(s, strlen(s));
-}
-
-static bool is_host_name(const char *s, size_t n)
-{
-    if (n < 1 || n > 253)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!is_lower_or_digit(c) && !(c >= 'A' && c <= 'Z') && c != '-' && c != '.' && c != '_')
-            return false;
-    }
-    return true;
-}
-
-static bool is_ipv6(const char *s, size_t n)
-{
-    char buf[INET6_ADDRSTRLEN + 8]; /* n >= sizeof buf is refused */
-    unsigned char addr[16];
-    if (n == 0 || n >= sizeof buf)
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return inet_pton(AF_INET6, buf, addr) == 1;
-}
-
-/* A port is digits only: strtol would also take " +8080" or "8080abc". */
-static bool parse_port(const char *s, long long min, long long max, int *port, char *why,
-                       size_t whylen)
-{
-    long long n = 0;
-    size_t len = strlen(s);
-    if (len == 0 || len > 5 || strspn(s, "0123456789") != len) {
-        snprintf(why, whylen, "has no valid port (HOST:PORT, port %lld..%lld)", min, max);
-        return false;
-    }
-    for (; *s; s++)
-        n = n * 10 + (*s - '0');
-    if (n < min || n > max) {
-        snprintf(why, whylen, "has port %lld outside %lld..%lld", n, min, max);
-        return false;
-    }
-    *port = (int)n;
-    return true;
-}
-
-/* HOST:PORT or [IPv6]:PORT. On success *host (when asked for) is a new
- * string without brackets, ready for getaddrinfo. */
-static bool parse_host_port(const char *s, long long pmin, long long pmax, char **host, int *port,
-                            char *why, size_t whylen)
-{
-    const char *h = s, *colon;
-    size_t hlen;
-    int p = 0;
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':') {
-            snprintf(why, whylen, "is not [IPv6]:PORT");
-            return false;
-        }
-        h = s + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-        if (!is_ipv6(h, hlen)) {
-            snprintf(why, whylen, "has an invalid IPv6 address");
-            return false;
-        }
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) {
-            snprintf(why, whylen, "is not HOST:PORT (the port is missing)");
-            return false;
-        }
-        hlen = (size_t)(colon - s);
-        if (memchr(s, ':', hlen)) {
-            snprintf(why, whylen, "needs brackets around an IPv6 address, as in [::1]:8080");
-            return false;
-        }
-        if (!is_host_name(s, hlen)) {
-            snprintf(why, whylen, "has an invalid host");
-            return false;
-        }
-    }
-    if (!parse_port(colon + 1, pmin, pmax, &p, why, whylen))
-        return false;
-    if (host)
-        *host = lt_strndup(h, hlen);
-    if (port)
-        *port = p;
-    return true;
-}
-
-static bool check_host(const char *s, char *why, size_t whylen)
-{
-    size_t n = strlen(s);
-    if (strchr(s, ':') ? is_ipv6(s, n) : is_host_name(s, n))
-        return true;
-    snprintf(why, whylen, "is not a host name or IP address");
-    return false;
-}
-
-/* Keys of the contract that the server does not implement yet: refused
- * rather than accepted and ignored (the value is not looked at). */
-static bool refuse_cluster(const char *s, char *why, size_t whylen)
-{
-    (void)s;
-    snprintf(why, whylen, "Redis Cluster is not supported yet; use redis.host/redis.port");
-    return false;
-}
-
-static bool check_env_name(const char *s, char *why, size_t whylen)
-{
-    bool ok = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_';
-    for (const char *c = s; ok && *c; c++)
-        ok = (*c >= 'A' && *c <= 'Z') || is_lower_or_digit(*c) || *c == '_';
-    if (!ok)
-        snprintf(why, whylen, "is not an environment variable name (letters, digits, _)");
-    return ok;
-}
-
-static bool check_counter(const char *s, char *why, size_t whylen)
-{
-    /* The built-in counts and the names the API already uses for them. */
-    static const char *const reserved[] = {"view", "like", "views", "likes", "online", "uniques"};
-    if (!is_id(s)) {
-        snprintf(why, whylen, "is not a valid counter name (" ID_RULE ")");
-        return false;
-    }
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
-        if (strcmp(s, reserved[i]) == 0) {
-            snprintf(why, whylen, "is reserved for a built-in count");
-            return false;
-        }
-    }
-    return true;
-}
-
-/* An origin as browsers send it: scheme://host[:port], lowercase, nothing
- * after. The HTTP layer compares origins byte for byte, so an entry with a
- * path or capitals would never match; better to say so at start-up. */
-static bool check_origin(const char *s, char *why, size_t whylen)
-{
-    const char *host, *end;
-    size_t hlen;
-
-    if (strcmp(s, "*") == 0)
-        return true;
-    if (strncmp(s, "http://", 7) == 0)
-        host = s + 7;
-    else if (strncmp(s, "https://", 8) == 0)
-        host = s + 8;
-    else {
-        snprintf(why, whylen, "is not an origin: \"*\" or http:// or https:// expected");
-        return false;
-    }
-    if (host[strcspn(host, "/?#")] != '\0') {
-        snprintf(why, whylen, "is not an origin: scheme://host[:port] with no path or slash");
-        return false;
-    }
-    if (host[0] == '[') {
-        end = strchr(host, ']');
-        if (!end || !is_ipv6(host + 1, (size_t)(end - host - 1))) {
-            snprintf(why, whylen, "is not an origin: invalid IPv6 address");
-            return false;
-        }
-        end++;
-    } else {
-        end = host + strcspn(host, ":");
-        hlen = (size_t)(end - host);
-        if (!is_host_name(host, hlen)) {
-            snprintf(why, whylen, "is not an origin: invalid host");
-            return false;
-        }
-        for (const char *c = host; c < end; c++) {
-            if (*c >= 'A' && *c <= 'Z') {
-                snprintf(why, whylen, "is not an origin: browsers send it in lowercase");
-                return false;
-            }
-        }
-    }
-    if (*end == ':') {
-        int port;
-        return parse_port(end + 1, 1, 65535, &port, why, whylen);
-    }
-    if (*end != '\0') {
-        snprintf(why, whylen, "is not an origin: invalid host");
-        return false;
-    }
-    return true;
-}
-
-static bool check_log_level(const char *s, char *why, size_t whylen)
-{
-    if (lt_log_level_parse(s) >= 0)
-        return true;
-    snprintf(why, whylen, "is not one of debug, info, warn, error");
-    return false;
-}
-
-/* "10.0.0.0/8", "::1", "fe80::/10". Host bits after the prefix are refused
- * rather than masked: "10.1.2.3/8" is more likely a typo than a wish. */
-static bool parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whylen)
-{
-    char buf[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN]; /* alen is checked; net: inet_ntop */
-    unsigned char masked[16];
-    const char *slash = strchr(s, '/');
-    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-    int max_len;
-
-    memset(out, 0, sizeof *out);
-    if (alen == 0 || alen >= sizeof buf)
-        goto bad;
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    if (inet_pton(AF_INET, buf, out->addr) == 1) {
-        out->family = AF_INET;
-        max_len = 32;
-    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        out->family = AF_INET6;
-        max_len = 128;
-    } else {
-        goto bad;
-    }
-    out->prefix_len = max_len;
-    if (slash) {
-        const char *p = slash + 1;
-        size_t plen = strlen(p);
-        if (plen < 1 || plen > 3 || strspn(p, "0123456789") != plen || atoi(p) > max_len) {
-            snprintf(why, whylen, "has a prefix length outside 0..%d", max_len);
-            return false;
-        }
-        out->prefix_len = atoi(p);
-    }
-    memcpy(masked, out->addr, sizeof masked);
-    for (int bit = out->prefix_len; bit < max_len; bit++)
-        masked[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
-    if (memcmp(masked, out->addr, sizeof masked) != 0) {
-        inet_ntop(out->family, masked, net, sizeof net);
-        snprintf(why, whylen, "has bits set after the prefix (did you mean %s/%d?)", net,
-                 out->prefix_len);
-        return false;
-    }
-    return true;
-bad:
-    snprintf(why, whylen, "is not an IP address or CIDR block");
     return false;
 }
 
@@ -537,8 +226,8 @@ static void sources_free(struct lt_source_key **list, size_t *n)
 
 static void option_free(struct lt_config *cfg, const struct option *opt)
 {
-    char **str = field(cfg, opt->off);
-    size_t *count = field(cfg, opt->off2);
+    char **str = conf_field(cfg, opt->off);
+    size_t *count = conf_field(cfg, opt->off2);
 
     switch (opt->type) {
     case OPT_INT:
@@ -552,15 +241,15 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
         *str = NULL;
         break;
     case OPT_STRING_LIST:
-        strlist_free(field(cfg, opt->off));
+        strlist_free(conf_field(cfg, opt->off));
         break;
     case OPT_PROXIES:
-        lt_free(*(struct lt_cidr **)field(cfg, opt->off));
-        *(struct lt_cidr **)field(cfg, opt->off) = NULL;
+        lt_free(*(struct lt_cidr **)conf_field(cfg, opt->off));
+        *(struct lt_cidr **)conf_field(cfg, opt->off) = NULL;
         *count = 0;
         break;
     case OPT_SOURCES:
-        sources_free(field(cfg, opt->off), count);
+        sources_free(conf_field(cfg, opt->off), count);
         break;
     }
 }
@@ -588,7 +277,7 @@ static int apply_int(struct lt_config *cfg, const struct option *opt, const json
         return fail(e, key, "%lld is below the minimum %lld", n, opt->min);
     if (n > opt->max)
         return fail(e, key, "%lld is above the maximum %lld", n, opt->max);
-    *(int *)field(cfg, opt->off) = (int)n;
+    *(int *)conf_field(cfg, opt->off) = (int)n;
     return 0;
 }
 
@@ -597,14 +286,14 @@ static int apply_bool(struct lt_config *cfg, const struct option *opt, const jso
 {
     if (!json_is_boolean(v))
         return fail(e, key, "expected true or false, got %s", type_name(v));
-    *(bool *)field(cfg, opt->off) = json_is_true(v);
+    *(bool *)conf_field(cfg, opt->off) = json_is_true(v);
     return 0;
 }
 
 static int apply_string(struct lt_config *cfg, const struct option *opt, const json_t *v,
                         const char *key, struct errctx *e)
 {
-    char **str = field(cfg, opt->off);
+    char **str = conf_field(cfg, opt->off);
     bool nullable = opt->type == OPT_NULLABLE_STRING;
     int rc;
 
@@ -632,11 +321,11 @@ static int apply_host_port(struct lt_config *cfg, const struct option *opt, cons
 
     if (!json_is_string(v))
         return fail(e, key, "expected a string \"HOST:PORT\", got %s", type_name(v));
-    if (!parse_host_port(json_string_value(v), opt->min, opt->max, &host, &port, why, sizeof why))
+    if (!conf_parse_host_port(json_string_value(v), opt->min, opt->max, &host, &port, why, sizeof why))
         return fail(e, key, "%s %s", quoted(json_string_value(v), q, sizeof q), why);
-    lt_free(*(char **)field(cfg, opt->off));
-    *(char **)field(cfg, opt->off) = host;
-    *(int *)field(cfg, opt->off2) = port;
+    lt_free(*(char **)conf_field(cfg, opt->off));
+    *(char **)conf_field(cfg, opt->off) = host;
+    *(int *)conf_field(cfg, opt->off2) = port;
     return 0;
 }
 
@@ -645,7 +334,7 @@ static int apply_host_port(struct lt_config *cfg, const struct option *opt, cons
 static int apply_string_list(struct lt_config *cfg, const struct option *opt, json_t *v,
                              const char *key, struct errctx *e)
 {
-    struct lt_strlist list = {NULL, 0}, *dst = field(cfg, opt->off);
+    struct lt_strlist list = {NULL, 0}, *dst = conf_field(cfg, opt->off);
     char ikey[160], q[80]; /* key names for messages: cut short when long */
     json_t *item;
     size_t i;
@@ -701,8 +390,8 @@ static int apply_reserved(const struct option *opt, const json_t *v, const char 
 static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t *v,
                          const char *key, struct errctx *e)
 {
-    struct lt_cidr *cidrs, **dst = field(cfg, opt->off);
-    size_t *count = field(cfg, opt->off2);
+    struct lt_cidr *cidrs, **dst = conf_field(cfg, opt->off);
+    size_t *count = conf_field(cfg, opt->off2);
     char ikey[160], why[256], q[80]; /* for messages: cut short when long */
     json_t *item;
     size_t i;
@@ -717,7 +406,7 @@ static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t
         snprintf(ikey, sizeof ikey, "%s[%zu]", key, i);
         if (!s)
             rc = fail(e, ikey, "expected a string, got %s", type_name(item));
-        else if (!parse_cidr(s, &cidrs[i], why, sizeof why))
+        else if (!conf_parse_cidr(s, &cidrs[i], why, sizeof why))
             rc = fail(e, ikey, "%s %s", quoted(s, q, sizeof q), why);
         if (rc) {
             lt_free(cidrs);
@@ -736,8 +425,8 @@ static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t
 static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t *v,
                          const char *key, struct errctx *e)
 {
-    struct lt_source_key *list, **dst = field(cfg, opt->off);
-    size_t n = 0, *count = field(cfg, opt->off2);
+    struct lt_source_key *list, **dst = conf_field(cfg, opt->off);
+    size_t n = 0, *count = conf_field(cfg, opt->off2);
     char ikey[200], q[80]; /* messages: cut short when long */
     const char *name;
     json_t *entry;
@@ -754,7 +443,7 @@ static int apply_sources(struct lt_config *cfg, const struct option *opt, json_t
     {
         const char *k;
         json_t *item;
-        if (!is_id(name)) {
+        if (!conf_is_id(name)) {
             rc = fail(e, key, "%s is not a valid source id (" ID_RULE ")",
                       quoted(name, q, sizeof q));
             goto out;
@@ -934,8 +623,8 @@ void lt_config_defaults(struct lt_config *cfg)
     struct errctx e = {err, sizeof err, "built-in default", NULL};
 
     memset(cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (apply_json_text(cfg, &options[i], options[i].def, &e) != 0) {
+    for (size_t i = 0; i < conf_n_options; i++) {
+        if (apply_json_text(cfg, &conf_options[i], conf_options[i].def, &e) != 0) {
             fprintf(stderr, "livetally: %s\n", err);
             abort();
         }
@@ -944,8 +633,8 @@ void lt_config_defaults(struct lt_config *cfg)
 
 void lt_config_free(struct lt_config *cfg)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        option_free(cfg, &options[i]);
+    for (size_t i = 0; i < conf_n_options; i++)
+        option_free(cfg, &conf_options[i]);
     lt_free(cfg->path);
     lt_free(cfg->redis_password);
     strlist_free(&cfg->operator_tokens);
@@ -1052,8 +741,8 @@ static int next_cli(int argc, char **argv, int *i, const struct cli_option **opt
 
     *opt = NULL;
     *value = NULL;
-    for (size_t k = 0; k < N_CLI_OPTIONS && !*opt; k++) {
-        const struct cli_option *o = &cli_options[k];
+    for (size_t k = 0; k < conf_n_cli_options && !*opt; k++) {
+        const struct cli_option *o = &conf_cli_options[k];
         if ((strlen(o->name) == nlen && strncmp(o->name, arg, nlen) == 0) ||
             (o->alias && strcmp(o->alias, arg) == 0))
             *opt = o;
@@ -1110,7 +799,7 @@ static int apply_cli(struct lt_config *cfg, const struct cli_option *o, const ch
             return fail(&e, NULL, "%s is not a whole number", quoted(value, q, sizeof q));
         return apply_cli_value(cfg, "workers", json_integer(n), &e);
     case CLI_REDIS:
-        if (!parse_host_port(value, port_opt->min, port_opt->max, &host, &port, why, sizeof why))
+        if (!conf_parse_host_port(value, port_opt->min, port_opt->max, &host, &port, why, sizeof why))
             return fail(&e, NULL, "%s %s", quoted(value, q, sizeof q), why);
         rc = apply_cli_value(cfg, "redis.host", json_string(host), &e);
         lt_free(host);
@@ -1210,101 +899,6 @@ void lt_config_unref(const struct lt_config *snap)
     lt_free(s);
 }
 
-/* Text from json_dumps goes back to jansson's allocator, whichever it is. */
-static void json_text_free(char *text)
-{
-    json_free_t free_fn;
-    json_get_alloc_funcs(NULL, &free_fn);
-    if (text)
-        free_fn(text);
-}
-
-/* One option's value as the JSON a file would hold for it. */
-static json_t *option_to_json(const struct lt_config *cfg, const struct option *opt)
-{
-    struct lt_config *c = (struct lt_config *)cfg; /* field() is read here */
-    char buf[INET6_ADDRSTRLEN + 16];
-
-    switch (opt->type) {
-    case OPT_INT:
-        return json_integer(*(int *)field(c, opt->off));
-    case OPT_BOOL:
-        return json_boolean(*(bool *)field(c, opt->off));
-    case OPT_STRING:
-    case OPT_NULLABLE_STRING: {
-        const char *str = *(char **)field(c, opt->off);
-        return str ? json_string(str) : json_null();
-    }
-    case OPT_HOST_PORT: {
-        const char *host = *(char **)field(c, opt->off);
-        int port = *(int *)field(c, opt->off2);
-        bool v6 = strchr(host, ':') != NULL;
-        return json_sprintf("%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
-    }
-    case OPT_STRING_LIST: {
-        const struct lt_strlist *list = field(c, opt->off);
-        json_t *a = json_array();
-        for (size_t i = 0; i < list->n; i++)
-            json_array_append_new(a, json_string(list->items[i]));
-        return a;
-    }
-    case OPT_PROXIES: {
-        const struct lt_cidr *cidrs = *(struct lt_cidr **)field(c, opt->off);
-        size_t n = *(size_t *)field(c, opt->off2);
-        json_t *a = json_array();
-        for (size_t i = 0; i < n; i++) {
-            char addr[INET6_ADDRSTRLEN];
-            inet_ntop(cidrs[i].family, cidrs[i].addr, addr, sizeof addr);
-            snprintf(buf, sizeof buf, "%s/%d", addr, cidrs[i].prefix_len);
-            json_array_append_new(a, json_string(buf));
-        }
-        return a;
-    }
-    case OPT_RESERVED:
-        return json_loads(opt->def, JSON_DECODE_ANY, NULL);
-    case OPT_SOURCES: { /* the variables' names, never the keys */
-        const struct lt_source_key *list = *(struct lt_source_key **)field(c, opt->off);
-        size_t n = *(size_t *)field(c, opt->off2);
-        json_t *o = json_object();
-        for (size_t i = 0; i < n; i++)
-            json_object_set_new(o, list[i].name, json_pack("{s:s}", "key_env", list[i].key_env));
-        return o;
-    }
-    }
-    return json_null();
-}
-
-char *lt_config_to_json(const struct lt_config *cfg)
-{
-    json_t *root = json_object();
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *opt = &options[i];
-        char name[128];
-        json_t *obj = root;
-        snprintf(name, sizeof name, "%s", opt->name);
-        /* "limits.max_body_bytes": {"limits": {"max_body_bytes": ...}}. */
-        char *part = name, *dot;
-        while ((dot = strchr(part, '.')) != NULL) {
-            *dot = '\0';
-            json_t *sub = json_object_get(obj, part);
-            if (!sub) {
-                sub = json_object();
-                json_object_set_new(obj, part, sub);
-            }
-            obj = sub;
-            part = dot + 1;
-        }
-        json_object_set_new(obj, part, option_to_json(cfg, opt));
-    }
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    /* jansson allocates through lt_mem (lt_mem_install_hooks) or malloc;
-     * hand back an lt_malloc'd copy so the caller has one rule: lt_free. */
-    char *out = lt_strdup(text);
-    json_text_free(text);
-    return out;
-}
-
 int lt_config_keep_restart_only(struct lt_config *next, const struct lt_config *running,
                                 void (*on_kept)(void *arg, const char *key, const char *running,
                                                 const char *wanted),
@@ -1314,19 +908,19 @@ int lt_config_keep_restart_only(struct lt_config *next, const struct lt_config *
     struct errctx e = {why, sizeof why, "running config", NULL};
     int kept = 0;
 
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *opt = &options[i];
+    for (size_t i = 0; i < conf_n_options; i++) {
+        const struct option *opt = &conf_options[i];
         if (!opt->restart)
             continue;
-        json_t *old = option_to_json(running, opt);
-        json_t *new = option_to_json(next, opt);
+        json_t *old = conf_option_to_json(running, opt);
+        json_t *new = conf_option_to_json(next, opt);
         if (!json_equal(old, new)) {
             char *old_text = json_dumps(old, JSON_COMPACT | JSON_ENCODE_ANY);
             char *new_text = json_dumps(new, JSON_COMPACT | JSON_ENCODE_ANY);
             if (on_kept)
                 on_kept(arg, opt->name, old_text ? old_text : "?", new_text ? new_text : "?");
-            json_text_free(old_text);
-            json_text_free(new_text);
+            conf_json_text_free(old_text);
+            conf_json_text_free(new_text);
             /* The running value was valid when it was loaded: applying it
              * again cannot fail. */
             if (apply(next, opt, old, opt->name, &e) != 0) {
@@ -1411,154 +1005,4 @@ bool lt_config_has_counter(const struct lt_config *cfg, const char *name, size_t
             return true;
     }
     return false;
-}
-
-/* ---- help and docs ---- */
-
-static const char *opt_type_name(const struct option *opt)
-{
-    static const char *const names[] = {
-        [OPT_INT] = "integer",
-        [OPT_BOOL] = "boolean",
-        [OPT_STRING] = "string",
-        [OPT_NULLABLE_STRING] = "string or null",
-        [OPT_STRING_LIST] = "list of strings",
-        [OPT_HOST_PORT] = "string HOST:PORT",
-        [OPT_PROXIES] = "list of addresses",
-        [OPT_RESERVED] = "reserved",
-        [OPT_SOURCES] = "object",
-    };
-    return names[opt->type];
-}
-
-static const char *opt_bounds(const struct option *opt, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (opt->type == OPT_INT)
-        snprintf(buf, len, "%lld..%lld", opt->min, opt->max);
-    else if (opt->type == OPT_HOST_PORT)
-        snprintf(buf, len, "port %lld..%lld", opt->min, opt->max);
-    else if (opt->type == OPT_STRING_LIST && opt->max > 0)
-        snprintf(buf, len, "at most %lld items", opt->max);
-    else if (opt->type == OPT_SOURCES)
-        snprintf(buf, len, "at most %lld sources", opt->max);
-    return buf;
-}
-
-static const char *cli_synopsis(const struct cli_option *o, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
-             o->arg ? " " : "", o->arg ? o->arg : "");
-    return buf;
-}
-
-void lt_config_print_help(FILE *out)
-{
-    char buf[64]; /* opt_bounds and cli_synopsis: short texts of ours */
-
-    fprintf(out, "usage: livetally");
-    for (size_t i = 0; i < N_CLI_OPTIONS; i++)
-        fprintf(out, " [%s%s%s]", cli_options[i].name, cli_options[i].arg ? " " : "",
-                cli_options[i].arg ? cli_options[i].arg : "");
-    fprintf(out, "\n\noptions:\n");
-    for (size_t i = 0; i < N_CLI_OPTIONS; i++)
-        fprintf(out, "  %-22s %s\n", cli_synopsis(&cli_options[i], buf, sizeof buf),
-                cli_options[i].help);
-    fprintf(out, "\nconfig file keys (JSON; \"limits.max_body_bytes\" is written "
-                 "{\"limits\": {\"max_body_bytes\": ...}}):\n");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *opt = &options[i];
-        opt_bounds(opt, buf, sizeof buf);
-        fprintf(out, "  %s (%s, default %s%s%s%s)\n      %s\n", opt->name, opt_type_name(opt),
-                opt->def, buf[0] ? ", " : "", buf, opt->restart ? ", needs a restart" : "",
-                opt->help);
-    }
-}
-
-/* Table cells cannot hold a bare '|'. */
-static void md_cell(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|')
-            fputc('\\', out);
-        fputc(*s, out);
-    }
-}
-
-void lt_config_print_markdown(FILE *out)
-{
-    char buf[64]; /* opt_bounds and cli_synopsis: short texts of ours */
-
-    fprintf(out,
-            "# Configuration\n\n"
-            "<!-- Generated from the option table in src/conf/config.c; do not edit by hand.\n"
-            "     Regenerate with: build/tests/test_config --write-docs -->\n\n"
-            "livetally reads one JSON file. A dotted key below names nested objects:\n"
-            "`limits.max_body_bytes` is written `{\"limits\": {\"max_body_bytes\": 65536}}`.\n"
-            "An unknown key, a value of the wrong type or out of bounds, or invalid JSON\n"
-            "stops the server with a message naming the file and the key, e.g.\n"
-            "`config/x.json: limits.max_body_bytes: 10 is below the minimum 1024`.\n\n"
-            "[`config/livetally.json`](../config/livetally.json) holds every default;\n"
-            "[`config/example-full.json`](../config/example-full.json) sets every key.\n\n"
-            "## How the file is found\n\n"
-            "1. Every key starts at its default (table below).\n"
-            "2. With `--config FILE`, that file is read; if it cannot be read, livetally\n"
-            "   exits with an error. Without `--config`, `%s` (relative to the\n"
-            "   working directory) is read if it exists; if it does not, the defaults are\n"
-            "   used, so the binary runs from any directory.\n"
-            "3. Command-line overrides are applied, with the same checks as the file.\n"
-            "4. Secrets are read from the environment variables the config names:\n"
-            "   `redis.password_env`, `auth.operator_tokens_env` (tokens split on `,`,\n"
-            "   blanks trimmed, empty items dropped) and each `auth.sources.<source>.key_env`\n"
-            "   (one partner key). An unset or empty variable means no secret. On SIGHUP\n"
-            "   each worker reads the variables the reloaded config names again: a running\n"
-            "   process' environment cannot be changed from outside, so tokens and keys\n"
-            "   are rotated by pointing the config at another variable (set when the\n"
-            "   server started) and sending SIGHUP. No token or key is ever logged.\n\n"
-            "## Reloading\n\n"
-            "On SIGHUP the master reads the file again (with the same command-line\n"
-            "overrides) and checks it. When it has an error, the master logs it and\n"
-            "everything keeps running on the old config. Otherwise every worker switches\n"
-            "to the new config between two events of its loop, without dropping a\n"
-            "connection, and a worker restarted later starts with it. Keys marked\n"
-            "*restart* in the table below keep their running value until the server is\n"
-            "restarted; a change to one is logged as needing a restart.\n\n"
-            "## Command line\n\n"
-            "| option | meaning |\n"
-            "|---|---|\n",
-            LT_CONFIG_DEFAULT_PATH);
-    for (size_t i = 0; i < N_CLI_OPTIONS; i++) {
-        fprintf(out, "| `%s` | ", cli_synopsis(&cli_options[i], buf, sizeof buf));
-        md_cell(out, cli_options[i].help);
-        fprintf(out, " |\n");
-    }
-    fprintf(out, "\n`--opt value` and `--opt=value` are both accepted.\n\n"
-                 "## Keys\n\n"
-                 "| key | type | default | bounds | on SIGHUP | meaning |\n"
-                 "|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *opt = &options[i];
-        fprintf(out, "| `%s` | ", opt->name);
-        md_cell(out, opt_type_name(opt));
-        fprintf(out, " | `");
-        md_cell(out, opt->def);
-        fprintf(out, "` | %s | %s | ", opt_bounds(opt, buf, sizeof buf),
-                opt->restart ? "*restart*" : "applied");
-        md_cell(out, opt->help);
-        fprintf(out, " |\n");
-    }
-    fprintf(out, "\n## Shapes of the structured keys\n\n"
-                 "```json\n"
-                 "{\n"
-                 "  \"listen\": \"[::1]:8080\",\n"
-                 "  \"counters\": [\"shares\", \"gifts\"],\n"
-                 "  \"cors\": {\"allowed_origins\": [\"https://example.com\", "
-                 "\"http://localhost:3000\"]},\n"
-                 "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\"]\n"
-                 "}\n"
-                 "```\n\n"
-                 "Counter names are " ID_RULE ". An origin is\n"
-                 "`scheme://host[:port]` in lowercase with no path. A trusted proxy may not\n"
-                 "have bits set after its prefix (`10.0.0.0/8`, not `10.1.2.3/8`); an IPv4\n"
-                 "entry also matches the same client seen as `::ffff:a.b.c.d`.\n");
 }
