@@ -610,6 +610,8 @@ svg{width:18px;height:18px;fill:#fff}
           firstTotalsArrived();
         } else if (m.type === 'error') {
           likesRefusedOverSocket(m);
+        } else if (m.type === 'status') {
+          statusChanged(m.status);
         }
       };
       // 1001 (a restart) and 1013 (overloaded) do not say WebSocket is blocked
@@ -639,6 +641,10 @@ svg{width:18px;height:18px;fill:#fff}
         if (live) return;
         live = true;
         firstTotalsArrived();
+      });
+      es.addEventListener('status', ev => {
+        const m = gen === generation && parse(ev.data);
+        if (m) statusChanged(m.status);
       });
     }
 
@@ -797,6 +803,13 @@ svg{width:18px;height:18px;fill:#fff}
 
     function endOfStream() {
       streamHasEnded = card.button.disabled = true;
+    }
+
+    // {type:"status"} when an operator ends or reopens the stream: the like
+    // button follows at once, before any tap is refused.
+    function statusChanged(status) {
+      if (status === 'ended') endOfStream();
+      else if (status === 'live' || status === 'scheduled') streamHasEnded = card.button.disabled = false;
     }
 
     // ---- lifecycle

@@ -11,6 +11,12 @@ const h = require('./lib/harness');
 
 const env = h.environment();
 
+// An operator token (for the end and reopen test), from a variable of our
+// own: the harness passes no LIVETALLY_* variable to livetally.
+const TOKEN_ENV = 'LT_BROWSER_TRANSPORTS_TOKENS';
+const TOKEN = 'tr-' + Math.random().toString(36).slice(2);
+process.env[TOKEN_ENV] = TOKEN;
+
 // Init scripts: they run in the page before the widget loads.
 const THROWING_WEBSOCKET = () => {
   window.__wsAttempts = 0;
@@ -71,7 +77,7 @@ const GARBLING_WEBSOCKET = () => {
 
 h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency: true }, () => {
   let lt, origin, browser;
-  h.fixture(env, 'transports', { workers: 1 }, f => ({ lt, origin, browser } = f));
+  h.fixture(env, 'transports', { workers: 1, auth: { operator_tokens_env: TOKEN_ENV } }, f => ({ lt, origin, browser } = f));
 
   /* A viewer whose page gets `inits` before any script; every request and
    * WebSocket of the page is logged with its time. */
@@ -236,6 +242,43 @@ h.suite('widget transports when WebSocket or SSE is blocked', env, { concurrency
       throw await v.console.failed(e);
     } finally {
       await v.context.close();
+    }
+  });
+  test('an operator ends and reopens the stream: the like button follows at once, over WebSocket and SSE',
+       { timeout: 45000 }, async () => {
+    const s = h.uniq('br-status');
+    const put = async status => {
+      const r = await lt.request('PUT', `/v1/streams/${s}`, { status }, { Authorization: `Bearer ${TOKEN}` });
+      assert.equal(r.status, 200, r.text);
+    };
+    const ws = await open('status over WebSocket', s, [], 40);
+    const sse = await open('status over SSE', s, [THROWING_WEBSOCKET], 0);
+    try {
+      for (const [v, transport] of [[ws, 'ws'], [sse, 'sse']]) {
+        await h.waitShown(v.page, 'likes', { value: 40, timeout: 10000 });
+        const w = await h.readWidget(v.page);
+        assert.equal(w.transport, transport);
+        assert.equal(w.button.disabled, false);
+      }
+      await put('ended');
+      const ended = Date.now();
+      for (const v of [ws, sse])
+        await h.waitFor(async () => (await h.readWidget(v.page)).button.disabled === true,
+                        { timeout: 3000, desc: 'the like button disabled by the status message' });
+      console.log(`status: both buttons disabled ${Date.now() - ended} ms after the end`);
+      await put('live'); // reopened
+      for (const v of [ws, sse])
+        await h.waitFor(async () => (await h.readWidget(v.page)).button.disabled === false,
+                        { timeout: 3000, desc: 'the like button enabled again after the reopen' });
+      await ws.page.locator('livetally-widget button').click();
+      await lt.waitTotals(s, { likes: 41 }, { settle: 500 });
+      ws.console.check();
+      sse.console.check();
+    } catch (e) {
+      throw await ws.console.failed(e);
+    } finally {
+      await ws.context.close();
+      await sse.context.close();
     }
   });
 });
