@@ -145,15 +145,25 @@ json_t *lt_series_json(const struct lt_series_totals *s, const struct lt_totals_
 
 size_t lt_totals_message(const struct lt_totals *t, char *buf)
 {
-    /* The bound: 96 bytes of names and punctuation, a stream id of at most
-     * 64 bytes, and 7 integers of at most 20 characters each: 300 bytes,
-     * under LT_TOTALS_MESSAGE_MAX. One snprintf, nothing chained. */
-    int n = snprintf(buf, LT_TOTALS_MESSAGE_MAX,
-                     "{\"type\":\"totals\",\"stream\":\"%s\",\"views\":%" PRId64
-                     ",\"uniques\":%" PRId64 ",\"likes\":%" PRId64 ",\"online\":%" PRId64
-                     ",\"peak_online\":%" PRId64 ",\"seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
-                     t->stream, t->views, t->uniques, t->likes, t->online, t->peak_online, t->seq,
-                     t->ts_ms);
+    /* The bound: 130 bytes of names and punctuation, a stream id of at most
+     * 64 bytes, and 9 integers of at most 20 characters each: 374 bytes,
+     * under LT_TOTALS_MESSAGE_MAX. One snprintf, nothing chained: the
+     * counted fields are in one format or absent from the other (a push of
+     * an earlier version's script, which has none). */
+    int n = t->has_counted
+                ? snprintf(buf, LT_TOTALS_MESSAGE_MAX,
+                           "{\"type\":\"totals\",\"stream\":\"%s\",\"views\":%" PRId64
+                           ",\"uniques\":%" PRId64 ",\"likes\":%" PRId64 ",\"online\":%" PRId64
+                           ",\"peak_online\":%" PRId64 ",\"counted_views\":%" PRId64
+                           ",\"counted_likes\":%" PRId64 ",\"seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
+                           t->stream, t->views, t->uniques, t->likes, t->online, t->peak_online,
+                           t->counted_views, t->counted_likes, t->seq, t->ts_ms)
+                : snprintf(buf, LT_TOTALS_MESSAGE_MAX,
+                           "{\"type\":\"totals\",\"stream\":\"%s\",\"views\":%" PRId64
+                           ",\"uniques\":%" PRId64 ",\"likes\":%" PRId64 ",\"online\":%" PRId64
+                           ",\"peak_online\":%" PRId64 ",\"seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
+                           t->stream, t->views, t->uniques, t->likes, t->online, t->peak_online,
+                           t->seq, t->ts_ms);
     return n > 0 && n < LT_TOTALS_MESSAGE_MAX ? (size_t)n : 0;
 }
 

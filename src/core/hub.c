@@ -190,6 +190,7 @@ static void on_snapshot(void *arg, int err, const struct lt_totals *totals)
         struct lt_totals zero;
         lt_totals_init(&zero, st->id);
         zero.ts_ms = lt_wall_ms();
+        zero.has_counted = true; /* nothing counted: known to be 0 */
         offer_latest(st, &zero);
         lt_totals_free(&zero);
     }

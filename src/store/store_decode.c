@@ -173,6 +173,14 @@ int lt_store_decode_field(struct lt_totals *t, const char *name, size_t name_len
     int64_t *field = int_field(t, name, name_len);
     if (field)
         return parse_int(value, value_len, field);
+    /* Not in int_field's table: they also say that they are known. */
+    bool counted_views = name_is(name, name_len, "counted_views");
+    if (counted_views || name_is(name, name_len, "counted_likes")) {
+        int rc = parse_int(value, value_len, counted_views ? &t->counted_views : &t->counted_likes);
+        if (rc == 0)
+            t->has_counted = true;
+        return rc;
+    }
     if (name_is(name, name_len, "title")) {
         lt_totals_set_title(t, value, value_len);
         return 0;

@@ -244,12 +244,45 @@ h.suite('operators dashboard', env, {}, () => {
       }, { timeout: 3000, desc: 'the likes chart to rise by 20000 and be drawn again' });
       assert.ok(after.total <= before.total + 20000 + 100, `the chart counts each like once (${after.total})`);
 
+      // a partner reports +50,000 views and +30,000 likes at once: the big
+      // numbers add them, the per-minute charts (counted here, as the CSV
+      // is) do not; views counted here afterwards still move the chart
+      const chartTotals = () => page.$eval('.charts', c => ({
+        views: +c.querySelector('#chart-views').dataset.total,
+        likes: +c.querySelector('#chart-likes').dataset.total }));
+      await h.waitFor(async () => (await chartTotals()).likes === after.total, { desc: 'the likes chart settled' });
+      const charts0 = await chartTotals();
+      assert.ok(charts0.views >= 5, `the views chart loaded the 5 views (${charts0.views})`);
+      const partner = PARTNERS[0];
+      const rep = await lt.request('PUT', `/v1/streams/${s}/sources/${partner.source}`,
+                                   { views: 50000, likes: 30000 }, { Authorization: `Bearer ${partner.key}` });
+      assert.equal(rep.status, 200, `partner PUT: ${rep.status} ${rep.text}`);
+      await h.waitFor(async () => (await value(page, '#num-views')) === 50005 &&
+                                  (await value(page, '#num-likes')) === 50100,
+                      { timeout: 3000, desc: 'views 50005 and likes 50100 with the report' });
+      const charts1 = await chartTotals();
+      assert.deepEqual(charts1, charts0, 'a partner report is no minute\'s views or likes on the charts');
+      await driveEvents(lt, s, { views: 3 });
+      await h.waitFor(async () => (await value(page, '#num-views')) === 50008, { timeout: 3000, desc: 'views 50008' });
+      const charts2 = await h.waitFor(async () => {
+        const c = await chartTotals();
+        return c.views === charts0.views + 3 && c;
+      }, { timeout: 3000, desc: 'the views chart to rise by the 3 views counted here' });
+      assert.equal(charts2.likes, charts0.likes);
+
       // the links: CSV of the time series and the HTML report
       const csvHref = await page.$eval('#csv-link', e => e.href);
       const csv = await fetch(csvHref);
       assert.equal(csv.status, 200);
       assert.match(csv.headers.get('content-type'), /^text\/csv/);
-      assert.match(await csv.text(), /^t,/);
+      const csvText = await csv.text();
+      assert.match(csvText, /^t,/);
+      // the live views chart agrees with the CSV (both counted here only)
+      const [head, ...csvRows] = csvText.trim().split(/\r?\n/);
+      const viewsCol = head.split(',').indexOf('views');
+      assert.ok(viewsCol > 0, head);
+      assert.equal(csvRows.reduce((a, r) => a + +r.split(',')[viewsCol], 0), charts2.views,
+                   'the CSV views and the views chart');
       const reportHref = await page.$eval('#report-link', e => e.href);
       assert.match(reportHref, /format=html/);
       assert.match(reportHref, /tz=Asia%2FShanghai/);

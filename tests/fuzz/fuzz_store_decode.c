@@ -40,11 +40,13 @@ static void check_push(const char *in, size_t size)
     free(copy);
     if (rc == 0) {
         CHECK(size > 0 && in[size - 1] != '\n');
-        char again[512];
+        char again[640];
         int n = snprintf(again, sizeof again,
                          "seq %" PRId64 "\nviews %" PRId64 "\nuniques %" PRId64 "\nlikes %" PRId64
-                         "\nonline %" PRId64 "\npeak_online %" PRId64 "\nts %" PRId64,
-                         t.seq, t.views, t.uniques, t.likes, t.online, t.peak_online, t.ts_ms);
+                         "\nonline %" PRId64 "\npeak_online %" PRId64 "\nts %" PRId64
+                         "\ncounted_views %" PRId64 "\ncounted_likes %" PRId64,
+                         t.seq, t.views, t.uniques, t.likes, t.online, t.peak_online, t.ts_ms,
+                         t.counted_views, t.counted_likes);
         CHECK(n > 0 && (size_t)n < sizeof again);
         struct lt_totals u;
         lt_store_decode_begin(&u, "s", NULL, 0);
@@ -52,6 +54,10 @@ static void check_push(const char *in, size_t size)
         CHECK(u.seq == t.seq && u.views == t.views && u.uniques == t.uniques &&
               u.likes == t.likes && u.online == t.online && u.peak_online == t.peak_online &&
               u.ts_ms == t.ts_ms);
+        /* The counted fields are their own: never views or likes. */
+        CHECK(u.has_counted && u.counted_views == t.counted_views &&
+              u.counted_likes == t.counted_likes);
+        CHECK(t.has_counted || (t.counted_views == 0 && t.counted_likes == 0));
         lt_totals_free(&u);
     }
     CHECK(t.n_counters == 2);

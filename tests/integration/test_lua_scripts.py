@@ -226,7 +226,7 @@ def test_apply_publishes_raw_fields(redis):
             channel, payload = sub.next()
             assert channel == "lt:{s5}:totals"
             assert payload == ("seq 1\nviews 1\nuniques 1\nlikes 4\nonline 2\npeak_online 2\n"
-                               "ts 1700000000123")
+                               "ts 1700000000123\ncounted_views 1\ncounted_likes 4")
             # A resend publishes nothing; a batch that changes no pushed field
             # (a counter only) neither.
             apply_batch(r, "s5", seq=1, sources=[("direct", 4)])
@@ -235,7 +235,8 @@ def test_apply_publishes_raw_fields(redis):
             apply_batch(r, "s5", seq=3, at_ms=1_700_000_000_500, sources=[("direct", 1)])
             assert fields(sub.next()[1]) == {"seq": 2, "views": 1, "uniques": 1, "likes": 5,
                                              "online": 2, "peak_online": 2,
-                                             "ts": 1_700_000_000_500}
+                                             "ts": 1_700_000_000_500, "counted_views": 1,
+                                             "counted_likes": 5}
     finally:
         sub.close()
 
@@ -255,6 +256,7 @@ def test_read(redis):
         assert got["views"] == 1 and got["likes"] == 2 and got["c:shares"] == "3"
         assert got["s:direct:likes"] == "2" and got["s:direct:views"] == "1"
         assert got["uniques"] == 1 and got["online"] == 4
+        assert got["counted_views"] == 1 and got["counted_likes"] == 2
         # The fresh uniques and online come last (the reader keeps the last value).
         names = [flat[i] for i in range(0, len(flat), 2)]
         assert names[-2:] == [b"uniques", b"online"]
@@ -275,8 +277,8 @@ def test_drop_share(redis):
             assert r.cmd("EVAL", script("drop_share"), 2, *k, "w.0", 2000, "s7") == 1
             t = totals(r, "s7")
             assert t["online"] == "2" and t["seq"] == "3"
-            assert fields(sub.next()[1]) == {"seq": 3, "views": 0, "uniques": 0, "likes": 1,
-                                             "online": 2, "peak_online": 5, "ts": 2000}
+            assert sub.next()[1] == ("seq 3\nviews 0\nuniques 0\nlikes 1\nonline 2\n"
+                                     "peak_online 5\nts 2000\ncounted_views 0\ncounted_likes 1")
             # Not there (any more): nothing happens.
             assert r.cmd("EVAL", script("drop_share"), 2, *k, "w.0", 2000, "s7") == 0
             assert sub.nothing()
@@ -585,9 +587,9 @@ def test_put_reported_replaces_sums_and_publishes(redis):
             # First report: seq raised, views/likes = counted + reported.
             assert put_reported(r, "p1", "wutongcun", 53411, 20873, 2000) == \
                 [1, 53413, 20883, 0, 2000, 2]
-            assert fields(sub.next()[1]) == {"seq": 2, "views": 53413, "uniques": 2,
-                                             "likes": 20883, "online": 1, "peak_online": 1,
-                                             "ts": 2000}
+            # counted_views and counted_likes stay what was counted here.
+            assert sub.next()[1] == ("seq 2\nviews 53413\nuniques 2\nlikes 20883\nonline 1\n"
+                                     "peak_online 1\nts 2000\ncounted_views 2\ncounted_likes 10")
             assert hash_of(r, "lt:{p1}:reported") == {
                 "wutongcun:views": "53411", "wutongcun:likes": "20873", "wutongcun:at": "2000",
                 "wutongcun:lower": "0"}
@@ -616,16 +618,19 @@ def test_put_reported_replaces_sums_and_publishes(redis):
                 b"4500 wutongcun 59000 21500 0"]
             # apply.lua and drop_share.lua publish the reported sums too.
             apply_batch(r, "p1", seq=2, at_ms=5000, sources=[("direct", 1)])
-            assert fields(sub.next()[1])["likes"] == 21512
+            got = fields(sub.next()[1])
+            assert (got["likes"], got["counted_views"], got["counted_likes"]) == (21512, 2, 11)
             r.cmd("EVAL", script("drop_share"), 2, *keys("p1", "totals", "online"), "w.0", 6000,
                   "p1")
             got = fields(sub.next()[1])
             assert (got["views"], got["likes"], got["online"]) == (59102, 21512, 0)
+            assert (got["counted_views"], got["counted_likes"]) == (2, 11)
             # read.lua: each source's latest report, and the summed totals.
             r.cmd("HSET", "lt:{p1}:meta", "series", "tour")
             flat = read(r, "p1", 6000)
             got = pairs(flat)
             assert got["views"] == 59102 and got["likes"] == 21512
+            assert got["counted_views"] == 2 and got["counted_likes"] == 11
             assert got["r:wutongcun:views"] == "59000" and got["r:kuaishou:likes"] == "1"
             assert got["s:direct:likes"] == "11"
             # series.lua reads the same as read.lua.

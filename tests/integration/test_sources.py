@@ -98,19 +98,49 @@ def test_pushes_add_reported_to_counted(lt):
     srv.wait_totals(s, {"views": 1, "likes": 4}, settle=0)
     with h.ws_connect(srv, "/v1/streams/%s/ws" % s) as ws, \
             h.sse_connect(srv, "/v1/streams/%s/live" % s) as sse:
-        first = ws.wait_totals(views=1, likes=4)
+        # The first message (the store's read): what was counted here too.
+        first = ws.wait_totals(views=1, likes=4, counted_views=1, counted_likes=4)
         assert report(srv, s, "wutongcun", {"views": 1000, "likes": 300}).status == 200
         m = ws.wait_totals(views=1001, likes=304)
         assert m["seq"] > first["seq"], (first, m)
+        # The report is in views and likes, never in the counted fields.
+        assert (m["counted_views"], m["counted_likes"]) == (1, 4), m
         ev = sse.wait_event(lambda e: e["data"].get("views") == 1001, desc="SSE with report")
         assert ev["data"]["likes"] == 304 and ev["id"] == str(ev["data"]["seq"]), ev
-        # A batch counted here afterwards pushes counted + reported.
+        assert (ev["data"]["counted_views"], ev["data"]["counted_likes"]) == (1, 4), ev
+        # A batch counted here afterwards pushes counted + reported, and
+        # the counted likes alone.
         counted(srv, s, 0, 2)
-        ws.wait_totals(views=1001, likes=306)
-        sse.wait_event(lambda e: e["data"].get("likes") == 306, desc="SSE after a like")
+        ws.wait_totals(views=1001, likes=306, counted_views=1, counted_likes=6)
+        sse.wait_event(lambda e: e["data"].get("likes") == 306 and
+                       e["data"].get("counted_likes") == 6, desc="SSE after a like")
         # A replacing report pushes the new sum (not the old one added).
         assert report(srv, s, "wutongcun", {"views": 1500, "likes": 300}).status == 200
-        ws.wait_totals(views=1501, likes=306)
+        ws.wait_totals(views=1501, likes=306, counted_views=1, counted_likes=6)
+
+
+def test_a_big_report_is_not_counted_views_in_pushes(lt):
+    """A partner's report of +50,000 views at once raises the pushed views by
+    50,000 while counted_views, what a per-minute chart moves with, stays;
+    the rise of counted_views between two pushes is what the time series
+    (counted here only) counts in the same time."""
+    srv = start(lt)
+    s = "src-counted"
+    counted(srv, s, 3, 2)
+    srv.wait_totals(s, {"views": 3, "likes": 2}, settle=0)
+    with h.ws_connect(srv, "/v1/ws") as ws:
+        ws.send_json({"type": "subscribe", "stream": s})
+        before = ws.wait_totals(views=3, likes=2)
+        assert (before["counted_views"], before["counted_likes"]) == (3, 2), before
+        assert report(srv, s, "wutongcun", {"views": 50000, "likes": 0}).status == 200
+        after = ws.wait_totals(views=50003)
+        assert after["seq"] > before["seq"], (before, after)
+        assert (after["counted_views"], after["counted_likes"]) == (3, 2), after
+        counted(srv, s, 2, 0)
+        last = ws.wait_totals(views=50005)
+        assert (last["counted_views"], last["likes"], last["counted_likes"]) == (5, 2, 2), last
+    rows = srv.get("/v1/streams/%s/timeseries?metrics=views" % s).json()["points"]
+    assert sum(p[1] for p in rows) == last["counted_views"] == 5, rows
 
 
 def test_lower_report_is_accepted_and_flagged(lt):

@@ -7,6 +7,9 @@
 // The charts start from GET .../timeseries (the last 30 minutes, 1-minute
 // buckets) and then move with the pushes: a push's rise of views and likes
 // goes into the minute it arrived in, online keeps the minute's highest.
+// The rise is that of counted_views and counted_likes (counted here only,
+// as the time series is): the top-level views and likes add the partners'
+// reports, and a report of +50,000 views is not a minute's views.
 
 import { api } from './api.js';
 import { el, clear, notice, setText } from './dom.js';
@@ -16,6 +19,15 @@ import { MinuteChart } from './charts.js';
 
 const REFRESH_MS = 10000;
 const WINDOW_MIN = 30;
+
+// The rise of what was counted here between two pushes: counted_<name>
+// when both carry it, else (a push from an earlier server version) the
+// top-level field.
+function countedRise(prev, m, name) {
+  const key = 'counted_' + name;
+  if (typeof m[key] === 'number' && typeof prev[key] === 'number') return m[key] - prev[key];
+  return m[name] - prev[name];
+}
 
 export function renderStream(main, id, ctx) {
   const lang = currentLang();
@@ -306,8 +318,8 @@ export function renderStream(main, id, ctx) {
       showNumbers(m);
       const ts = +m.ts || Date.now();
       if (prev) {
-        charts.views.push(ts, m.views - prev.views);
-        charts.likes.push(ts, m.likes - prev.likes);
+        charts.views.push(ts, countedRise(prev, m, 'views'));
+        charts.likes.push(ts, countedRise(prev, m, 'likes'));
       }
       charts.online.push(ts, m.online);
     } else if (m.type === 'status') {

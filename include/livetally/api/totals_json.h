@@ -42,7 +42,9 @@ json_t *lt_segment_json(const struct lt_totals_segment *g);
 json_t *lt_series_json(const struct lt_series_totals *s, const struct lt_totals_display *display);
 
 /* The totals message {"type":"totals","stream":..,"views":..,"uniques":..,
- * "likes":..,"online":..,"peak_online":..,"seq":N,"ts":ms} into buf, which
+ * "likes":..,"online":..,"peak_online":..,"counted_views":..,
+ * "counted_likes":..,"seq":N,"ts":ms} into buf (the counted fields only
+ * when t->has_counted), which
  * has LT_TOTALS_MESSAGE_MAX bytes; returns its length (no NUL counted).
  * t->stream must be a valid stream id (ids.h): it is written unescaped. */
 #define LT_TOTALS_MESSAGE_MAX 384

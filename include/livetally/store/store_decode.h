@@ -5,11 +5,15 @@
  *
  * Both forms are raw name/value fields (docs/redis.md):
  *  - read.lua returns one flat array of name, value: the meta and totals
- *    hashes' fields and a fresh "uniques" and "online";
- *  - apply.lua and drop_share.lua publish one "name value" line per field
- *    ("seq 12\nviews 100\n...\nts 1700000000000").
+ *    hashes' fields, views and likes as counted + reported (after the
+ *    totals hash's counted ones: the last value of a name counts),
+ *    counted_views, counted_likes, and a fresh "uniques" and "online";
+ *  - apply.lua, put_reported.lua and drop_share.lua publish one "name
+ *    value" line per field ("seq 12\nviews 100\n...\nts 1700000000000\n
+ *    counted_views 90\ncounted_likes 9").
  * Names: title, series, status, created_at, starts_at, views, likes,
- * uniques, online, peak_online, peak_at, seq, updated_at, ts, c:<counter>,
+ * counted_views and counted_likes (either sets has_counted), uniques,
+ * online, peak_online, peak_at, seq, updated_at, ts, c:<counter>,
  * s:<source>:views, s:<source>:likes, and a segment's g<k>:title,
  * g<k>:started_at, g<k>:views, g<k>:likes, g<k>:uniques (k from 1 to
  * LT_SEGMENTS_MAX, else an error; totals.h). Any other name (a:<incarnation>,

@@ -83,6 +83,14 @@ struct lt_totals {
     int64_t peak_online;
     int64_t seq;   /* the stream's change counter (API.md) */
     int64_t ts_ms; /* when these totals were true: publish or read time */
+    /* What was counted here alone: views and likes without the partners'
+     * reports (the totals hash's own views and likes), pushed beside them
+     * so that a per-minute chart never takes a report for a minute's
+     * views. has_counted: they are known (every script publishes and reads
+     * them; a message from an earlier version's script has neither). */
+    bool has_counted;
+    int64_t counted_views;
+    int64_t counted_likes;
     /* Times in epoch ms, 0 when unknown (never set). */
     int64_t peak_at_ms;
     int64_t created_ms;

@@ -22,9 +22,12 @@
 -- The stream's seq rises with every change of a pushed field (views, likes,
 -- uniques, online), and each rise is published on lt:{id}:totals as raw
 -- fields, one "name value" line each (docs/redis.md): seq, views, uniques,
--- likes, online, peak_online, ts. The published views and likes are the
--- counted ones plus the partners' reports (totals fields reported_views,
--- reported_likes, kept by put_reported.lua).
+-- likes, online, peak_online, ts, counted_views, counted_likes. The
+-- published views and likes are the counted ones plus the partners' reports
+-- (totals fields reported_views, reported_likes, kept by put_reported.lua);
+-- counted_views and counted_likes are the counted ones alone (the totals
+-- hash's views and likes), so that a per-minute chart never takes a
+-- partner's report for a minute's views.
 --
 -- Time buckets: the same deltas go to the 10 s, 1 min and 1 h buckets that
 -- hold at_ms (the batch's seal time, at most flush_interval_ms after its
@@ -339,8 +342,9 @@ if tonumber(ARGV[12]) > 0 then redis.call('HINCRBY', KEYS[2], 'dropped_taps', AR
 if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[2], 'rejected', ARGV[13]) end
 if changed then
   redis.call('PUBLISH', 'lt:{' .. ARGV[5] .. '}:totals', string.format(
-    'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d',
+    'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d\n' ..
+    'counted_views %d\ncounted_likes %d',
     sseq, views + tonumber(t[RPT] or '0'), uniques, likes + tonumber(t[RPT + 1] or '0'), online,
-    peak, now))
+    peak, now, views, likes))
 end
 return {1, views_counted, sseq, tonumber(redis.call('HGET', KEYS[1], 'created_at'))}

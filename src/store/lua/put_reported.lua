@@ -43,7 +43,9 @@ redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[6]) + 1))
 local tv, tl = tonumber(t[2] or '0') + rv, tonumber(t[3] or '0') + rl
 if changed then
   redis.call('PUBLISH', 'lt:{' .. ARGV[1] .. '}:totals', string.format(
-    'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d',
-    sseq, tv, tonumber(t[4] or '0'), tl, tonumber(t[5] or '0'), tonumber(t[6] or '0'), now))
+    'seq %d\nviews %d\nuniques %d\nlikes %d\nonline %d\npeak_online %d\nts %d\n' ..
+    'counted_views %d\ncounted_likes %d',
+    sseq, tv, tonumber(t[4] or '0'), tl, tonumber(t[5] or '0'), tonumber(t[6] or '0'), now,
+    tonumber(t[2] or '0'), tonumber(t[3] or '0')))
 end
 return {1, tv, tl, lower, now, sseq}

@@ -4,7 +4,8 @@
 -- Returns 0 when the stream does not exist, else one flat array of
 -- name, value pairs: the meta hash's fields, then the totals hash's, then
 -- the partners' reports (r:<source>:<field>), "views" and "likes" with the
--- reported sums added, "uniques" (a fresh PFCOUNT) and "online" (the sum of
+-- reported sums added, "counted_views" and "counted_likes" (without them,
+-- as apply.lua publishes them), "uniques" (a fresh PFCOUNT) and "online" (the sum of
 -- the shares not yet expired), which replace the cached copies of the
 -- totals hash (the reader takes the last value of a name).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -31,6 +32,10 @@ out[#out + 1] = 'views'
 out[#out + 1] = tonumber(sums[1] or '0') + tonumber(sums[3] or '0')
 out[#out + 1] = 'likes'
 out[#out + 1] = tonumber(sums[2] or '0') + tonumber(sums[4] or '0')
+out[#out + 1] = 'counted_views'
+out[#out + 1] = tonumber(sums[1] or '0')
+out[#out + 1] = 'counted_likes'
+out[#out + 1] = tonumber(sums[2] or '0')
 out[#out + 1] = 'uniques'
 out[#out + 1] = redis.call('PFCOUNT', KEYS[3])
 out[#out + 1] = 'online'

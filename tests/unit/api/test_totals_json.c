@@ -153,6 +153,27 @@ static void test_message(void **state)
     lt_totals_free(&t);
 }
 
+/* With what was counted here known (every script today), the message
+ * carries it beside the summed views and likes. */
+static void test_message_counted(void **state)
+{
+    (void)state;
+    struct lt_totals t;
+    full(&t);
+    t.has_counted = true;
+    t.counted_views = 150000;
+    t.counted_likes = 80000;
+    char buf[LT_TOTALS_MESSAGE_MAX];
+    size_t n = lt_totals_message(&t, buf);
+    static const char want[] =
+        "{\"type\":\"totals\",\"stream\":\"ganzhou-2022-07-16\",\"views\":203411,"
+        "\"uniques\":151020,\"likes\":100873,\"online\":5234,\"peak_online\":8123,"
+        "\"counted_views\":150000,\"counted_likes\":80000,\"seq\":77,\"ts\":1657939200999}";
+    assert_int_equal(n, sizeof want - 1);
+    assert_memory_equal(buf, want, n);
+    lt_totals_free(&t);
+}
+
 /* The largest message there can be fits the buffer. */
 static void test_message_bound(void **state)
 {
@@ -163,6 +184,8 @@ static void test_message_bound(void **state)
     id[LT_STREAM_ID_MAX] = '\0';
     lt_totals_init(&t, id);
     t.views = t.uniques = t.likes = t.online = t.peak_online = t.seq = t.ts_ms = INT64_MIN;
+    t.has_counted = true;
+    t.counted_views = t.counted_likes = INT64_MIN;
     char buf[LT_TOTALS_MESSAGE_MAX];
     size_t n = lt_totals_message(&t, buf);
     assert_true(n > 0 && n < LT_TOTALS_MESSAGE_MAX);
@@ -171,6 +194,7 @@ static void test_message_bound(void **state)
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "stream")), id);
     assert_true(json_integer_value(json_object_get(o, "seq")) == INT64_MIN);
+    assert_true(json_integer_value(json_object_get(o, "counted_likes")) == INT64_MIN);
     json_decref(o);
     lt_totals_free(&t);
 }
@@ -179,9 +203,10 @@ int main(void)
 {
     lt_mem_install_hooks(); /* jansson allocates through lt_* as in the server */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_totals_object), cmocka_unit_test(test_empty_totals_have_nulls),
-        cmocka_unit_test(test_display),       cmocka_unit_test(test_message),
-        cmocka_unit_test(test_message_bound), cmocka_unit_test(test_segments),
+        cmocka_unit_test(test_totals_object),   cmocka_unit_test(test_empty_totals_have_nulls),
+        cmocka_unit_test(test_display),         cmocka_unit_test(test_message),
+        cmocka_unit_test(test_message_bound),   cmocka_unit_test(test_segments),
+        cmocka_unit_test(test_message_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,8 +30,9 @@ static const struct lt_totals_source *source(const struct lt_totals *t, const ch
     return &t->sources[0]; /* not reached */
 }
 
-/* A read.lua reply as the store walks it: meta, totals, fresh uniques and
- * online (which replace the cached ones). */
+/* A read.lua reply as the store walks it: meta, totals, views and likes
+ * as counted + reported, the counted ones under names of their own, fresh
+ * uniques and online (which replace the cached ones). */
 static void test_read_fields(void **state)
 {
     (void)state;
@@ -48,8 +49,8 @@ static void test_read_fields(void **state)
         {"starts_at", "2022-07-16T02:00:00Z"},
         {"auto_created", "1"},
         {"a:3f2a9c", "41"},
-        {"views", "203411"},
-        {"likes", "100873"},
+        {"views", "150000"},
+        {"likes", "80000"},
         {"seq", "77"},
         {"updated_at", "1657939200250"},
         {"uniques", "1"},
@@ -62,6 +63,10 @@ static void test_read_fields(void **state)
         {"s:direct:likes", "80000"},
         {"s:wutongcun:likes", "20873"},
         {"s:wutongcun:shares", "1"},
+        {"views", "203411"},
+        {"likes", "100873"},
+        {"counted_views", "150000"},
+        {"counted_likes", "80000"},
         {"uniques", "151020"},
         {"online", "5234"},
     };
@@ -73,8 +78,11 @@ static void test_read_fields(void **state)
     assert_string_equal(t.series, "tour-2022");
     assert_true(t.has_starts);
     assert_int_equal(t.starts_ms, 1657936800000);
-    assert_int_equal(t.views, 203411);
+    assert_int_equal(t.views, 203411); /* the summed ones came last */
     assert_int_equal(t.likes, 100873);
+    assert_true(t.has_counted);
+    assert_int_equal(t.counted_views, 150000);
+    assert_int_equal(t.counted_likes, 80000);
     assert_int_equal(t.seq, 77);
     assert_int_equal(t.updated_ms, 1657939200250);
     assert_int_equal(t.uniques, 151020); /* the last value of a name wins */
@@ -185,6 +193,18 @@ static void test_push_message(void **state)
     assert_int_equal(t.peak_online, 5);
     assert_int_equal(t.ts_ms, 1700000000000);
     assert_int_equal(t.n_counters, 0);
+    assert_false(t.has_counted); /* an earlier version's message */
+    lt_totals_free(&t);
+    /* Today's scripts add what was counted here, without partner reports. */
+    assert_int_equal(push(&t, "seq 13\nviews 50100\nuniques 40\nlikes 9\nonline 3\n"
+                              "peak_online 5\nts 1700000000001\ncounted_views 100\n"
+                              "counted_likes 8"),
+                     0);
+    assert_int_equal(t.views, 50100);
+    assert_int_equal(t.likes, 9);
+    assert_true(t.has_counted);
+    assert_int_equal(t.counted_views, 100);
+    assert_int_equal(t.counted_likes, 8);
     lt_totals_free(&t);
     /* Only seq is required; a later version's extra fields are skipped. */
     assert_int_equal(push(&t, "seq 1"), 0);
@@ -201,6 +221,8 @@ static void test_push_message(void **state)
         " seq 1",                          /* no name */
         "seq 1\nviews",                    /* a line without a value */
         "seq 1\nviews x",                  /* a bad value */
+        "seq 1\ncounted_views 1x",         /* a bad value */
+        "seq 1\ncounted_likes ",           /* an empty value */
         "seq  1",                          /* the value is " 1" */
         "seq 1 2",                         /* the value is "1 2" */
         "{\"type\":\"totals\",\"seq\":1}", /* the old JSON text */
