@@ -1,6 +1,7 @@
 /* The report's three wire forms (report_out.h). */
 #include "livetally/api/report_out.h"
 
+#include "livetally/api/report_words.h"
 #include "livetally/api/static_files.h"
 #include "livetally/api/totals_json.h"
 #include "livetally/base/clock.h"
@@ -17,10 +18,8 @@
 
 #define LT_ZONEINFO "/usr/share/zoneinfo/"
 
-/* What a view is, as the report states it. */
-static const char view_rule[] =
-    "one view per viewer per dedup window: a viewer seen again within dedup_seconds of its "
-    "last counted view is not counted again";
+/* What a refused event is, as the JSON states it (what a view is comes from
+ * report_words.c, in English here: JSON is a machine format). */
 static const char rejected_rule[] =
     "events of this stream refused: invalid, over the like budgets, or over the source limit; "
     "an event for a stream that does not exist while streams.auto_create is off has no stream "
@@ -238,7 +237,7 @@ static json_t *report_object(const struct lt_report *r)
     json_object_set_new(o, "per_minute", pm);
     const struct lt_report_method *m = &r->method;
     json_t *method = json_object();
-    json_object_set_new(method, "view", json_string(view_rule));
+    json_object_set_new(method, "view", json_string(lt_report_word(LT_LOCALE_EN, LT_RW_VIEW_RULE)));
     json_object_set_new(method, "dedup_seconds", json_integer(m->dedup_seconds));
     json_object_set_new(method, "like_budgets",
                         json_pack("{s{sisi}s{sisi}}", "per_viewer", "rate_per_second",
@@ -418,6 +417,17 @@ static void add_figure(struct lt_strbuf *sb, int64_t n, enum lt_display_locale l
     }
 }
 
+/* A figure as add_figure writes it, into fig (LT_FIGURE_MAX bytes), for a
+ * message's place: 26 bytes of grouped digits, " ()" and the display form. */
+#define LT_FIGURE_MAX (32 + LT_DISPLAY_MAX * 6)
+static const char *figure_text(char *fig, int64_t n, enum lt_display_locale locale)
+{
+    struct lt_strbuf fb;
+    lt_strbuf_init_fixed(&fb, fig, LT_FIGURE_MAX);
+    add_figure(&fb, n, locale);
+    return lt_strbuf_text(&fb);
+}
+
 static void row_figure(struct lt_strbuf *sb, const char *label, int64_t n,
                        enum lt_display_locale locale)
 {
@@ -445,7 +455,7 @@ static void add_axis_label(struct lt_strbuf *sb, int64_t n, enum lt_display_loca
 /* One metric per minute as bars on its own y axis (0, half, the highest),
  * with up to five local time labels. */
 static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int col,
-                       const char *colour, enum lt_display_locale locale)
+                       enum lt_report_word title, const char *colour, enum lt_display_locale locale)
 {
     size_t n = ts ? ts->n_points : 0;
     int64_t max = 0;
@@ -457,14 +467,15 @@ static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int
     lt_strbuf_addf(sb,
                    "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
                    "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                   "aria-label=\"%s per minute\">\n",
-                   CHART_W, CHART_H, CHART_W, CHART_H, minute_names[col]);
+                   "aria-label=\"%s\">\n",
+                   CHART_W, CHART_H, CHART_W, CHART_H, lt_report_word(locale, title));
     lt_strbuf_addf(sb,
                    "<text x=\"%d\" y=\"14\" font-size=\"13\" font-weight=\"bold\" "
-                   "fill=\"%s\">%s per minute (highest: ",
-                   CHART_L, colour, minute_names[col]);
-    add_figure(sb, max, locale);
-    lt_strbuf_add_str(sb, ")</text>\n");
+                   "fill=\"%s\">%s",
+                   CHART_L, colour, lt_report_word(locale, title));
+    char fig[LT_FIGURE_MAX];
+    lt_report_words_add(sb, locale, LT_RW_CHART_HIGHEST, figure_text(fig, max, locale), NULL);
+    lt_strbuf_add_str(sb, "</text>\n");
     for (int k = 0; k <= 2; k++) {
         /* The line stands where its (whole) label's value is. */
         int y = CHART_T + ph - (int)((int64_t)ph * (top * k / 2) / top);
@@ -503,6 +514,23 @@ static void html_chart(struct lt_strbuf *sb, const struct lt_timeseries *ts, int
                    CHART_L, CHART_T + ph, CHART_L + pw, CHART_T + ph);
 }
 
+/* One word of the locale. */
+static void add_word(struct lt_strbuf *sb, enum lt_display_locale loc, enum lt_report_word id)
+{
+    lt_strbuf_add_str(sb, lt_report_word(loc, id));
+}
+
+/* "<th>w1</th><th>w2</th>..." for a table's header row. */
+static void add_header_cells(struct lt_strbuf *sb, enum lt_display_locale loc,
+                             const enum lt_report_word *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lt_strbuf_add_str(sb, "<th>");
+        add_word(sb, loc, ids[i]);
+        lt_strbuf_add_str(sb, "</th>");
+    }
+}
+
 /* Partner reports over time, one row per report, oldest first; nothing
  * when there are none. */
 static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
@@ -510,9 +538,13 @@ static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
 {
     if (!r->n_reports)
         return;
-    lt_strbuf_add_str(sb, "<h2>Partner reports</h2>\n"
-                          "<table><tr><th>source</th><th>time</th><th>views reported</th>"
-                          "<th>likes reported</th><th></th></tr>\n");
+    static const enum lt_report_word cols[] = {LT_RW_COL_SOURCE, LT_RW_COL_TIME,
+                                               LT_RW_COL_VIEWS_REPORTED, LT_RW_COL_LIKES_REPORTED};
+    lt_strbuf_add_str(sb, "<h2>");
+    add_word(sb, loc, LT_RW_H_PARTNER_REPORTS);
+    lt_strbuf_add_str(sb, "</h2>\n<table><tr>");
+    add_header_cells(sb, loc, cols, sizeof cols / sizeof *cols);
+    lt_strbuf_add_str(sb, "<th></th></tr>\n");
     for (size_t i = 0; i < r->n_reports; i++) {
         const struct lt_partner_report *p = &r->reports[i];
         lt_strbuf_add_str(sb, "<tr><th>");
@@ -523,8 +555,10 @@ static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
         add_figure(sb, p->views, loc);
         lt_strbuf_add_str(sb, "</td><td>");
         add_figure(sb, p->likes, loc);
-        lt_strbuf_add_str(sb, p->lower ? "</td><td>lower than the report before</td></tr>\n"
-                                       : "</td><td></td></tr>\n");
+        lt_strbuf_add_str(sb, "</td><td>");
+        if (p->lower)
+            add_word(sb, loc, LT_RW_LOWER_THAN_BEFORE);
+        lt_strbuf_add_str(sb, "</td></tr>\n");
     }
     lt_strbuf_add_str(sb, "</table>\n");
 }
@@ -534,13 +568,21 @@ static void html_reports(struct lt_strbuf *sb, const struct lt_report *r,
 static void html_segments(struct lt_strbuf *sb, const struct lt_totals *t,
                           enum lt_display_locale loc)
 {
-    lt_strbuf_add_str(sb, "<h2>Segments</h2>\n");
+    lt_strbuf_add_str(sb, "<h2>");
+    add_word(sb, loc, LT_RW_H_SEGMENTS);
+    lt_strbuf_add_str(sb, "</h2>\n");
     if (!t->n_segments) {
-        lt_strbuf_add_str(sb, "<p>None.</p>\n");
+        lt_strbuf_add_str(sb, "<p>");
+        add_word(sb, loc, LT_RW_NONE_SENTENCE);
+        lt_strbuf_add_str(sb, "</p>\n");
         return;
     }
-    lt_strbuf_add_str(sb, "<table><tr><th>#</th><th>segment</th><th>started</th><th>ended</th>"
-                          "<th>views</th><th>likes</th><th>unique viewers (estimate)</th></tr>\n");
+    static const enum lt_report_word cols[] = {
+        LT_RW_COL_NUMBER, LT_RW_COL_SEGMENT, LT_RW_COL_STARTED,         LT_RW_COL_ENDED,
+        LT_RW_COL_VIEWS,  LT_RW_COL_LIKES,   LT_RW_COL_UNIQUES_ESTIMATE};
+    lt_strbuf_add_str(sb, "<table><tr>");
+    add_header_cells(sb, loc, cols, sizeof cols / sizeof *cols);
+    lt_strbuf_add_str(sb, "</tr>\n");
     for (size_t i = 0; i < t->n_segments; i++) {
         const struct lt_totals_segment *g = &t->segments[i];
         lt_strbuf_addf(sb, "<tr><td>%lld</td><th>", (long long)g->id);
@@ -552,7 +594,8 @@ static void html_segments(struct lt_strbuf *sb, const struct lt_totals *t,
         if (g->ended_ms > 0)
             add_local(sb, g->ended_ms / 1000, true);
         else
-            lt_strbuf_add_str(sb, t->status == LT_STATUS_ENDED ? "the stream's end" : "running");
+            add_word(sb, loc,
+                     t->status == LT_STATUS_ENDED ? LT_RW_SEGMENT_TO_END : LT_RW_SEGMENT_RUNNING);
         lt_strbuf_add_str(sb, "</td><td>");
         add_figure(sb, g->views, loc);
         lt_strbuf_add_str(sb, "</td><td>");
@@ -564,59 +607,18 @@ static void html_segments(struct lt_strbuf *sb, const struct lt_totals *t,
     lt_strbuf_add_str(sb, "</table>\n");
 }
 
-int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
+/* The sources: counted here and partner-reported side by side, never
+ * added together. */
+static void html_sources(struct lt_strbuf *sb, const struct lt_totals *t,
+                         enum lt_display_locale loc)
 {
-    const struct lt_totals *t = r->totals;
-    enum lt_display_locale loc = r->locale;
-    struct tz_saved saved = {0};
-    tz_enter(r->tz, &saved);
-    const char *name = t->title && *t->title ? t->title : t->stream;
-    lt_strbuf_add_str(sb, "<!DOCTYPE html>\n<html lang=\"");
-    /* zh-CN-W is our display variant, not a language tag. */
-    lt_strbuf_add_str(sb, loc == LT_LOCALE_EN ? "en" : "zh-CN");
-    lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
-                          "<title>Report: ");
-    lt_html_escape_append(sb, name);
-    lt_strbuf_add_str(sb, "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
-                          "table{border-collapse:collapse;margin:.5em 0 1.5em}"
-                          "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-                          "th{text-align:left;background:#f4f4f4}"
-                          "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
-                          "</head><body>\n<h1>");
-    lt_html_escape_append(sb, name);
-    lt_strbuf_add_str(sb, "</h1>\n<p>Stream <code>");
-    lt_html_escape_append(sb, t->stream);
-    lt_strbuf_add_str(sb, "</code>");
-    if (t->series) {
-        lt_strbuf_add_str(sb, ", series <code>");
-        lt_html_escape_append(sb, t->series);
-        lt_strbuf_add_str(sb, "</code>");
-    }
-    lt_strbuf_addf(sb, ", status %s. Generated at <time>", lt_status_name(t->status));
-    add_local(sb, r->generated_ms / 1000, true);
-    lt_strbuf_add_str(sb, "</time>; times in ");
-    lt_html_escape_append(sb, r->tz);
-    lt_strbuf_add_str(sb, ".</p>\n<h2>Totals</h2>\n<table>\n");
-    row_figure(sb, "Views", t->views, loc);
-    row_figure(sb, "Likes", t->likes, loc);
-    row_figure(sb, "Unique viewers (estimate)", t->uniques, loc);
-    for (size_t i = 0; i < t->n_counters; i++)
-        row_figure(sb, t->counters[i].name, t->counters[i].value, loc);
-    lt_strbuf_add_str(sb, "<tr><th>Peak online</th><td>");
-    add_figure(sb, t->peak_online, loc);
-    if (t->peak_at_ms > 0) {
-        lt_strbuf_add_str(sb, " at ");
-        add_local(sb, t->peak_at_ms / 1000, true);
-    }
-    lt_strbuf_add_str(sb, "</td></tr>\n</table>\n<h2>Per minute</h2>\n");
-    if (!r->minutes || !r->minutes->n_points)
-        lt_strbuf_add_str(sb, "<p>No per-minute figures retained.</p>\n");
-    html_chart(sb, r->minutes, LT_TS_VIEWS, "#1f6fb2", loc);
-    html_chart(sb, r->minutes, LT_TS_LIKES, "#c2364a", loc);
-    html_segments(sb, t, loc);
-    lt_strbuf_add_str(sb, "<h2>Sources</h2>\n"
-                          "<table><tr><th>source</th><th>views counted here</th>"
-                          "<th>likes counted here</th><th>partner-reported</th></tr>\n");
+    static const enum lt_report_word cols[] = {LT_RW_COL_SOURCE, LT_RW_COL_VIEWS_HERE,
+                                               LT_RW_COL_LIKES_HERE, LT_RW_COL_PARTNER_REPORTED};
+    lt_strbuf_add_str(sb, "<h2>");
+    add_word(sb, loc, LT_RW_H_SOURCES);
+    lt_strbuf_add_str(sb, "</h2>\n<table><tr>");
+    add_header_cells(sb, loc, cols, sizeof cols / sizeof *cols);
+    lt_strbuf_add_str(sb, "</tr>\n");
     for (size_t i = 0; i < t->n_sources; i++) {
         const struct lt_totals_source *s = &t->sources[i];
         lt_strbuf_add_str(sb, "<tr><th>");
@@ -627,35 +629,128 @@ int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
         add_figure(sb, s->likes, loc);
         lt_strbuf_add_str(sb, "</td><td>");
         if (s->has_reported) {
-            lt_strbuf_add_str(sb, "views ");
-            add_figure(sb, s->reported.views, loc);
-            lt_strbuf_add_str(sb, ", likes ");
-            add_figure(sb, s->reported.likes, loc);
+            char views[LT_FIGURE_MAX], likes[LT_FIGURE_MAX];
+            lt_report_words_add(sb, loc, LT_RW_REPORTED_FIGURES,
+                                figure_text(views, s->reported.views, loc),
+                                figure_text(likes, s->reported.likes, loc));
             if (s->reported.lower)
-                lt_strbuf_add_str(sb, " (lower than the report before)");
+                add_word(sb, loc, LT_RW_LOWER_NOTE);
         } else {
-            lt_strbuf_add_str(sb, "none");
+            add_word(sb, loc, LT_RW_NONE);
         }
         lt_strbuf_add_str(sb, "</td></tr>\n");
     }
     lt_strbuf_add_str(sb, "</table>\n");
+}
+
+/* A like budget's row: "20 taps/s, burst 100" in the locale's order. */
+static void html_budget(struct lt_strbuf *sb, enum lt_display_locale loc, enum lt_report_word label,
+                        int rate, int burst)
+{
+    char a[16], b[16];
+    snprintf(a, sizeof a, "%d", rate);
+    snprintf(b, sizeof b, "%d", burst);
+    lt_strbuf_add_str(sb, "<tr><th>");
+    add_word(sb, loc, label);
+    lt_strbuf_add_str(sb, "</th><td>");
+    lt_report_words_add(sb, loc, LT_RW_BUDGET_FIGURES, a, b);
+    lt_strbuf_add_str(sb, "</td></tr>\n");
+}
+
+/* Every word below comes from report_words.c in the report's locale; the
+ * figures follow the locale's display form and the times r->tz. */
+int lt_report_html(struct lt_strbuf *sb, const struct lt_report *r)
+{
+    const struct lt_totals *t = r->totals;
+    enum lt_display_locale loc = r->locale;
+    struct tz_saved saved = {0};
+    tz_enter(r->tz, &saved);
+    const char *name = t->title && *t->title ? t->title : t->stream;
+    lt_strbuf_add_str(sb, "<!DOCTYPE html>\n<html lang=\"");
+    add_word(sb, loc, LT_RW_LANG);
+    lt_strbuf_add_str(sb, "\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+                          "<title>");
+    add_word(sb, loc, LT_RW_TITLE_PREFIX);
+    lt_html_escape_append(sb, name);
+    lt_strbuf_add_str(sb, "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
+                          "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+                          "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+                          "th{text-align:left;background:#f4f4f4}"
+                          "@media print{body{margin:0}.chart{max-width:100%}}</style>\n"
+                          "</head><body>\n<h1>");
+    lt_html_escape_append(sb, name);
+    lt_strbuf_add_str(sb, "</h1>\n<p>");
+    add_word(sb, loc, LT_RW_INTRO_STREAM);
+    lt_strbuf_add_str(sb, "<code>");
+    lt_html_escape_append(sb, t->stream);
+    lt_strbuf_add_str(sb, "</code>");
+    if (t->series) {
+        add_word(sb, loc, LT_RW_INTRO_SERIES);
+        lt_strbuf_add_str(sb, "<code>");
+        lt_html_escape_append(sb, t->series);
+        lt_strbuf_add_str(sb, "</code>");
+    }
+    add_word(sb, loc, LT_RW_INTRO_STATUS);
+    lt_strbuf_add_str(sb, lt_report_status_word(loc, t->status));
+    add_word(sb, loc, LT_RW_INTRO_GENERATED);
+    lt_strbuf_add_str(sb, "<time>");
+    add_local(sb, r->generated_ms / 1000, true);
+    lt_strbuf_add_str(sb, "</time>");
+    add_word(sb, loc, LT_RW_INTRO_TZ);
+    lt_html_escape_append(sb, r->tz);
+    add_word(sb, loc, LT_RW_INTRO_END);
+    lt_strbuf_add_str(sb, "</p>\n<h2>");
+    add_word(sb, loc, LT_RW_H_TOTALS);
+    lt_strbuf_add_str(sb, "</h2>\n<table>\n");
+    row_figure(sb, lt_report_word(loc, LT_RW_VIEWS), t->views, loc);
+    row_figure(sb, lt_report_word(loc, LT_RW_LIKES), t->likes, loc);
+    row_figure(sb, lt_report_word(loc, LT_RW_UNIQUES_ESTIMATE), t->uniques, loc);
+    for (size_t i = 0; i < t->n_counters; i++)
+        row_figure(sb, t->counters[i].name, t->counters[i].value, loc);
+    lt_strbuf_add_str(sb, "<tr><th>");
+    add_word(sb, loc, LT_RW_PEAK_ONLINE);
+    lt_strbuf_add_str(sb, "</th><td>");
+    add_figure(sb, t->peak_online, loc);
+    if (t->peak_at_ms > 0) {
+        add_word(sb, loc, LT_RW_PEAK_AT);
+        add_local(sb, t->peak_at_ms / 1000, true);
+    }
+    lt_strbuf_add_str(sb, "</td></tr>\n</table>\n<h2>");
+    add_word(sb, loc, LT_RW_H_PER_MINUTE);
+    lt_strbuf_add_str(sb, "</h2>\n");
+    if (!r->minutes || !r->minutes->n_points) {
+        lt_strbuf_add_str(sb, "<p>");
+        add_word(sb, loc, LT_RW_NO_MINUTES);
+        lt_strbuf_add_str(sb, "</p>\n");
+    }
+    html_chart(sb, r->minutes, LT_TS_VIEWS, LT_RW_CHART_VIEWS, "#1f6fb2", loc);
+    html_chart(sb, r->minutes, LT_TS_LIKES, LT_RW_CHART_LIKES, "#c2364a", loc);
+    html_segments(sb, t, loc);
+    html_sources(sb, t, loc);
     html_reports(sb, r, loc);
     const struct lt_report_method *m = &r->method;
-    lt_strbuf_add_str(sb, "<h2>Counting method</h2>\n<table>\n"
-                          "<tr><th>A view</th><td style=\"text-align:left\">");
-    lt_html_escape_append(sb, view_rule);
-    lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>Dedup window (seconds)</th><td>");
+    lt_strbuf_add_str(sb, "<h2>");
+    add_word(sb, loc, LT_RW_H_METHOD);
+    lt_strbuf_add_str(sb, "</h2>\n<table>\n<tr><th>");
+    add_word(sb, loc, LT_RW_A_VIEW);
+    lt_strbuf_add_str(sb, "</th><td style=\"text-align:left\">");
+    add_word(sb, loc, LT_RW_VIEW_RULE);
+    lt_strbuf_add_str(sb, "</td></tr>\n<tr><th>");
+    add_word(sb, loc, LT_RW_DEDUP_WINDOW);
+    lt_strbuf_add_str(sb, "</th><td>");
     add_grouped(sb, m->dedup_seconds);
     lt_strbuf_add_str(sb, "</td></tr>\n");
-    lt_strbuf_addf(sb,
-                   "<tr><th>Like budget per viewer</th><td>%d taps/s, burst %d</td></tr>\n"
-                   "<tr><th>Like budget per client address</th><td>%d taps/s, burst %d</td></tr>\n",
-                   m->likes_per_viewer_rate, m->likes_per_viewer_burst, m->likes_per_client_rate,
-                   m->likes_per_client_burst);
-    row_figure(sb, "Taps dropped by the budgets", t->dropped_taps, loc);
-    row_figure(sb, "Events rejected", t->rejected, loc);
-    lt_strbuf_add_str(sb, "</table>\n<h2>Per-minute figures</h2>\n<table><tr><th>time</th>"
-                          "<th>views</th><th>likes</th><th>uniques</th><th>online</th></tr>\n");
+    html_budget(sb, loc, LT_RW_BUDGET_VIEWER, m->likes_per_viewer_rate, m->likes_per_viewer_burst);
+    html_budget(sb, loc, LT_RW_BUDGET_CLIENT, m->likes_per_client_rate, m->likes_per_client_burst);
+    row_figure(sb, lt_report_word(loc, LT_RW_TAPS_DROPPED), t->dropped_taps, loc);
+    row_figure(sb, lt_report_word(loc, LT_RW_EVENTS_REJECTED), t->rejected, loc);
+    static const enum lt_report_word minute_cols[] = {
+        LT_RW_COL_TIME, LT_RW_COL_VIEWS, LT_RW_COL_LIKES, LT_RW_COL_UNIQUES, LT_RW_COL_ONLINE};
+    lt_strbuf_add_str(sb, "</table>\n<h2>");
+    add_word(sb, loc, LT_RW_H_MINUTE_TABLE);
+    lt_strbuf_add_str(sb, "</h2>\n<table><tr>");
+    add_header_cells(sb, loc, minute_cols, sizeof minute_cols / sizeof *minute_cols);
+    lt_strbuf_add_str(sb, "</tr>\n");
     for (size_t i = 0; r->minutes && i < r->minutes->n_points; i++) {
         lt_strbuf_add_str(sb, "<tr><th>");
         add_local(sb, r->minutes->t[i], true);

@@ -1,7 +1,7 @@
 // The end-of-event report's HTML form (GET /v1/streams/{id}/report?format=html)
 // in headless Chromium: it opens with no console error, has no script, shows
 // the exact figures with their display form and the per-minute chart as
-// inline SVG; a screenshot is kept (report-zh-CN.png). See README.md.
+// inline SVG, its words in Chinese; a screenshot is kept (report-zh-CN.png). See README.md.
 'use strict';
 
 const { test } = require('node:test');
@@ -34,6 +34,7 @@ h.suite('end-of-event report as HTML', env, {}, () => {
       assert.match(hdrs['repr-digest'], /^sha-256=:[A-Za-z0-9+/]{43}=:$/);
       const seen = await page.evaluate(() => ({
         scripts: document.scripts.length,
+        lang: document.documentElement.lang,
         text: document.body.innerText,
         svg: document.querySelectorAll('svg.chart rect').length,
         svgBox: (() => {
@@ -46,6 +47,10 @@ h.suite('end-of-event report as HTML', env, {}, () => {
       assert.ok(seen.svg >= 2, 'the per-minute charts are inline SVG with bars');
       assert.ok(seen.svgBox[0] > 300 && seen.svgBox[1] > 100, `chart size ${seen.svgBox}`);
       assert.ok(seen.text.includes('+08:00'), 'times in the asked zone');
+      assert.equal(seen.lang, 'zh-CN');
+      assert.ok(seen.text.includes('总计') && seen.text.includes('统计方法'), 'the words in Chinese');
+      assert.ok(!seen.text.includes('Totals') && !seen.text.includes('Counting method'),
+                'no English heading in a zh-CN report');
       await h.screenshot(page, 'report-zh-CN');
       watch.check();
     } catch (e) {

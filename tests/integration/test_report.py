@@ -1,8 +1,9 @@
 """GET /v1/streams/{id}/report (issue 8, points 3 and 5): the report's
 numbers against the totals and the per-minute series, the per-stream
 refusals, the Repr-Digest header and the JSON's own sha256 (README's rule),
-freezing once the stream has ended (across a restart too), CSV, ?tz,
-?locale, and bad parameters. The clock is libfaketime's, as in
+freezing once the stream has ended (across a restart too, each locale's
+bytes apart), CSV, ?tz, ?locale (the HTML's words in it), and bad
+parameters. The clock is libfaketime's, as in
 test_timeseries.py, so the events fall in chosen minutes."""
 
 import base64
@@ -24,6 +25,22 @@ pytestmark = pytest.mark.skipif(not os.path.exists(FAKETIME_LIB),
 
 CONFIG = {"counters": ["shares"], "likes.max_per_message": 100000, "likes.burst": 20000,
           "likes.rate_per_second": 1, "likes.per_client_burst": 100000}
+
+
+ZH_HEADINGS = ["<h2>总计</h2>", "<h2>每分钟走势</h2>", "<h2>分段</h2>", "<h2>来源</h2>",
+               "<h2>统计方法</h2>", "<h2>每分钟数据</h2>"]
+EN_HEADINGS = ["<h2>Totals</h2>", "<h2>Per minute</h2>", "<h2>Segments</h2>",
+               "<h2>Sources</h2>", "<h2>Counting method</h2>", "<h2>Per-minute figures</h2>"]
+
+
+def assert_words(text, chinese):
+    """The HTML's headings in the report's language, none of the other's."""
+    want, other = (ZH_HEADINGS, EN_HEADINGS) if chinese else (EN_HEADINGS, ZH_HEADINGS)
+    for heading in want:
+        assert heading in text, heading
+    for heading in other:
+        assert heading not in text, heading
+    assert ('<html lang="zh-CN">' if chinese else '<html lang="en">') in text
 
 
 def report(srv, stream, query=""):
@@ -158,8 +175,14 @@ def test_csv_tz_and_locale(filled):
     text = html.body.decode("utf-8")
     assert "12,348 (1万+)" in text and "<svg" in text and "<script" not in text
     assert "+08:00" in text
+    assert_words(text, chinese=True)
+    assert "<th>观看次数</th>" in text and "；时区：Asia/Shanghai。" in text
     en = report(srv, s, "?format=html").body.decode("utf-8")
     assert "12,348 (12K+)" in en
+    assert_words(en, chinese=False)
+    # The machine formats keep their English keys whatever the locale.
+    assert report(srv, s, "?format=csv&locale=zh-CN").body.startswith(
+        b"section,key,time,value,views,likes,uniques,online\r\n")
 
 
 def test_title_is_escaped(filled):
@@ -168,6 +191,15 @@ def test_title_is_escaped(filled):
     assert srv.put_stream(s, {"title": title}, token=OPERATOR_TOKEN).status == 200
     text = report(srv, s, "?format=html").body.decode("utf-8")
     assert "<b>" not in text and "&lt;b&gt;&quot;Q&amp;A&quot;&lt;/b&gt;, 开幕" in text
+    # In Chinese too: the words change, the escaping does not.
+    r = report(srv, s, "?format=html&locale=zh-CN&tz=Asia/Shanghai")
+    assert r.status == 200, r
+    check_digest(r)
+    text = r.body.decode("utf-8")
+    assert "<b>" not in text
+    assert "<title>直播数据报告：&lt;b&gt;&quot;Q&amp;A&quot;&lt;/b&gt;, 开幕</title>" in text
+    assert "<h1>&lt;b&gt;&quot;Q&amp;A&quot;&lt;/b&gt;, 开幕</h1>" in text
+    assert_words(text, chinese=True)
     rows = list(csv.reader(io.StringIO(report(srv, s, "?format=csv").body.decode(), newline="")))
     assert ["report", "title", "", title, "", "", "", ""] in rows
 
@@ -175,7 +207,8 @@ def test_title_is_escaped(filled):
 def test_frozen_once_ended(filled, lt):
     srv, s, _, clock = filled
     assert srv.put_stream(s, {"status": "ended"}, token=OPERATOR_TOKEN).status == 200
-    variants = ["", "?format=csv", "?format=html&locale=zh-CN-W&tz=Asia/Shanghai"]
+    variants = ["", "?format=csv", "?format=html&locale=zh-CN-W&tz=Asia/Shanghai",
+                "?format=html"]
     first = {}
     for q in variants:
         r = report(srv, s, q)
@@ -185,6 +218,10 @@ def test_frozen_once_ended(filled, lt):
     body = json.loads(first[""][0])
     assert body["totals"]["status"] == "ended"
     assert body["sha256"] == json_sha256_rule(first[""][0])
+    # Each locale's HTML is frozen in its own words.
+    assert_words(first["?format=html&locale=zh-CN-W&tz=Asia/Shanghai"][0].decode(), chinese=True)
+    assert "状态：已结束" in first["?format=html&locale=zh-CN-W&tz=Asia/Shanghai"][0].decode()
+    assert_words(first["?format=html"][0].decode(), chinese=False)
     time.sleep(1.1)
     clock.set(time.time() + 3600)
     for q in variants:

@@ -8,9 +8,11 @@
  * `,"sha256"`, followed by `}` (README.md, "The report").
  * CSV (RFC 4180, CRLF): one table, header
  * `section,key,time,value,views,likes,uniques,online`; a row's section says
- * which columns it fills (README.md). HTML: a printable page without
- * scripts, every figure exact and in the display form of the locale, a
- * per-minute chart as inline SVG; every text from users escaped. */
+ * which columns it fills (README.md); both keep English keys whatever the
+ * locale. HTML: a printable page without scripts, its words in the locale's
+ * language (report_words.h), every figure exact and in the display form of
+ * the locale, a per-minute chart as inline SVG; every text from users
+ * escaped. */
 #ifndef LIVETALLY_REPORT_OUT_H
 #define LIVETALLY_REPORT_OUT_H
 

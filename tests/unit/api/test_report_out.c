@@ -1,12 +1,14 @@
 /* Unit tests of report_out.c: the three forms of a report built from a
  * fixed model (no sockets, no Redis): the JSON's sha256 rule, CSV quoting
- * and sections, HTML escaping, figures and chart, digests. */
+ * and sections, HTML escaping, figures and chart, digests; and of
+ * report_words.c: every word in every language, the HTML in each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "livetally/api/report_out.h"
+#include "livetally/api/report_words.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/store/timeseries.h"
@@ -14,6 +16,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +185,7 @@ static void test_html(void **state)
     assert_non_null(strstr(body, "&lt;b&gt;&quot;Q&amp;A&quot;&lt;/b&gt;, 开幕"));
     assert_non_null(strstr(body, "203,411 (20万+)"));
     assert_non_null(strstr(body, "<svg"));
-    assert_non_null(strstr(body, "likes per minute (highest: 12,345 (1万+))"));
+    assert_non_null(strstr(body, "每分钟点赞（最高：12,345 (1万+)）"));
     assert_non_null(strstr(body, ">02:00</text>"));
     assert_non_null(strstr(body, "20,000")); /* dropped taps */
     /* The segments' table: titles escaped, the running one without an end. */
@@ -190,11 +193,188 @@ static void test_html(void **state)
     assert_non_null(strstr(body, "<th>&lt;img src=x onerror=alert(1)&gt;, &quot;Q&quot;</th>"));
     assert_non_null(strstr(body, "<tr><td>1</td><th>开幕式</th><td>2022-07-16T02:00:00+00:00</td>"
                                  "<td>2022-07-16T02:01:30+00:00</td><td>2</td><td>12,000 (1万+)"));
-    assert_non_null(strstr(body, "<td>the stream's end</td>"));
+    assert_non_null(strstr(body, "<td>随直播结束</td>"));
     free(body);
     body = encode(LT_REPORT_HTML, "Asia/Shanghai", LT_LOCALE_EN, &len);
     assert_non_null(strstr(body, ">10:00</text>"));
     assert_non_null(strstr(body, "203,411 (203K+)"));
+    assert_non_null(strstr(body, "likes per minute (highest: 12,345 (12K+))"));
+    assert_non_null(strstr(body, "<td>the stream's end</td>"));
+    free(body);
+}
+
+/* A message's places "{1}", "{2}": how many times s holds p. */
+static int count_of(const char *s, const char *p)
+{
+    int n = 0;
+    for (const char *at = strstr(s, p); at; at = strstr(at + 1, p))
+        n++;
+    return n;
+}
+
+/* Every message id has a word in each language (an id added to the enum
+ * without one fails here), safe to write unescaped, with the same places as
+ * the English one; the Chinese differs from the English everywhere (no word
+ * left untranslated). */
+static void test_every_word_in_every_language(void **state)
+{
+    (void)state;
+    static const enum lt_display_locale locales[] = {LT_LOCALE_EN, LT_LOCALE_ZH_CN,
+                                                     LT_LOCALE_ZH_CN_W};
+    for (int id = 0; id < LT_RW_COUNT; id++) {
+        const char *en = lt_report_word(LT_LOCALE_EN, (enum lt_report_word)id);
+        for (size_t l = 0; l < sizeof locales / sizeof *locales; l++) {
+            const char *w = lt_report_word(locales[l], (enum lt_report_word)id);
+            assert_non_null(w);
+            if (w[0] == '\0')
+                fail_msg("message %d has no word in locale %s", id,
+                         lt_display_locale_name(locales[l]));
+            assert_null(strpbrk(w, "&<>\""));
+            assert_int_equal(count_of(w, "{1}"), count_of(en, "{1}"));
+            assert_int_equal(count_of(w, "{2}"), count_of(en, "{2}"));
+            if (locales[l] != LT_LOCALE_EN && strcmp(w, en) == 0)
+                fail_msg("message %d (\"%s\") is not translated", id, en);
+        }
+        assert_string_equal(lt_report_word(LT_LOCALE_ZH_CN, (enum lt_report_word)id),
+                            lt_report_word(LT_LOCALE_ZH_CN_W, (enum lt_report_word)id));
+    }
+    assert_string_equal(lt_report_word(LT_LOCALE_EN, LT_RW_COUNT), "");
+    assert_string_equal(lt_report_status_word(LT_LOCALE_ZH_CN, LT_STATUS_ENDED), "已结束");
+    assert_string_equal(lt_report_status_word(LT_LOCALE_EN, LT_STATUS_LIVE), "live");
+    assert_string_equal(lt_report_status_word(LT_LOCALE_EN, LT_STATUS_NONE), "");
+    struct lt_strbuf sb;
+    lt_strbuf_init(&sb, NULL, 0, 1 << 10);
+    lt_report_words_add(&sb, LT_LOCALE_ZH_CN, LT_RW_BUDGET_FIGURES, "20", "100");
+    lt_report_words_add(&sb, LT_LOCALE_EN, LT_RW_REPORTED_FIGURES, "9", NULL);
+    assert_string_equal(lt_strbuf_text(&sb), "每秒 20 次，突发上限 100 次views 9, likes ");
+    lt_strbuf_free(&sb);
+}
+
+/* The English word of every message that stands in the HTML on its own:
+ * none of them may be in a Chinese report. A word of letters alone is
+ * looked for as an element's whole text (">time<": "time" is also a tag);
+ * a message with places, by its longest part without them. */
+static void assert_no_english_word(const char *body)
+{
+    for (int id = 0; id < LT_RW_COUNT; id++) {
+        if (id == LT_RW_LANG)
+            continue;
+        const char *en = lt_report_word(LT_LOCALE_EN, (enum lt_report_word)id);
+        char needle[256];
+        const char *place = strchr(en, '{');
+        if (place) {
+            /* "{1} taps/s, burst {2}" -> " taps/s, burst " */
+            const char *from = en, *best = en;
+            size_t best_len = 0;
+            while (from) {
+                const char *next = strchr(from, '{');
+                size_t n = next ? (size_t)(next - from) : strlen(from);
+                if (n > best_len) {
+                    best = from;
+                    best_len = n;
+                }
+                from = next ? next + 3 : NULL;
+            }
+            snprintf(needle, sizeof needle, "%.*s", (int)best_len, best);
+        } else if (strspn(en, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
+                   strlen(en)) {
+            snprintf(needle, sizeof needle, ">%s<", en);
+        } else {
+            snprintf(needle, sizeof needle, "%s", en);
+        }
+        if (strlen(needle) < 3)
+            continue; /* "." and "#" */
+        if (strstr(body, needle))
+            fail_msg("the English \"%s\" (message %d) is in the Chinese report", needle, id);
+    }
+}
+
+/* zh-CN and zh-CN-W: every word in Chinese (headings, table headers, the
+ * method, the chart titles, the line under the heading), the figures in the
+ * locale's display form, the times in ?tz=; en keeps its words. */
+static void test_html_words_follow_the_locale(void **state)
+{
+    (void)state;
+    static const char *const zh_headings[] = {
+        "<h2>总计</h2>", "<h2>每分钟走势</h2>", "<h2>分段</h2>",
+        "<h2>来源</h2>", "<h2>统计方法</h2>",   "<h2>每分钟数据</h2>",
+    };
+    static const char *const en_headings[] = {
+        "<h2>Totals</h2>",  "<h2>Per minute</h2>",      "<h2>Segments</h2>",
+        "<h2>Sources</h2>", "<h2>Counting method</h2>", "<h2>Per-minute figures</h2>",
+    };
+    size_t len;
+    for (int w = 0; w < 2; w++) {
+        enum lt_display_locale loc = w ? LT_LOCALE_ZH_CN_W : LT_LOCALE_ZH_CN;
+        char *body = encode(LT_REPORT_HTML, "Asia/Shanghai", loc, &len);
+        for (size_t i = 0; i < sizeof zh_headings / sizeof *zh_headings; i++) {
+            assert_non_null(strstr(body, zh_headings[i]));
+            assert_null(strstr(body, en_headings[i]));
+        }
+        assert_non_null(strstr(body, "<html lang=\"zh-CN\">"));
+        assert_non_null(strstr(body, "<title>直播数据报告：&lt;b&gt;"));
+        assert_non_null(strstr(body, "<p>直播 <code>rep-1</code>，状态：已结束。生成于 "
+                                     "<time>2022-07-16T11:00:00+08:00</time>；时区："
+                                     "Asia/Shanghai。</p>"));
+        assert_non_null(strstr(body, "<tr><th>观看次数</th><td>203,411 ("));
+        assert_non_null(strstr(body, "<tr><th>独立观众（估算）</th><td>6</td></tr>"));
+        assert_non_null(strstr(body, "<th>峰值在线</th><td>7，出现于 2022-07-16T10:01:00+08:00"));
+        assert_non_null(strstr(body, "aria-label=\"每分钟观看次数\""));
+        assert_non_null(strstr(body, ">每分钟观看次数（最高：3）</text>"));
+        assert_non_null(
+            strstr(body, "<th>序号</th><th>分段</th><th>开始时间</th><th>结束时间</th>"));
+        assert_non_null(strstr(body, "<th>来源</th><th>本站统计观看次数</th><th>本站统计点赞</th>"
+                                     "<th>合作平台上报</th>"));
+        assert_non_null(strstr(body, "<tr><th>bili</th><td>1</td><td>3</td><td>无</td></tr>"));
+        assert_non_null(strstr(body, "<td>每秒 20 次，突发上限 100 次</td>"));
+        assert_non_null(strstr(body, "<th>时间</th><th>观看次数</th><th>点赞</th><th>独立观众</th>"
+                                     "<th>在线人数</th>"));
+        assert_non_null(strstr(body, "<th>2022-07-16T10:00:00+08:00</th>"));
+        assert_non_null(strstr(body, w ? "203,411 (20W+)" : "203,411 (20万+)"));
+        assert_no_english_word(body);
+        free(body);
+    }
+    /* A live stream: its status and its running segment, in both languages. */
+    totals.status = LT_STATUS_LIVE;
+    char *body = encode(LT_REPORT_HTML, "UTC", LT_LOCALE_ZH_CN, &len);
+    assert_non_null(strstr(body, "，状态：直播中。"));
+    assert_non_null(strstr(body, "<td>进行中</td>"));
+    assert_no_english_word(body);
+    free(body);
+    body = encode(LT_REPORT_HTML, "UTC", LT_LOCALE_EN, &len);
+    assert_non_null(strstr(body, ", status live. Generated at <time>"));
+    assert_non_null(strstr(body, "<td>running</td>"));
+    free(body);
+    /* No segments, no minutes. */
+    struct lt_totals bare;
+    lt_totals_init(&bare, "bare-1");
+    struct lt_report r = model("UTC", LT_LOCALE_ZH_CN);
+    r.totals = &bare;
+    r.minutes = NULL;
+    struct lt_strbuf sb;
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_html(&sb, &r), 0);
+    assert_non_null(strstr(lt_strbuf_text(&sb), "<p>未保留每分钟数据。</p>"));
+    assert_non_null(strstr(lt_strbuf_text(&sb), "<h2>分段</h2>\n<p>无。</p>"));
+    assert_no_english_word(lt_strbuf_text(&sb));
+    lt_strbuf_free(&sb);
+    r.locale = LT_LOCALE_EN;
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_html(&sb, &r), 0);
+    assert_non_null(strstr(lt_strbuf_text(&sb), "<p>No per-minute figures retained.</p>"));
+    assert_non_null(strstr(lt_strbuf_text(&sb), "<h2>Segments</h2>\n<p>None.</p>"));
+    lt_strbuf_free(&sb);
+    lt_totals_free(&bare);
+    /* en: the words it always had. */
+    body = encode(LT_REPORT_HTML, "UTC", LT_LOCALE_EN, &len);
+    for (size_t i = 0; i < sizeof en_headings / sizeof *en_headings; i++)
+        assert_non_null(strstr(body, en_headings[i]));
+    assert_non_null(strstr(body, "<html lang=\"en\">"));
+    assert_non_null(strstr(body, "<title>Report: &lt;b&gt;"));
+    assert_non_null(strstr(body, "<tr><th>Unique viewers (estimate)</th><td>6</td></tr>"));
+    assert_non_null(strstr(body, "<td>20 taps/s, burst 100</td>"));
+    assert_non_null(strstr(body, "<tr><th>bili</th><td>1</td><td>3</td><td>none</td></tr>"));
+    assert_null(strstr(body, "总计"));
     free(body);
 }
 
@@ -246,7 +426,18 @@ static void test_partner_reports(void **state)
     assert_int_equal(lt_report_html(&sb, &r), 0);
     const char *html = lt_strbuf_text(&sb);
     assert_non_null(strstr(html, "<h2>Partner reports</h2>"));
-    assert_non_null(strstr(html, "lower than the report before"));
+    assert_non_null(strstr(html, "<td>views 900, likes 40 (lower than the report before)</td>"));
+    assert_non_null(strstr(html, "<td>lower than the report before</td></tr>"));
+    lt_strbuf_free(&sb);
+    r.locale = LT_LOCALE_ZH_CN;
+    lt_strbuf_init(&sb, NULL, 0, 1 << 20);
+    assert_int_equal(lt_report_html(&sb, &r), 0);
+    html = lt_strbuf_text(&sb);
+    assert_non_null(strstr(html, "<h2>合作平台上报记录</h2>\n<table><tr><th>来源</th><th>时间</th>"
+                                 "<th>上报观看次数</th><th>上报点赞</th><th></th></tr>"));
+    assert_non_null(strstr(html, "<td>观看次数 900，点赞 40（低于上一次上报）</td>"));
+    assert_non_null(strstr(html, "<td>低于上一次上报</td></tr>"));
+    assert_no_english_word(html);
     lt_strbuf_free(&sb);
 }
 
@@ -271,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partner_reports, setup, teardown),
+        cmocka_unit_test(test_every_word_in_every_language),
+        cmocka_unit_test_setup_teardown(test_html_words_follow_the_locale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_and_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
