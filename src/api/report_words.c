@@ -56,8 +56,8 @@ static const char *const words_en[LT_RW_COUNT] = {
     [LT_RW_LOWER_THAN_BEFORE] = "lower than the report before",
     [LT_RW_H_METHOD] = "Counting method",
     [LT_RW_A_VIEW] = "A view",
-    [LT_RW_VIEW_RULE] = "one view per viewer per dedup window: a viewer seen again within "
-                        "dedup_seconds of its last counted view is not counted again",
+    [LT_RW_VIEW_RULE] = ("one view per viewer per dedup window: a viewer seen again within "
+                         "dedup_seconds of its last counted view is not counted again"),
     [LT_RW_DEDUP_WINDOW] = "Dedup window (seconds)",
     [LT_RW_BUDGET_VIEWER] = "Like budget per viewer",
     [LT_RW_BUDGET_CLIENT] = "Like budget per client address",
@@ -122,8 +122,8 @@ static const char *const words_zh[LT_RW_COUNT] = {
     [LT_RW_LOWER_THAN_BEFORE] = "低于上一次上报",
     [LT_RW_H_METHOD] = "统计方法",
     [LT_RW_A_VIEW] = "观看计数规则",
-    [LT_RW_VIEW_RULE] = "每位观众在每个去重窗口内只计一次观看：距其上次被计入的观看不足 "
-                        "dedup_seconds 秒时再次观看，不重复计数",
+    [LT_RW_VIEW_RULE] = ("每位观众在每个去重窗口内只计一次观看：距其上次被计入的观看不足 "
+                         "dedup_seconds 秒时再次观看，不重复计数"),
     [LT_RW_DEDUP_WINDOW] = "去重窗口（秒）",
     [LT_RW_BUDGET_VIEWER] = "每位观众的点赞限额",
     [LT_RW_BUDGET_CLIENT] = "每个客户端地址的点赞限额",
