@@ -1,6 +1,7 @@
 /* livetally's WebSocket messages (API.md "WebSocket messages") on top of
  * ws_conn.h: views and likes through the counting rules (ingest.h),
  * subscriptions through the hub, operator sockets. */
+#include "livetally/base/clock.h"
 #include "livetally/base/error.h"
 #include "livetally/base/ids.h"
 #include "livetally/base/log.h"
@@ -34,6 +35,12 @@ struct ws_client {
     /* At most LT_WS_MAX_SUBSCRIPTIONS, or operator.max_subscriptions on an
      * operator's socket (subscribe_now refuses more); grown as needed. */
     struct lt_hub_sub **subs;
+    /* The socket's message budget (limits.ws_messages_per_second,
+     * limits.ws_message_burst): a token bucket that starts full, read from
+     * the config at each message so that SIGHUP applies to open sockets. */
+    double msg_tokens;
+    int64_t msg_at_ms; /* when msg_tokens was computed; 0: never (full) */
+    int errors;        /* answers counted by refuse(); at limits.ws_max_errors, 1008 */
 };
 
 /* ---- hub kind: one text frame per push, shared by every socket -------- */
@@ -86,6 +93,27 @@ static void send_error(struct ws_client *cl, const char *code, const char *messa
     lt_ws_send_text(cl->conn, text, strlen(text));
     lt_free(text);
     json_decref(o);
+}
+
+/* An error answer that counts against the socket: a message that is not
+ * JSON, of no known type or with bad fields, one over the message budget,
+ * a refused auth. Answers the client may get in normal use (like taps over
+ * the like budget, unknown_stream, too_many_subscriptions, not_ready, ...)
+ * do not count. The answer that reaches limits.ws_max_errors is followed by
+ * a close with 1008, so a flood of bad messages costs a bounded amount of
+ * work and output; after lt_ws_close no more messages are read. */
+static void count_error(struct ws_client *cl)
+{
+    if (++cl->errors < cl->app->cfg->ws_max_errors || !lt_ws_is_open(cl->conn))
+        return;
+    lt_metrics->ws_closed_policy_total++;
+    lt_ws_close(cl->conn, LT_WS_CLOSE_POLICY, "too many bad messages");
+}
+
+static void refuse(struct ws_client *cl, const char *code, const char *message)
+{
+    send_error(cl, code, message);
+    count_error(cl);
 }
 
 static void send_dropped(struct ws_client *cl, int64_t dropped)
@@ -169,7 +197,7 @@ static void count_event(struct ws_client *cl, const struct action *a)
     if (out.dropped > 0)
         send_dropped(cl, out.dropped);
     if (out.code == LT_INGEST_TOO_MANY_SOURCES)
-        send_error(cl, "bad_message", lt_ingest_reason(out.code));
+        refuse(cl, "bad_message", lt_ingest_reason(out.code));
 }
 
 /* Carries out a view or like once lt_ingest_open decided. */
@@ -196,8 +224,8 @@ static void act(struct ws_client *cl, const struct action *a, enum lt_ingest_cod
         wire = "rate_limited";
         break;
     case LT_INGEST_TOO_MANY_SOURCES:
-        wire = "bad_message";
-        break;
+        refuse(cl, "bad_message", lt_ingest_reason(code));
+        return;
     }
     send_error(cl, wire, lt_ingest_reason(code));
 }
@@ -323,6 +351,49 @@ static const char *parse_event(struct ws_client *cl, json_t *msg, struct action 
     return NULL;
 }
 
+/* Takes one message from the socket's budget; false when it is empty. */
+static bool take_message_token(struct ws_client *cl)
+{
+    const struct lt_config *cfg = cl->app->cfg;
+    double burst = cfg->ws_message_burst;
+    int64_t now = lt_mono_ms();
+    double have = burst;
+    if (cl->msg_at_ms) {
+        have = cl->msg_tokens + (double)(now - cl->msg_at_ms) * cfg->ws_messages_per_second / 1000.0;
+        if (have > burst)
+            have = burst;
+    }
+    cl->msg_at_ms = now ? now : 1;
+    cl->msg_tokens = have;
+    if (have < 1.0)
+        return false;
+    cl->msg_tokens = have - 1.0;
+    return true;
+}
+
+/* A message over the budget: answered, not acted on. A like's taps are
+ * named as dropped, as for taps over the like budget, so that the widget
+ * takes them back (a like without n carries one tap). */
+static void refuse_rate_limited(struct ws_client *cl, json_t *msg, const char *type)
+{
+    lt_metrics->ws_messages_rate_limited_total++;
+    json_t *o = json_pack("{s:s, s:s}", "type", "error", "code", "rate_limited");
+    if (type && strcmp(type, "like") == 0) {
+        json_t *n = json_object_get(msg, "n");
+        json_int_t taps = n ? (json_is_integer(n) ? json_integer_value(n) : 0) : 1;
+        if (taps >= 1 && taps <= cl->app->cfg->likes_max_per_message)
+            json_object_set_new(o, "dropped", json_integer(taps));
+    }
+    json_object_set_new(o, "message",
+                        json_string("too many messages on this socket; slow down "
+                                    "(limits.ws_messages_per_second)"));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    lt_ws_send_text(cl->conn, text, strlen(text));
+    lt_free(text);
+    json_decref(o);
+    count_error(cl);
+}
+
 static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void *arg)
 {
     (void)conn;
@@ -331,8 +402,19 @@ static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void 
     json_error_t jerr;
     json_t *msg = json_loadb(data, len, 0, &jerr);
     const char *type = json_string_value(json_object_get(msg, "type"));
+    /* Every text message spends the budget, bad ones too, except an
+     * operator's subscribe and unsubscribe: a dashboard (re)subscribes to
+     * every stream it shows at once, up to operator.max_subscriptions,
+     * and its token already vouches for it. */
+    bool exempt = cl->operator && json_is_object(msg) && type &&
+                  (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0);
+    if (!exempt && !take_message_token(cl)) {
+        refuse_rate_limited(cl, msg, json_is_object(msg) ? type : NULL);
+        json_decref(msg);
+        return;
+    }
     if (!json_is_object(msg) || !type) {
-        send_error(cl, "bad_message", "a message is a JSON object with a type");
+        refuse(cl, "bad_message", "a message is a JSON object with a type");
         json_decref(msg);
         return;
     }
@@ -364,10 +446,10 @@ static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void 
         /* The HTTP rule (auth.c): none configured = forbidden, whatever
          * the token; a missing or wrong one = unauthorized. */
         if (cfg->operator_tokens.n == 0) {
-            send_error(cl, "forbidden", "no operator tokens are configured");
+            refuse(cl, "forbidden", "no operator tokens are configured");
         } else if (!json_is_string(t) ||
                    !lt_auth_token_ok(cfg, json_string_value(t), json_string_length(t))) {
-            send_error(cl, "unauthorized", "the token is not an operator token");
+            refuse(cl, "unauthorized", "the token is not an operator token");
         } else {
             cl->operator = true;
             for (size_t i = 0; i < cl->n_subs; i++)
@@ -382,7 +464,7 @@ static void on_text(struct lt_ws_conn *conn, const char *data, size_t len, void 
     }
     json_decref(msg);
     if (why) {
-        send_error(cl, "bad_message", why);
+        refuse(cl, "bad_message", why);
         return;
     }
     submit(cl, &a);

@@ -44,6 +44,8 @@ struct evbuffer;
     X(ws_dropped_slow_total, counter, "subscribers dropped: too much output pending")            \
     X(ws_idle_dropped_total, counter, "WebSocket connections dropped: no answer to ping")         \
     X(ws_overloaded_total, counter, "WebSocket connections closed with 1013 (overloaded)")        \
+    X(ws_messages_rate_limited_total, counter, "WebSocket messages over their socket budget")      \
+    X(ws_closed_policy_total, counter, "WebSocket connections closed with 1008 (errors)")          \
     X(sse_connections_open, gauge, "SSE subscriptions open now")                                   \
     X(sse_events_pushed_total, counter, "totals events handed to SSE subscribers")                 \
     X(memory_live_bytes, gauge, "bytes allocated through livetally's allocator")

@@ -107,6 +107,9 @@ struct lt_config {
     int max_body_bytes;
     int max_header_bytes;
     int max_ws_message_bytes;
+    int ws_messages_per_second; /* per WebSocket, all text messages (ws_api.c) */
+    int ws_message_burst;
+    int ws_max_errors; /* error answers, then 1008 */
     int header_timeout_ms;
     int idle_timeout_ms;
 
