@@ -94,7 +94,7 @@ struct lt_http_server {
     void *user;
     struct lt_http_conn *conns;
     size_t n_conns;
-    size_t n_taken; /* taken over (WebSocket, SSE), still counted */
+    size_t n_taken;                  /* taken over (WebSocket, SSE), still counted */
     struct lt_client_cap per_client; /* open connections per client address */
     bool draining;
 };

@@ -85,7 +85,7 @@ struct lt_takeover {
     char *leftover; /* bytes that came after the request, lt_malloc'd; NULL when none */
     size_t leftover_len;
     struct lt_http_server *srv; /* to call lt_http_server_release on when it closes */
-    char peer[46]; /* the request's client address, as counted per client */
+    char peer[46];              /* the request's client address, as counted per client */
 };
 
 /* Hands the request's connection over to another protocol (WebSocket) or a
