@@ -96,7 +96,7 @@ start_livetally() {
 {"listen": "127.0.0.1:0", "workers": 2,
  "redis": {"host": "127.0.0.1", "port": $rport},
  "flush_interval_ms": $FLUSH_MS, "push_interval_ms": $PUSH_MS,
- "limits": {"max_connections": 20000}, "log_level": "warn"}
+ "limits": {"max_connections": 20000, "max_connections_per_client": 0}, "log_level": "warn"}
 CONF
   : > "$work/lt.out"
   "$LT_BINARY" --config "$work/lt.json" > "$work/lt.out" 2> "$work/lt.err" &

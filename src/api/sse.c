@@ -64,7 +64,7 @@ static void client_close(struct sse_client *c, const char *why)
     event_free(c->ev_write);
     lt_outq_free(&c->out);
     close(c->fd);
-    lt_http_server_release(c->http);
+    lt_http_server_release(c->http, c->peer);
     LT_LIST_REMOVE(srv->clients, c);
     srv->count--;
     lt_metrics->sse_connections_open--;

@@ -10,6 +10,7 @@
 #include "livetally/base/outq.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
+#include "livetally/net/client_cap.h"
 #include "livetally/net/http_response.h"
 
 #include <arpa/inet.h>
@@ -60,7 +61,12 @@ struct lt_http_conn {
     struct event *timer;
     char peer[INET6_ADDRSTRLEN]; /* inet_ntop of the peer, or "local" */
     bool peer_trusted;
-    bool over_limit; /* accepted past max_connections: answer 503/1013 */
+    bool over_limit; /* past max_connections or the client's cap: answer 503/1013 */
+    /* The address this connection is counted for in srv->per_client: the
+     * peer from accept on, or, for a trusted proxy's connection, the client
+     * its latest request came from (so the count moves with it). */
+    char cap_addr[INET6_ADDRSTRLEN];
+    bool cap_held;
 
     char *in; /* raw input bytes */
     size_t in_len, in_cap;
@@ -88,12 +94,35 @@ struct lt_http_server {
     void *user;
     struct lt_http_conn *conns;
     size_t n_conns;
-    size_t n_taken; /* taken over (WebSocket, SSE), still counted */
+    size_t n_taken;                  /* taken over (WebSocket, SSE), still counted */
+    struct lt_client_cap per_client; /* open connections per client address */
     bool draining;
 };
 
 static void conn_process(struct lt_http_conn *c);
 static void conn_close(struct lt_http_conn *c, const char *reason);
+
+/* ---- per-client connection counts ------------------------------------- */
+
+static void conn_cap_release(struct lt_http_conn *c)
+{
+    if (!c->cap_held)
+        return;
+    lt_client_cap_drop(&c->srv->per_client, c->cap_addr);
+    c->cap_held = false;
+}
+
+/* Counts c for addr (moving its count from another address if it had one)
+ * and returns the new count; the caller compares it with the cap. */
+static size_t conn_cap_take(struct lt_http_conn *c, const char *addr)
+{
+    if (c->cap_held && strcmp(c->cap_addr, addr) == 0)
+        return lt_client_cap_count(&c->srv->per_client, addr);
+    conn_cap_release(c);
+    snprintf(c->cap_addr, sizeof c->cap_addr, "%s", addr);
+    c->cap_held = true;
+    return lt_client_cap_add(&c->srv->per_client, c->cap_addr);
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -416,6 +445,15 @@ static void dispatch(struct lt_http_conn *c, const char *body, size_t body_len)
     c->req.user = c->srv->user;
     request_reset_extra(&c->req);
     c->req.client_addr = client_address(c);
+    /* A trusted proxy's connection is counted for the client its request
+     * names, known only now; past the cap, this request is refused (503 or
+     * 1013) and the connection closed after the answer. */
+    if (c->peer_trusted && !c->over_limit &&
+        lt_client_cap_over(conn_cap_take(c, c->req.client_addr),
+                           c->srv->cfg->max_connections_per_client)) {
+        lt_metrics->http_connections_refused_per_client_total++;
+        c->over_limit = true;
+    }
     c->keep_alive = c->req.head.keep_alive;
     conn_set_state(c, CONN_HANDLING);
     c->request_pending = true;
@@ -605,6 +643,7 @@ static void conn_close(struct lt_http_conn *c, const char *reason)
             close(c->fd);
         c->fd = -1;
         c->state = CONN_CLOSED;
+        conn_cap_release(c);
         lt_metrics->http_connections_open--;
     }
     /* A handler still holding the request answers into the void later, and
@@ -661,20 +700,40 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             refuse_connection(fd);
             continue;
         }
+        char peer[INET6_ADDRSTRLEN];
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, sizeof peer);
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer, sizeof peer);
+        else
+            snprintf(peer, sizeof peer, "local");
+        bool trusted = lt_config_is_trusted_proxy(srv->cfg, (struct sockaddr *)&ss);
+        /* A direct client is counted by its TCP peer address from accept on;
+         * a trusted proxy's connection only once a request names its client
+         * (dispatch). Past the cap a connection is kept to be told politely
+         * on its first request, like one past max_connections, but only up
+         * to LT_OVER_LIMIT_SLACK more per address: beyond, refused at once. */
+        int per_client = srv->cfg->max_connections_per_client;
+        size_t mine = trusted ? 0 : lt_client_cap_count(&srv->per_client, peer) + 1;
+        if (lt_client_cap_over(mine, per_client) &&
+            mine > (size_t)per_client + LT_OVER_LIMIT_SLACK) {
+            lt_metrics->http_connections_refused_per_client_total++;
+            refuse_connection(fd);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct lt_http_conn *c = lt_calloc(1, sizeof *c);
         c->srv = srv;
         c->fd = fd;
         c->state = CONN_NEW;
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof c->peer);
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof c->peer);
-        else
-            snprintf(c->peer, sizeof c->peer, "local");
-        c->peer_trusted = lt_config_is_trusted_proxy(srv->cfg, (struct sockaddr *)&ss);
+        memcpy(c->peer, peer, sizeof c->peer);
+        c->peer_trusted = trusted;
         c->over_limit = load >= (size_t)srv->cfg->max_connections;
+        if (!trusted && lt_client_cap_over(conn_cap_take(c, peer), per_client)) {
+            lt_metrics->http_connections_refused_per_client_total++;
+            c->over_limit = true;
+        }
         c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
         c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
         c->timer = evtimer_new(srv->base, on_timer, c);
@@ -704,6 +763,7 @@ struct lt_http_server *lt_http_server_new(struct event_base *base, int listen_fd
     srv->listen_fd = listen_fd;
     srv->handler = handler;
     srv->user = user;
+    lt_client_cap_init(&srv->per_client);
     srv->accept_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, srv);
     srv->accept_retry = evtimer_new(base, on_accept_retry, srv);
     event_add(srv->accept_ev, NULL);
@@ -744,10 +804,11 @@ bool lt_request_over_limit(const struct lt_request *req)
     return req->conn->over_limit;
 }
 
-void lt_http_server_release(struct lt_http_server *srv)
+void lt_http_server_release(struct lt_http_server *srv, const char *client_addr)
 {
     if (srv->n_taken > 0)
         srv->n_taken--;
+    lt_client_cap_drop(&srv->per_client, client_addr);
 }
 
 int lt_http_takeover(struct lt_request *req, struct lt_takeover *t)
@@ -768,7 +829,12 @@ int lt_http_takeover(struct lt_request *req, struct lt_takeover *t)
         memcpy(t->leftover, c->in + used, t->leftover_len);
     }
     t->srv = c->srv;
-    snprintf(t->peer, sizeof t->peer, "%s", req->client_addr);
+    /* The connection's count goes with it: the new owner drops it by this
+     * address in lt_http_server_release. */
+    if (!c->cap_held)
+        conn_cap_take(c, req->client_addr);
+    snprintf(t->peer, sizeof t->peer, "%s", c->cap_addr);
+    c->cap_held = false;
     t->fd = c->fd;
     c->fd = -1; /* conn_close must not close it now */
     c->request_pending = false;
@@ -790,5 +856,6 @@ void lt_http_server_free(struct lt_http_server *srv)
     }
     event_free(srv->accept_ev);
     event_free(srv->accept_retry);
+    lt_client_cap_free(&srv->per_client);
     lt_free(srv);
 }

@@ -138,7 +138,7 @@ static void conn_finish(struct lt_ws_conn *c, const char *reason)
     lt_outq_free(&c->out);
     close(c->fd);
     c->fd = -1;
-    lt_http_server_release(c->http);
+    lt_http_server_release(c->http, c->peer);
     LT_LIST_REMOVE(srv->conns, c);
     srv->count--;
     lt_metrics->ws_connections_open--;

@@ -169,14 +169,14 @@ class ServerFactory:
         return h.deep_merge(cfg, overrides or {})
 
     def __call__(self, overrides=None, env=None, args=(), wait_ready=True, check_exit=True,
-                 operator=False):
+                 operator=False, preexec=None):
         """Starts a server. operator=True sets LIVETALLY_OPERATOR_TOKENS to
         OPERATOR_TOKEN (and a second token). check_exit: at teardown, SIGTERM
-        must end it with status 0."""
+        must end it with status 0. preexec: run in the child before exec."""
         e = dict(OPERATOR_ENV) if operator else {}
         e.update(env or {})
         srv = h.LivetallyServer(self.binary, self.tmp, self.config(overrides), env=e,
-                                args=args, name="lt%d" % len(self.servers))
+                                args=args, name="lt%d" % len(self.servers), preexec=preexec)
         self.servers.append(srv)
         self.expect_clean_exit.append(check_exit)
         srv.start(wait_ready=wait_ready)

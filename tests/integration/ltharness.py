@@ -589,8 +589,9 @@ class LivetallyServer:
     stdout goes to a file that is polled for the ready line; stderr goes to
     another file shown when a test fails."""
 
-    def __init__(self, binary, workdir, config, env=None, args=(), name="lt"):
+    def __init__(self, binary, workdir, config, env=None, args=(), name="lt", preexec=None):
         self.binary = binary
+        self.preexec = preexec  # run in the child before exec (e.g. setrlimit)
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
@@ -624,7 +625,7 @@ class LivetallyServer:
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path] + self.args,
                                      stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, env=env, cwd=self.dir,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=self.preexec)
         if wait_ready:
             self.wait_ready(timeout)
         return self

@@ -17,7 +17,8 @@ CONTRACT_KEYS = [
     "views.dedup_seconds", "likes.max_per_message", "likes.rate_per_second", "likes.burst",
     "likes.per_client_rate_per_second", "likes.per_client_burst",
     "counters", "cors.allowed_origins", "auth.operator_tokens_env", "auth.sources",
-    "trusted_proxies", "limits.max_connections", "limits.max_body_bytes",
+    "trusted_proxies", "limits.max_connections", "limits.max_connections_per_client",
+    "limits.max_body_bytes",
     "limits.max_header_bytes", "limits.max_ws_message_bytes", "limits.header_timeout_ms",
     "limits.idle_timeout_ms",
 ]

@@ -17,6 +17,8 @@ struct evbuffer;
 #define LT_METRICS(X)                                                                              \
     X(http_connections_accepted_total, counter, "TCP connections accepted")                       \
     X(http_connections_refused_total, counter, "connections refused over limits.max_connections") \
+    X(http_connections_refused_per_client_total, counter,                                          \
+      "connections refused over limits.max_connections_per_client")                                \
     X(http_connections_open, gauge, "connections open now")                                        \
     X(http_requests_total, counter, "HTTP requests answered")                                      \
     X(http_responses_4xx_total, counter, "HTTP answers with a 4xx status")                         \

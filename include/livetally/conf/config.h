@@ -104,6 +104,7 @@ struct lt_config {
     size_t n_trusted_proxies;
 
     int max_connections;
+    int max_connections_per_client; /* 0: no cap */
     int max_body_bytes;
     int max_header_bytes;
     int max_ws_message_bytes;

@@ -85,21 +85,26 @@ struct lt_takeover {
     char *leftover; /* bytes that came after the request, lt_malloc'd; NULL when none */
     size_t leftover_len;
     struct lt_http_server *srv; /* to call lt_http_server_release on when it closes */
-    char peer[46];              /* the request's client address */
+    char peer[46];              /* the request's client address, as counted per client */
 };
 
 /* Hands the request's connection over to another protocol (WebSocket) or a
  * long-lived answer (SSE): the caller owns t->fd and writes every byte
  * itself from now on; the request is gone. The connection still counts
- * against limits.max_connections until the new owner calls
- * lt_http_server_release(t->srv). Returns 0; or, while answers to earlier
+ * against limits.max_connections and limits.max_connections_per_client
+ * (for t->peer) until the new owner calls
+ * lt_http_server_release(t->srv, t->peer). Returns 0; or, while answers to earlier
  * pipelined requests are still being written, answers the request itself
  * (503 overloaded, Retry-After: 1) and returns LT_EAGAIN. */
 int lt_http_takeover(struct lt_request *req, struct lt_takeover *t);
-/* Was the connection accepted past limits.max_connections? Its requests
- * are then answered 503 overloaded (WebSocket upgrades: close 1013). */
+/* Was the connection accepted past limits.max_connections, or is its client
+ * address (the TCP peer; behind a trusted proxy, the request's
+ * X-Forwarded-For client) past limits.max_connections_per_client? Its
+ * requests are then answered 503 overloaded (WebSocket upgrades: close
+ * 1013) and it is closed after the answer. */
 bool lt_request_over_limit(const struct lt_request *req);
-void lt_http_server_release(struct lt_http_server *srv);
+/* A taken-over connection closed: it stops counting for both limits. */
+void lt_http_server_release(struct lt_http_server *srv, const char *client_addr);
 /* Connections counted against limits.max_connections: HTTP and taken over. */
 size_t lt_http_server_load(const struct lt_http_server *srv);
 

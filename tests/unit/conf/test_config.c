@@ -59,6 +59,7 @@ static const char *const all_keys[] = {
     "auth.sources",
     "trusted_proxies",
     "limits.max_connections",
+    "limits.max_connections_per_client",
     "limits.max_body_bytes",
     "limits.max_header_bytes",
     "limits.max_ws_message_bytes",
@@ -210,6 +211,7 @@ static void assert_default_values(const struct lt_config *c)
     assert_string_equal(c->operator_tokens_env, "LIVETALLY_OPERATOR_TOKENS");
     assert_int_equal(c->n_trusted_proxies, 0);
     assert_int_equal(c->max_connections, 10000);
+    assert_int_equal(c->max_connections_per_client, 256);
     assert_int_equal(c->max_body_bytes, 65536);
     assert_int_equal(c->max_header_bytes, 8192);
     assert_int_equal(c->max_ws_message_bytes, 4096);
@@ -381,6 +383,8 @@ static const struct bound bounds[] = {
      offsetof(struct lt_config, likes_per_client_rate_per_second), 1, 1000000},
     {"likes.per_client_burst", offsetof(struct lt_config, likes_per_client_burst), 1, 10000000},
     {"limits.max_connections", offsetof(struct lt_config, max_connections), 1, 1000000},
+    {"limits.max_connections_per_client",
+     offsetof(struct lt_config, max_connections_per_client), 0, 1000000},
     {"limits.max_body_bytes", offsetof(struct lt_config, max_body_bytes), 1024, 16777216},
     {"limits.max_header_bytes", offsetof(struct lt_config, max_header_bytes), 1024, 1048576},
     {"limits.max_ws_message_bytes", offsetof(struct lt_config, max_ws_message_bytes), 125,
