@@ -90,7 +90,7 @@ const struct option conf_options[] = {
      "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
     {"limits.max_connections", OPT_INT, FIELD(max_connections), 0, "10000", 1, 1000000, NULL,
      "open connections per worker"},
-    {"limits.max_connections_per_client", OPT_INT, FIELD(max_connections_per_client), 0, "256", 0, 1000000, NULL,
+    {"limits.max_connections_per_client", OPT_INT, FIELD(max_connections_per_client), 0, "1000", 0, 1000000, NULL,
      "open connections per client address per worker (the TCP peer; behind trusted_proxies, the X-Forwarded-For client); 0 = no cap"},
     {"limits.max_body_bytes", OPT_INT, FIELD(max_body_bytes), 0, "65536", 1024, 16777216, NULL,
      "largest request body"},

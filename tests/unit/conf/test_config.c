@@ -211,7 +211,7 @@ static void assert_default_values(const struct lt_config *c)
     assert_string_equal(c->operator_tokens_env, "LIVETALLY_OPERATOR_TOKENS");
     assert_int_equal(c->n_trusted_proxies, 0);
     assert_int_equal(c->max_connections, 10000);
-    assert_int_equal(c->max_connections_per_client, 256);
+    assert_int_equal(c->max_connections_per_client, 1000);
     assert_int_equal(c->max_body_bytes, 65536);
     assert_int_equal(c->max_header_bytes, 8192);
     assert_int_equal(c->max_ws_message_bytes, 4096);
