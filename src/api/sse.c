@@ -45,6 +45,7 @@ struct sse_client {
     bool end_when_flushed; /* the stream was deleted: close once written */
     /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
+    char request_id[LT_REQUEST_ID_MAX + 1]; /* of its request, for the log */
 };
 
 struct lt_sse_server {
@@ -81,8 +82,11 @@ static bool after_send(struct sse_client *c, int rc)
     c->last_tx_ms = lt_mono_ms();
     if (rc == 1) {
         if (lt_outq_pending(&c->out) > LT_SSE_MAX_PENDING) {
+            const char *outer = lt_log_request();
+            lt_log_set_request(c->request_id);
             lt_warn("sse", "dropping %s: %zu bytes of output pending (a reader too slow)",
                     c->peer, lt_outq_pending(&c->out));
+            lt_log_set_request(outer);
             client_close(c, "too slow");
             return false;
         }
@@ -249,6 +253,7 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
         .extra = lines,
         .extra_len = sizeof lines - 1,
         .connection = "close",
+        .request_id = req->id,
     };
     const struct lt_http_header *origin = lt_http_find_header(&req->head, "Origin");
     if (origin && lt_http_origin_allowed(cfg, origin->value, origin->value_len)) {
@@ -280,6 +285,7 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     c->http = t.srv;
     c->fd = fd;
     memcpy(c->peer, t.peer, sizeof c->peer);
+    memcpy(c->request_id, t.request_id, sizeof c->request_id);
     c->ev_read = event_new(srv->app->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->app->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     LT_LIST_PUSH(srv->clients, c);

@@ -16,6 +16,9 @@ static enum lt_log_level min_level = LT_LOG_INFO;
 /* "worker[N]" and "master" fit; a longer tag would be cut (harmless). */
 static char process_tag[32] = "livetally";
 
+/* See lt_log_set_request. */
+static const char *request_id;
+
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void lt_log_set_level(enum lt_log_level level)
@@ -34,6 +37,16 @@ int lt_log_level_parse(const char *name)
 void lt_log_set_process(const char *tag)
 {
     snprintf(process_tag, sizeof process_tag, "%s", tag);
+}
+
+void lt_log_set_request(const char *id)
+{
+    request_id = id;
+}
+
+const char *lt_log_request(void)
+{
+    return request_id;
 }
 
 static void record_prefix(struct lt_strbuf *line, enum lt_log_level level, const char *module)
@@ -60,6 +73,8 @@ void lt_log(enum lt_log_level level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     int rc = lt_strbuf_vaddf(&line, fmt, ap);
     va_end(ap);
+    if (rc == 0 && request_id)
+        rc = lt_strbuf_addf(&line, " req=%s", request_id);
     if (rc == 0)
         rc = lt_strbuf_add_char(&line, '\n');
     if (rc != 0) {

@@ -172,6 +172,13 @@ int lt_http_response_head(struct lt_strbuf *sb, const struct lt_response_head *h
         invalid = LT_EINVAL;
     if (h->vary_origin)
         lt_strbuf_add_str(sb, "Vary: Origin\r\n");
+    if (h->request_id) {
+        if (lt_http_header_line(sb, "X-Request-Id", h->request_id, strlen(h->request_id)) ==
+            LT_EINVAL)
+            invalid = LT_EINVAL;
+        if (h->allow_origin)
+            lt_strbuf_add_str(sb, "Access-Control-Expose-Headers: X-Request-Id\r\n");
+    }
     if (h->extra_len) {
         if (!header_lines_ok(h->extra, h->extra_len))
             return refuse(sb);

@@ -12,6 +12,7 @@
 #include "livetally/conf/config.h"
 #include "livetally/net/client_cap.h"
 #include "livetally/net/http_response.h"
+#include "livetally/net/request_id.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -250,25 +251,44 @@ static void request_reset_extra(struct lt_request *req)
 }
 
 /* Said when a head cannot be written (a handler's header refused): no
- * request data in it, so it always can be. */
-static const char head_failed[] =
+ * request data in it but the request's id (checked when it was chosen, and
+ * at most LT_REQUEST_ID_MAX bytes), so it always can be. */
+static const char head_failed_1[] =
     "HTTP/1.1 500 Internal Server Error\r\nServer: livetally\r\n"
     "Content-Type: application/json; charset=utf-8\r\nContent-Length: 77\r\n"
-    "Connection: close\r\n\r\n"
+    "Connection: close\r\nX-Request-Id: ";
+static const char head_failed_2[] =
+    "\r\n\r\n"
     "{\"error\":\"internal_error\",\"message\":\"the answer's head could not be written\"}";
 
 static void request_finished(struct lt_http_conn *c);
+
+static void respond(struct lt_request *req, int status, const char *content_type,
+                    const char *body, size_t body_len);
 
 void lt_respond(struct lt_request *req, int status, const char *content_type, const char *body,
                 size_t body_len)
 {
     struct lt_http_conn *c = req->conn;
-    const struct lt_config *cfg = c->srv->cfg;
     c->request_pending = false;
     if (c->state == CONN_CLOSED) { /* the client left while we worked */
         conn_close(c, NULL);
         return;
     }
+    /* An answer may come from a store callback, outside dispatch: name the
+     * request in what is logged meanwhile, then put back what was named
+     * (an outer request of this connection, or none). */
+    const char *outer_id = lt_log_request();
+    lt_log_set_request(req->id);
+    respond(req, status, content_type, body, body_len);
+    lt_log_set_request(outer_id);
+}
+
+static void respond(struct lt_request *req, int status, const char *content_type, const char *body,
+                    size_t body_len)
+{
+    struct lt_http_conn *c = req->conn;
+    const struct lt_config *cfg = c->srv->cfg;
     bool close_after = !c->keep_alive || c->srv->draining || c->over_limit;
     struct lt_response_head h = {
         .status = status,
@@ -276,6 +296,7 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
         .content_type = content_type,
         .content_length = (int64_t)body_len,
         .vary_origin = true,
+        .request_id = req->id[0] ? req->id : NULL,
         .extra = lt_strbuf_text(&req->extra),
         .extra_len = req->extra.len,
         .connection = close_after ? "close" : NULL,
@@ -291,6 +312,7 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
      * extra lines by extra_store, and the rest is ours and short, so this
      * max is never reached; if it were, the answer would be 500. */
     char stack[1024];
+    char canned[sizeof head_failed_1 + LT_REQUEST_ID_MAX + sizeof head_failed_2];
     struct lt_strbuf head;
     lt_strbuf_init(&head, stack, sizeof stack,
                    (size_t)cfg->max_header_bytes + sizeof req->extra_store + 1024);
@@ -299,18 +321,18 @@ void lt_respond(struct lt_request *req, int status, const char *content_type, co
         lt_error("http", "the head of a %d answer could not be written (%s); answering 500",
                  status, lt_strerror(rc));
         lt_strbuf_free(&head);
-        lt_strbuf_init_fixed(&head, NULL, 0);
+        lt_strbuf_init_fixed(&head, canned, sizeof canned);
+        lt_strbuf_add(&head, head_failed_1, sizeof head_failed_1 - 1);
+        lt_strbuf_add_str(&head, req->id[0] ? req->id : "-");
+        lt_strbuf_add(&head, head_failed_2, sizeof head_failed_2 - 1);
         status = 500;
         close_after = true;
-        body = head_failed;
-        body_len = sizeof head_failed - 1;
+        body = NULL; /* the head holds the whole canned answer */
+        body_len = 0;
     }
     struct iovec iov[2] = {{head.data, head.len}, {(void *)body, body_len}};
     bool with_body = body_len > 0 && req->head.method != LT_HTTP_HEAD;
-    if (rc != 0) /* the whole canned answer, HEAD or not */
-        conn_send(c, iov + 1, 1);
-    else
-        conn_send(c, iov, with_body ? 2 : 1);
+    conn_send(c, iov, with_body ? 2 : 1);
     lt_strbuf_free(&head);
 
     lt_metrics->http_requests_total++;
@@ -345,15 +367,49 @@ void lt_respond_error(struct lt_request *req, int status, const char *code, cons
     lt_respond_json(req, status, obj);
 }
 
+/* Requests refused before a handler saw them are logged, at most
+ * LT_FAIL_LOGS_PER_SECOND lines a second per worker so that a flood of bad
+ * requests cannot flood the log too (the counters in /metrics see them
+ * all). */
+#define LT_FAIL_LOGS_PER_SECOND 20
+
+static bool log_budget_left(void)
+{
+    static int64_t second;
+    static int lines;
+    int64_t now = lt_mono_ms() / 1000;
+    if (now != second) {
+        second = now;
+        lines = 0;
+    }
+    return lines++ < LT_FAIL_LOGS_PER_SECOND;
+}
+
+/* The request's id (request_id.h), from its head when parsed is true. */
+static void request_choose_id(struct lt_http_conn *c, bool parsed)
+{
+    const struct lt_http_header *h =
+        parsed && c->peer_trusted ? lt_http_find_header(&c->req.head, "X-Request-Id") : NULL;
+    lt_request_id_choose(c->peer_trusted, h ? h->value : NULL, h ? h->value_len : 0, c->req.id);
+}
+
 /* An error before a request could be formed (bad head, timeouts): answer and
  * close, with a request object that carries no headers. */
 static void conn_fail(struct lt_http_conn *c, int status, const char *code, const char *message)
 {
+    /* A head that parsed (the state moved on to READ_BODY) may bring a
+     * trusted proxy's id; anything earlier gets a new one. */
+    request_choose_id(c, c->state == CONN_READ_BODY);
     memset(&c->req.head, 0, sizeof c->req.head);
     request_reset_extra(&c->req);
     c->req.conn = c;
     c->keep_alive = false;
+    const char *outer_id = lt_log_request();
+    lt_log_set_request(c->req.id);
+    if (log_budget_left())
+        lt_info("http", "%s: answered %d %s: %s", c->peer, status, code, message);
     lt_respond_error(&c->req, status, code, message);
+    lt_log_set_request(outer_id);
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -455,9 +511,13 @@ static void dispatch(struct lt_http_conn *c, const char *body, size_t body_len)
         c->over_limit = true;
     }
     c->keep_alive = c->req.head.keep_alive;
+    request_choose_id(c, true);
     conn_set_state(c, CONN_HANDLING);
     c->request_pending = true;
+    const char *outer_id = lt_log_request();
+    lt_log_set_request(c->req.id);
     c->srv->handler(&c->req);
+    lt_log_set_request(outer_id);
     if (c->request_pending && c->state == CONN_HANDLING) {
         /* Answered later: read nothing more until then (pipelined requests
          * wait in the buffer, back-pressure reaches the client). */
@@ -502,11 +562,11 @@ static void conn_process(struct lt_http_conn *c)
                     conn_fail(c, 400, "bad_request", why);
                 return;
             }
+            conn_set_state(c, CONN_READ_BODY);
             if (c->req.head.content_length > (uint64_t)cfg->max_body_bytes) {
                 conn_fail(c, 413, "too_large", "the request body is too large");
                 return;
             }
-            conn_set_state(c, CONN_READ_BODY);
         }
         /* CONN_READ_BODY */
         struct lt_http_request *h = &c->req.head;
@@ -665,11 +725,18 @@ static void conn_close(struct lt_http_conn *c, const char *reason)
 
 static void refuse_connection(int fd)
 {
-    static const char busy[] =
+    static const char busy_1[] =
         "HTTP/1.1 503 Service Unavailable\r\nServer: livetally\r\nContent-Type: application/json; "
-        "charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 70\r\n\r\n"
-        "{\"error\":\"overloaded\",\"message\":\"too many connections, retry shortly\"}";
-    ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        "charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 70\r\n"
+        "X-Request-Id: ";
+    static const char busy_2[] =
+        "\r\n\r\n{\"error\":\"overloaded\",\"message\":\"too many connections, retry shortly\"}";
+    char id[LT_REQUEST_ID_MAX + 1];
+    size_t id_len = lt_request_id_generate(id);
+    struct iovec iov[3] = {
+        {(void *)busy_1, sizeof busy_1 - 1}, {id, id_len}, {(void *)busy_2, sizeof busy_2 - 1}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
+    ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
     close(fd);
 }
@@ -835,6 +902,7 @@ int lt_http_takeover(struct lt_request *req, struct lt_takeover *t)
         conn_cap_take(c, req->client_addr);
     snprintf(t->peer, sizeof t->peer, "%s", c->cap_addr);
     c->cap_held = false;
+    memcpy(t->request_id, req->id, sizeof t->request_id);
     t->fd = c->fd;
     c->fd = -1; /* conn_close must not close it now */
     c->request_pending = false;

@@ -60,6 +60,8 @@ struct lt_ws_conn {
     bool unprocessed; /* in holds bytes that came with the handshake */
     int refs; /* lt_ws_ref holders */
     char peer[46]; /* INET6_ADDRSTRLEN, as lt_takeover.peer */
+    /* The upgrade request's id, named in log lines about the connection. */
+    char request_id[LT_REQUEST_ID_MAX + 1];
 };
 
 struct lt_ws_server {
@@ -72,6 +74,15 @@ struct lt_ws_server {
     struct lt_ws_conn *settle_list;
     uint8_t *scratch;
 };
+
+/* Log lines about a connection name its upgrade request (log.h): set
+ * around our callbacks, putting back what was named before. */
+static const char *log_enter(const struct lt_ws_conn *c)
+{
+    const char *outer = lt_log_request();
+    lt_log_set_request(c->request_id);
+    return outer;
+}
 
 static void schedule_settle(struct lt_ws_conn *c)
 {
@@ -116,8 +127,10 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
         c->settling = false;
         if (!c->notified) {
             c->notified = true;
+            const char *outer = log_enter(c);
             if (c->h->on_closed)
                 c->h->on_closed(c, c->arg);
+            lt_log_set_request(outer);
         }
         if (c->state == WS_CLOSED && c->refs == 0)
             conn_free(c);
@@ -154,8 +167,10 @@ static void after_send(struct lt_ws_conn *c, int rc)
     }
     if (rc == 1) {
         if (lt_outq_pending(&c->out) > c->srv->settings.max_pending_output) {
+            const char *outer = log_enter(c); /* fan-out sends outside our callbacks */
             lt_warn("ws", "dropping %s: %zu bytes of output pending (a reader too slow)",
                     c->peer, lt_outq_pending(&c->out));
+            lt_log_set_request(outer);
             lt_metrics->ws_dropped_slow_total++;
             conn_finish(c, "too slow");
             return;
@@ -213,6 +228,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct lt_ws_conn *c = arg;
+    const char *outer = log_enter(c);
     int rc = lt_outq_flush(&c->out, c->fd);
     if (rc < 0) {
         conn_finish(c, "write error");
@@ -221,6 +237,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         if (c->state == WS_DRAIN)
             conn_finish(c, NULL);
     }
+    lt_log_set_request(outer);
 }
 
 void lt_ws_close(struct lt_ws_conn *c, uint16_t code, const char *reason)
@@ -310,6 +327,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct lt_ws_conn *c = arg;
     struct lt_ws_server *srv = c->srv;
+    const char *outer = log_enter(c); /* the memory outlives this callback */
     /* Without a partial frame waiting, read into the shared scratch buffer
      * and keep only what is left of an incomplete frame; with one, read
      * behind it in the connection's own buffer. */
@@ -353,6 +371,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             c->in = NULL;
         }
     }
+    lt_log_set_request(outer);
 }
 
 /* ---- idle sweep ------------------------------------------------------- */
@@ -373,6 +392,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct lt_ws_conn *c = srv->conns;
     while (c) {
         struct lt_ws_conn *next = c->next;
+        const char *outer = log_enter(c);
         int64_t silent = now - c->last_rx_ms;
         if (c->state == WS_CLOSING && now - c->closing_ms > LT_WS_CLOSE_WAIT_MS) {
             conn_finish(c, "no close frame from the peer");
@@ -383,6 +403,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             c->ping_out = true;
             send_frame(c, LT_WS_OP_PING, NULL, 0);
         }
+        lt_log_set_request(outer);
         c = next;
     }
 }
@@ -500,10 +521,11 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     const struct lt_http_header *key = lt_http_find_header(&req->head, "Sec-WebSocket-Key");
     char accept[29]; /* base64 of a SHA-1: 28 bytes and the NUL */
     lt_ws_accept_key(key->value, key->value_len, accept);
-    /* Nothing from the request but the 28-byte accept key goes in: both
-     * buffers hold their text with room to spare, and if they did not, the
-     * client would get a 500 rather than a cut handshake. */
-    char lines_store[128], head_store[256];
+    /* Nothing from the request but the 28-byte accept key and the id (at
+     * most 64 checked bytes) goes in: both buffers hold their text with
+     * room to spare, and if they did not, the client would get a 500
+     * rather than a cut handshake. */
+    char lines_store[128], head_store[384]; /* the id: at most 80 more bytes */
     struct lt_strbuf lines, head;
     lt_strbuf_init_fixed(&lines, lines_store, sizeof lines_store);
     lt_strbuf_init_fixed(&head, head_store, sizeof head_store);
@@ -515,6 +537,7 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
         .extra = lt_strbuf_text(&lines),
         .extra_len = lines.len,
         .connection = "Upgrade",
+        .request_id = req->id,
     };
     if (lt_strbuf_failed(&lines) || lt_http_response_head(&head, &h) != 0) {
         lt_respond_error(req, 500, "internal_error", "the handshake could not be written");
@@ -535,6 +558,7 @@ struct lt_ws_conn *lt_ws_accept(struct lt_ws_server *srv, struct lt_request *req
     c->arg = arg;
     c->last_rx_ms = lt_mono_ms();
     memcpy(c->peer, t.peer, sizeof c->peer);
+    memcpy(c->request_id, t.request_id, sizeof c->request_id);
     lt_ws_reader_init(&c->reader, srv->settings.max_message, true, srv->settings.allow_binary);
     c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

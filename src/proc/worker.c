@@ -14,6 +14,7 @@
 #include "livetally/core/ingest.h"
 #include "livetally/core/stream_cache.h"
 #include "livetally/net/http_server.h"
+#include "livetally/net/request_id.h"
 #include "livetally/net/ws_conn.h"
 #include "livetally/net/ws_frame.h"
 #include "livetally/api/app.h"
@@ -393,6 +394,7 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     snprintf(tag, sizeof tag, "worker[%d]", args->index);
     lt_log_set_process(tag);
     lt_metrics_bind(args->index);
+    lt_request_id_init(0); /* after fork: a prefix of this worker's own */
 
     struct worker w;
     memset(&w, 0, sizeof w);

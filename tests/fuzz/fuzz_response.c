@@ -19,7 +19,8 @@
  *
  * Input: 2 bytes status (big-endian), 1 byte flags, 4 bytes Content-Length,
  * 1 byte fixed-buffer size, then fields of 2-byte big-endian length and
- * bytes: date, content type, origin, connection, then name/value pairs. */
+ * bytes: date, content type, origin, connection, then name/value pairs.
+ * Flag 0x80 sends the connection field's bytes as the request id too. */
 #include "livetally/base/error.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/net/http_response.h"
@@ -216,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .extra = extra_failed ? NULL : lt_strbuf_text(&extra),
         .extra_len = extra_failed ? 0 : extra.len,
         .connection = (flags & 0x10) ? conn : NULL,
+        .request_id = (flags & 0x80) ? conn : NULL,
     };
 
     /* What the writer must do, computed from the rules. */
@@ -239,6 +241,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (h.vary_origin)
         want += 14;
+    if (h.request_id) {
+        valid &= value_ok(conn, strlen(conn));
+        want += 14 + strlen(conn) + 2;
+        if (h.allow_origin)
+            want += strlen("Access-Control-Expose-Headers: X-Request-Id\r\n");
+    }
     want += h.extra_len;
     if (h.connection) {
         valid &= value_ok(conn, strlen(conn));

@@ -28,6 +28,9 @@ struct lt_response_head {
     const char *allow_origin;
     size_t allow_origin_len;
     bool vary_origin; /* "Vary: Origin" */
+    /* X-Request-Id value (request_id.h); NULL for none. With allow_origin,
+     * "Access-Control-Expose-Headers: X-Request-Id" lets a page read it. */
+    const char *request_id;
     /* Header lines already written with lt_http_header_line, or NULL. */
     const char *extra;
     size_t extra_len;

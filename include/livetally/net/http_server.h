@@ -20,6 +20,7 @@
 #include "livetally/base/strbuf.h"
 #include "livetally/net/http_parse.h"
 #include "livetally/net/http_response.h"
+#include "livetally/net/request_id.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +37,10 @@ struct lt_request {
     const char *client_addr; /* peer, or X-Forwarded-For from a trusted proxy */
     struct lt_http_conn *conn;
     void *user; /* the server's user pointer (the app) */
+    /* X-Request-Id (request_id.h): a trusted proxy's, else generated. Every
+     * answer carries it, and log lines written while the handler runs (or
+     * while lt_respond does) end with req=<id>. */
+    char id[LT_REQUEST_ID_MAX + 1];
     /* Extra response headers added with lt_response_header, as header lines
      * in extra_store. They are our own (Allow, Retry-After, ETag, a
      * preflight's three, ...): the longest set is a fraction of 512 bytes.
@@ -86,6 +91,8 @@ struct lt_takeover {
     size_t leftover_len;
     struct lt_http_server *srv; /* to call lt_http_server_release on when it closes */
     char peer[46];              /* the request's client address, as counted per client */
+    /* The request's id, for the new owner's log lines. */
+    char request_id[LT_REQUEST_ID_MAX + 1];
 };
 
 /* Hands the request's connection over to another protocol (WebSocket) or a
