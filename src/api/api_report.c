@@ -56,6 +56,23 @@ static void rr_free(struct report_request *rr)
     lt_free(rr);
 }
 
+/* A store step failed: answer its error and end the request. */
+static void rr_fail(struct report_request *rr, int err)
+{
+    lt_api_respond_store_error(rr->req, err);
+    rr_free(rr);
+}
+
+/* A copy of n items of size bytes (NULL when n is 0). */
+static void *copy_items(const void *items, size_t n, size_t size)
+{
+    if (!n)
+        return NULL;
+    void *copy = lt_malloc(n * size);
+    memcpy(copy, items, n * size);
+    return copy;
+}
+
 static void send_report(struct report_request *rr, const char *body, size_t len)
 {
     struct lt_request *req = rr->req;
@@ -92,8 +109,7 @@ static void on_minutes(void *arg, int err, const struct lt_timeseries *ts)
 {
     struct report_request *rr = arg;
     if (err) {
-        lt_api_respond_store_error(rr->req, err);
-        rr_free(rr);
+        rr_fail(rr, err);
         return;
     }
     const struct lt_config *cfg = rr->app->cfg;
@@ -122,8 +138,7 @@ static void on_minutes(void *arg, int err, const struct lt_timeseries *ts)
         lt_strbuf_free(&sb);
         if (rc == 0)
             return; /* on_frozen answers */
-        lt_api_respond_store_error(rr->req, rc);
-        rr_free(rr);
+        rr_fail(rr, rc);
         return;
     } else {
         send_report(rr, lt_strbuf_text(&sb), sb.len);
@@ -155,25 +170,19 @@ static void read_minutes(struct report_request *rr)
         return;
     }
     int rc = lt_store_get_timeseries(rr->app->store, rr->stream, &plan, true, on_minutes, rr);
-    if (rc != 0) {
-        lt_api_respond_store_error(rr->req, rc);
-        rr_free(rr);
-    }
+    if (rc != 0)
+        rr_fail(rr, rc);
 }
 
 static void on_reports(void *arg, int err, const struct lt_partner_report *reports, size_t n)
 {
     struct report_request *rr = arg;
     if (err) {
-        lt_api_respond_store_error(rr->req, err);
-        rr_free(rr);
+        rr_fail(rr, err);
         return;
     }
-    if (n) {
-        rr->reports = lt_malloc(n * sizeof *reports);
-        memcpy(rr->reports, reports, n * sizeof *reports);
-        rr->n_reports = n;
-    }
+    rr->reports = copy_items(reports, n, sizeof *reports);
+    rr->n_reports = n;
     read_minutes(rr);
 }
 
@@ -181,18 +190,15 @@ static void on_reports(void *arg, int err, const struct lt_partner_report *repor
 static void read_reports(struct report_request *rr)
 {
     int rc = lt_store_get_reports(rr->app->store, rr->stream, 0, INT64_MAX, on_reports, rr);
-    if (rc != 0) {
-        lt_api_respond_store_error(rr->req, rc);
-        rr_free(rr);
-    }
+    if (rc != 0)
+        rr_fail(rr, rc);
 }
 
 static void on_stored(void *arg, int err, const char *body, size_t len)
 {
     struct report_request *rr = arg;
     if (err) {
-        lt_api_respond_store_error(rr->req, err);
-        rr_free(rr);
+        rr_fail(rr, err);
     } else if (body) {
         send_report(rr, body, len);
         rr_free(rr);
@@ -217,10 +223,8 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
     lt_totals_copy(&rr->totals, totals);
     rr->has_totals = true;
     int rc = lt_store_get_history(rr->app->store, rr->stream, on_history, rr);
-    if (rc != 0) {
-        lt_api_respond_store_error(rr->req, rc);
-        rr_free(rr);
-    }
+    if (rc != 0)
+        rr_fail(rr, rc);
 }
 
 /* The status history is in: a live stream's report is built now, an ended
@@ -229,15 +233,11 @@ static void on_history(void *arg, int err, const struct lt_status_change *change
 {
     struct report_request *rr = arg;
     if (err) {
-        lt_api_respond_store_error(rr->req, err);
-        rr_free(rr);
+        rr_fail(rr, err);
         return;
     }
-    if (n) {
-        rr->history = lt_malloc(n * sizeof *changes);
-        memcpy(rr->history, changes, n * sizeof *changes);
-        rr->n_history = n;
-    }
+    rr->history = copy_items(changes, n, sizeof *changes);
+    rr->n_history = n;
     const struct lt_totals *totals = &rr->totals;
     if (totals->status != LT_STATUS_ENDED) {
         read_reports(rr);
@@ -245,10 +245,8 @@ static void on_history(void *arg, int err, const struct lt_status_change *change
     }
     rr->frozen = true;
     int rc = lt_store_get_report(rr->app->store, rr->stream, rr->variant, on_stored, rr);
-    if (rc != 0) {
-        lt_api_respond_store_error(rr->req, rc);
-        rr_free(rr);
-    }
+    if (rc != 0)
+        rr_fail(rr, rc);
 }
 
 static bool parse_params(struct report_request *rr)

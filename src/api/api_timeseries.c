@@ -54,6 +54,14 @@ static void tr_free(struct ts_request *tr)
     lt_free(tr);
 }
 
+/* A read failed (err), or found no stream (err 0): answer and end. */
+static void finish_read(struct ts_request *tr, int err, const struct lt_timeseries *ts);
+static void tr_fail(struct ts_request *tr, int err)
+{
+    finish_read(tr, err, NULL);
+    tr_free(tr);
+}
+
 static void bad_request(struct lt_request *req, const char *why)
 {
     lt_respond_error(req, 400, "bad_request", why);
@@ -273,10 +281,8 @@ static void read_points(struct ts_request *tr)
         want_uniques = want_uniques || tr->cols.col[i] == LT_TS_UNIQUES;
     int rc =
         lt_store_get_timeseries(tr->app->store, tr->stream, &tr->plan, want_uniques, on_points, tr);
-    if (rc != 0) {
-        finish_read(tr, rc, NULL);
-        tr_free(tr);
-    }
+    if (rc != 0)
+        tr_fail(tr, rc);
 }
 
 /* The partner reports of the planned range, encoded now; then the points. */
@@ -284,8 +290,7 @@ static void on_reports(void *arg, int err, const struct lt_partner_report *repor
 {
     struct ts_request *tr = arg;
     if (err) {
-        finish_read(tr, err, NULL);
-        tr_free(tr);
+        tr_fail(tr, err);
         return;
     }
     struct lt_strbuf sb;
@@ -309,10 +314,8 @@ static void read_reports(struct ts_request *tr)
     int64_t from_ms = tr->plan.first_t * 1000;
     int64_t to_ms = (tr->plan.first_t + (int64_t)tr->plan.n_points * tr->plan.step_s) * 1000 - 1;
     int rc = lt_store_get_reports(tr->app->store, tr->stream, from_ms, to_ms, on_reports, tr);
-    if (rc != 0) {
-        finish_read(tr, rc, NULL);
-        tr_free(tr);
-    }
+    if (rc != 0)
+        tr_fail(tr, rc);
 }
 
 /* The totals read for the segment markers (?from= given). */
@@ -320,8 +323,7 @@ static void on_totals(void *arg, int err, const struct lt_totals *totals)
 {
     struct ts_request *tr = arg;
     if (err || !totals) {
-        finish_read(tr, err, NULL); /* err, or 404: no such stream */
-        tr_free(tr);
+        tr_fail(tr, err); /* err, or 404: no such stream */
         return;
     }
     lt_totals_copy(&tr->totals, totals);
@@ -351,10 +353,8 @@ static void plan_and_read(struct ts_request *tr)
     }
     /* The JSON shows segment markers: the totals first (on_totals). */
     int rc = lt_store_get_totals(tr->app->store, tr->stream, on_totals, tr);
-    if (rc != 0) {
-        finish_read(tr, rc, NULL);
-        tr_free(tr);
-    }
+    if (rc != 0)
+        tr_fail(tr, rc);
 }
 
 /* No ?from=: the stream's whole life, from its created_at. */
