@@ -43,8 +43,9 @@ void lt_api_readyz(struct lt_app *app, struct lt_request *req, const struct lt_r
 
 void lt_api_metrics(struct lt_app *app, struct lt_request *req, const struct lt_route_params *params)
 {
-    (void)app;
     (void)params;
+    if (!lt_auth_metrics(app, req))
+        return;
     struct evbuffer *out = evbuffer_new();
     lt_metrics_render(out);
     size_t len = evbuffer_get_length(out);

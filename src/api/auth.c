@@ -1,4 +1,4 @@
-/* Operator tokens and partner keys: bearer credentials compared in constant
+/* Operator tokens, partner keys and the metrics token: bearer credentials compared in constant
  * time (see api.h). Nothing here logs, and no answer repeats a credential. */
 #include "livetally/conf/config.h"
 #include "livetally/api/api.h"
@@ -73,6 +73,28 @@ bool lt_auth_operator(struct lt_app *app, struct lt_request *req)
     }
     if (!lt_auth_token_ok(app->cfg, token, len)) {
         unauthorized(req, "the bearer token is not an operator token");
+        return false;
+    }
+    return true;
+}
+
+bool lt_auth_metrics(struct lt_app *app, struct lt_request *req)
+{
+    const struct lt_config *cfg = app->cfg;
+    if (!cfg->metrics_token_env)
+        return true;
+    size_t len;
+    const char *token = bearer(req, &len);
+    if (!token) {
+        unauthorized(req, "/metrics needs Authorization: Bearer <metrics token>");
+        return false;
+    }
+    unsigned char given[32]; /* SHA-256 digest */
+    digest(token, len, given);
+    /* A loaded config always has the token when it names a variable
+     * (config.c refuses it otherwise); a NULL here still opens nothing. */
+    if (!cfg->metrics_token || !secret_matches(given, cfg->metrics_token)) {
+        unauthorized(req, "the bearer token is not the metrics token");
         return false;
     }
     return true;

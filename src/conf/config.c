@@ -86,6 +86,8 @@ const struct option conf_options[] = {
      "streams one operator WebSocket (after its auth message) may subscribe to; viewers' sockets: 16"},
     {"auth.sources", OPT_SOURCES, FIELD(sources), FIELD(n_sources), "{}", 0, MAX_SOURCES, conf_check_env_name,
      "partner keys: {\"<source>\": {\"key_env\": \"VAR\"}}; a source's key (read from VAR at start and on SIGHUP) opens PUT /v1/streams/{id}/sources/<source> only; no key set = 403"},
+    {"metrics.token_env", OPT_NULLABLE_STRING, FIELD(metrics_token_env), 0, "null", 0, 0, conf_check_env_name,
+     "environment variable holding the bearer token GET /metrics requires (Authorization: Bearer <token>; operator tokens do not open it); null = /metrics is open; named but unset or empty = the server refuses to start"},
     {"trusted_proxies", OPT_PROXIES, FIELD(trusted_proxies), FIELD(n_trusted_proxies), "[]", 0, 0, NULL,
      "addresses or CIDR blocks (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
     {"limits.max_connections", OPT_INT, FIELD(max_connections), 0, "10000", 1, 1000000, NULL,
@@ -614,6 +616,8 @@ static void read_secrets(struct lt_config *cfg)
 {
     lt_free(cfg->redis_password);
     cfg->redis_password = env_secret(cfg->redis_password_env);
+    lt_free(cfg->metrics_token);
+    cfg->metrics_token = env_secret(cfg->metrics_token_env);
     strlist_free(&cfg->operator_tokens);
     split_tokens(cfg->operator_tokens_env ? getenv(cfg->operator_tokens_env) : NULL,
                  &cfg->operator_tokens);
@@ -621,6 +625,22 @@ static void read_secrets(struct lt_config *cfg)
         lt_free(cfg->sources[i].key);
         cfg->sources[i].key = env_secret(cfg->sources[i].key_env);
     }
+}
+
+/* A secret whose absence would open what the config means to close is an
+ * error, not "no secret": metrics.token_env names a variable, so /metrics
+ * must not quietly stay open because that variable is empty. (Operator
+ * tokens and partner keys fail closed instead: none set answers 403.) The
+ * message names the variable, never a value. */
+static int check_secrets(const struct lt_config *cfg, struct errctx *e)
+{
+    if (cfg->metrics_token_env && !cfg->metrics_token)
+        return fail(e, "metrics.token_env",
+                    "the environment variable %s is not set or is empty; set it to the token "
+                    "GET /metrics should require, or set metrics.token_env to null to leave "
+                    "/metrics open",
+                    cfg->metrics_token_env);
+    return 0;
 }
 
 /* ---- loading ---- */
@@ -645,6 +665,7 @@ void lt_config_free(struct lt_config *cfg)
         option_free(cfg, &conf_options[i]);
     lt_free(cfg->path);
     lt_free(cfg->redis_password);
+    lt_free(cfg->metrics_token);
     strlist_free(&cfg->operator_tokens);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -692,7 +713,10 @@ int lt_config_load_string(struct lt_config *cfg, const char *path, const char *j
         return rc;
     }
     read_secrets(cfg);
-    return 0;
+    rc = check_secrets(cfg, &e);
+    if (rc != 0)
+        lt_config_free(cfg);
+    return rc;
 }
 
 /* Reads and applies a file. A missing default file is not an error, so that
@@ -862,8 +886,10 @@ int lt_config_load_args(struct lt_config *cfg, struct lt_cli *cli, int argc, cha
     e.path = cfg->path ? cfg->path : "command line";
     if (rc == 0)
         rc = check_combinations(cfg, &e);
-    if (rc == 0)
+    if (rc == 0) {
         read_secrets(cfg);
+        rc = check_secrets(cfg, &e);
+    }
 out:
     if (rc != 0)
         lt_config_free(cfg);

@@ -790,9 +790,10 @@ class LivetallyServer:
 
 
 
-def metric(srv, name):
-    """The sum of a metric's samples in GET /metrics (Prometheus text)."""
-    r = srv.get("/metrics")
+def metric(srv, name, token=None):
+    """The sum of a metric's samples in GET /metrics (Prometheus text);
+    token: the metrics token, when metrics.token_env is set."""
+    r = srv.get("/metrics", headers=[("Authorization", "Bearer " + token)] if token else None)
     assert r.status == 200, r
     total = None
     for line in r.body.decode().splitlines():
@@ -1261,3 +1262,28 @@ def worker_of(srv, conn):
         if set(inodes) & socket_inodes(pid):
             return pid
     return None
+
+
+def conns_by_worker(srv, pids, tries=300):
+    """{pid: HttpConn} with one open keep-alive connection held by each worker
+    in pids (fresh connections until SO_REUSEPORT has put one on each)."""
+    got, spare = {}, []
+    try:
+        for _ in range(tries):
+            c = srv.conn()
+            r = c.request("GET", "/healthz")
+            assert r.status == 200, r
+            pid = worker_of(srv, c)
+            if pid in pids and pid not in got:
+                got[pid] = c
+            else:
+                spare.append(c)
+            if len(got) == len(pids):
+                return got
+    finally:
+        for c in spare:
+            c.close()
+    for c in got.values():
+        c.close()
+    raise AssertionError("after %d connections, workers %r held none (have %r)"
+                         % (tries, sorted(set(pids) - set(got)), sorted(got)))

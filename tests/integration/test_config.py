@@ -23,7 +23,7 @@ CONTRACT_KEYS = [
     "limits.idle_timeout_ms",
 ]
 EXTRA_KEYS = ["redis.connect_timeout_ms", "redis.command_timeout_ms", "redis.max_backlog",
-              "shutdown_timeout_ms", "log_level", "web_root"]
+              "shutdown_timeout_ms", "log_level", "web_root", "metrics.token_env"]
 OPTIONS = ["--config", "--listen", "--redis", "--workers", "--check-config", "--help"]
 
 

@@ -27,31 +27,6 @@ def rewrite(srv, overrides):
     srv.write_config()
 
 
-def conns_by_worker(srv, pids, tries=300):
-    """{pid: HttpConn} with one open keep-alive connection held by each worker
-    in pids (fresh connections until SO_REUSEPORT has put one on each)."""
-    got, spare = {}, []
-    try:
-        for _ in range(tries):
-            c = srv.conn()
-            r = c.request("GET", "/healthz")
-            assert r.status == 200, r
-            pid = h.worker_of(srv, c)
-            if pid in pids and pid not in got:
-                got[pid] = c
-            else:
-                spare.append(c)
-            if len(got) == len(pids):
-                return got
-    finally:
-        for c in spare:
-            c.close()
-    for c in got.values():
-        c.close()
-    raise AssertionError("after %d connections, workers %r held none (have %r)"
-                         % (tries, sorted(set(pids) - set(got)), sorted(got)))
-
-
 def settings_seen(c):
     """(body limit applied, origins allowed) as seen on connection c: the
     status of a BODY-byte POST (413 while the limit is SMALL; the JSON error
@@ -77,7 +52,7 @@ def assert_every_worker(srv, want_status, want_origins, pids=None, timeout=5.0):
     pids = sorted(pids or srv.workers())
     deadline = time.monotonic() + timeout
     while True:
-        conns = conns_by_worker(srv, pids)
+        conns = h.conns_by_worker(srv, pids)
         try:
             seen = {pid: settings_seen(c) for pid, c in conns.items()}
         finally:
@@ -102,7 +77,7 @@ def test_sighup_applies_limit_and_origin_in_every_worker_and_after_a_restart(lt)
 
     # A keep-alive connection opened before the reload stays open and sees
     # the new settings on its next request.
-    before = conns_by_worker(srv, kids)
+    before = h.conns_by_worker(srv, kids)
     rewrite(srv, {"limits.max_body_bytes": LARGE, "cors.allowed_origins": [ORIGIN_B]})
     srv.send_signal(signal.SIGHUP)
     h.wait_until(lambda: "checked and sent to 2 running workers" in srv.stderr_text(), 5,

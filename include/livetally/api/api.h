@@ -63,6 +63,12 @@ bool lt_auth_operator_ok(struct lt_app *app, const struct lt_request *req);
  * key (another source's key included). */
 bool lt_auth_source(struct lt_app *app, struct lt_request *req, const char *source);
 
+/* GET /metrics: true when metrics.token_env is null (open) or the request
+ * carries "Bearer <the metrics token>"; otherwise answers 401 unauthorized
+ * with WWW-Authenticate: Bearer and returns false. Operator tokens do not
+ * open it. */
+bool lt_auth_metrics(struct lt_app *app, struct lt_request *req);
+
 /* Is token one of the operator tokens (constant time)? */
 struct lt_config;
 bool lt_auth_token_ok(const struct lt_config *cfg, const char *token, size_t len);

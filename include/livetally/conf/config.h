@@ -99,6 +99,11 @@ struct lt_config {
     struct lt_source_key *sources;
     size_t n_sources;
     int operator_max_subscriptions;    /* per operator WebSocket (viewers: LT_WS_MAX_SUBSCRIPTIONS) */
+    /* metrics.token_env: NULL leaves /metrics open; otherwise metrics_token
+     * holds that variable's value, never NULL once loaded (a load fails when
+     * the variable is unset or empty). A secret: never logged. */
+    char *metrics_token_env;
+    char *metrics_token;
 
     struct lt_cidr *trusted_proxies;
     size_t n_trusted_proxies;

@@ -57,6 +57,7 @@ static const char *const all_keys[] = {
     "cors.allowed_origins",
     "auth.operator_tokens_env",
     "auth.sources",
+    "metrics.token_env",
     "trusted_proxies",
     "limits.max_connections",
     "limits.max_connections_per_client",
@@ -209,6 +210,8 @@ static void assert_default_values(const struct lt_config *c)
     assert_int_equal(c->cors_allowed_origins.n, 1);
     assert_string_equal(c->cors_allowed_origins.items[0], "*");
     assert_string_equal(c->operator_tokens_env, "LIVETALLY_OPERATOR_TOKENS");
+    assert_null(c->metrics_token_env);
+    assert_null(c->metrics_token);
     assert_int_equal(c->n_trusted_proxies, 0);
     assert_int_equal(c->max_connections, 10000);
     assert_int_equal(c->max_connections_per_client, 1000);
@@ -708,6 +711,49 @@ static void test_secrets(void **state)
     unsetenv("LT_T_REDIS_PW");
 }
 
+/* metrics.token_env: null leaves /metrics open; a named variable must hold
+ * a token, or the load fails naming the key and the variable (never a
+ * value), through the file and through the command line alike. */
+static void test_metrics_token(void **state)
+{
+    (void)state;
+    setenv("LT_T_METRICS", " tok-with, comma ", 1);
+    expect_ok("{\"metrics\": {\"token_env\": \"LT_T_METRICS\"}}");
+    assert_string_equal(cfg.metrics_token_env, "LT_T_METRICS");
+    /* One token, taken whole: not split like the operator tokens. */
+    assert_string_equal(cfg.metrics_token, " tok-with, comma ");
+    lt_config_free(&cfg);
+    expect_ok("{\"metrics\": {\"token_env\": null}}");
+    assert_null(cfg.metrics_token_env);
+    assert_null(cfg.metrics_token);
+    lt_config_free(&cfg);
+
+    static const char missing[] =
+        "config/x.json: metrics.token_env: the environment variable LT_T_METRICS is not set "
+        "or is empty; set it to the token GET /metrics should require, or set "
+        "metrics.token_env to null to leave /metrics open";
+    setenv("LT_T_METRICS", "", 1);
+    expect_error("{\"metrics\": {\"token_env\": \"LT_T_METRICS\"}}", missing);
+    unsetenv("LT_T_METRICS");
+    expect_error("{\"metrics\": {\"token_env\": \"LT_T_METRICS\"}}", missing);
+    expect_error("{\"metrics\": {\"token_env\": \"LT-T\"}}",
+                 "config/x.json: metrics.token_env: \"LT-T\" is not an environment variable "
+                 "name (letters, digits, _)");
+    expect_error("{\"metrics\": {\"token\": \"x\"}}", "config/x.json: metrics.token: unknown key");
+
+    write_file("m.json", "{\"metrics\": {\"token_env\": \"LT_T_METRICS\"}}");
+    expect_args_error("m.json: metrics.token_env: the environment variable LT_T_METRICS is not "
+                      "set or is empty; set it to the token GET /metrics should require, or "
+                      "set metrics.token_env to null to leave /metrics open",
+                      "--config", "m.json", "--check-config", NULL);
+    setenv("LT_T_METRICS", "m-token", 1);
+    assert_int_equal(args("--config", "m.json", "--check-config", NULL), 0);
+    assert_string_equal(cfg.metrics_token, "m-token");
+    lt_config_free(&cfg);
+    unlink("m.json");
+    unsetenv("LT_T_METRICS");
+}
+
 static bool trusted4(const char *ip)
 {
     struct sockaddr_in sin;
@@ -1051,8 +1097,12 @@ static void test_shipped_configs(void **state)
     lt_config_free(&cfg);
     assert_has_every_key(LT_SOURCE_DIR "/config/livetally.json");
 
+    /* It names every secret's variable; the metrics token must be set. */
+    setenv("LIVETALLY_METRICS_TOKEN", "example-metrics-token", 1);
     if (args("--config", LT_SOURCE_DIR "/config/example-full.json", NULL) != 0)
         fail_msg("%s", err);
+    unsetenv("LIVETALLY_METRICS_TOKEN");
+    assert_string_equal(cfg.metrics_token, "example-metrics-token");
     assert_true(cfg.counters.n > 0);
     assert_true(cfg.n_trusted_proxies > 0);
     lt_config_free(&cfg);
@@ -1075,6 +1125,8 @@ static void test_no_leaks(void **state)
         "{\"listen\": \"[::1]:1\", \"redis\": {\"cluster\": [\"r:1\"], \"db\": 1}}",
         "{\"workers\": 1,",
         "[]",
+        "{\"metrics\": {\"token_env\": \"LT_T_PW\"}}",
+        "{\"metrics\": {\"token_env\": \"LT_T_UNSET_METRICS\"}}",
     };
     int64_t before = lt_mem_live_bytes();
     (void)state;
@@ -1239,6 +1291,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_args_errors, teardown),
         cmocka_unit_test_teardown(test_config_file_lookup, teardown),
         cmocka_unit_test_teardown(test_secrets, teardown),
+        cmocka_unit_test_teardown(test_metrics_token, teardown),
         cmocka_unit_test_teardown(test_trusted_proxies, teardown),
         cmocka_unit_test_teardown(test_counters, teardown),
         cmocka_unit_test_teardown(test_cors, teardown),
