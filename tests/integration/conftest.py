@@ -14,6 +14,15 @@ when it exists.
 LT_NO_SKIP=1 (scripts/test.sh sets it; CI=true turns it on too): a test that
 would be skipped (no redis-server, no websockets module, no binary...)
 fails instead, with the reason, so that CI cannot pass by skipping.
+
+No secret in any log line: every output of every process the harness starts
+is kept for the session (ltharness.LOGS) and every secret a test hands one of
+them is recorded (ltharness.SECRETS). Each test's servers are grepped at its
+teardown, and at the end of the session (pytest_sessionfinish) every log of
+the session, Redis' and --check-config runs' included, is grepped for every
+secret: a hit fails the run naming the file, the line and which secret (never
+printing it). Each pytest process checks what it started, so the check holds
+whatever the order of the tests and whether CTest runs one file per process.
 """
 
 import os
@@ -104,6 +113,30 @@ def lt_binary():
     return _binary()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_logs(tmp_path_factory):
+    """A directory kept for the session for outputs that have no server
+    directory (ltharness.run_binary)."""
+    h.LOG_DIR = str(tmp_path_factory.mktemp("logs"))
+    return h.LOG_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    found = h.secrets_in_logs()
+    if not found:
+        return
+    text = ("a secret is in %d log line(s) of the %d logs this session kept:\n%s\n"
+            % (len(found), len(h.LOGS), h.describe_secret_findings(found)))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_sep("=", "secrets in logs", red=True, bold=True)
+        reporter.write_line(text)
+    else:
+        sys.stderr.write(text)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
     srv = h.RedisServer(_redis_binary(), tmp_path_factory.mktemp("redis"))
@@ -191,6 +224,10 @@ class ServerFactory:
             if failed:
                 sys.stderr.write("---- %s stderr (tail) ----\n%s\n"
                                  % (srv.name, h.tail(srv.stderr_path)))
+            leaked = h.secrets_in_logs([srv.stdout_path, srv.stderr_path])
+            if leaked:
+                problems.append("%s: a secret is in its log:\n%s"
+                                % (srv.name, h.describe_secret_findings(leaked)))
             report = _sanitizer_report(srv.stderr_path)
             if report:
                 problems.append("%s: sanitizer report in stderr:\n%s" % (srv.name, report))

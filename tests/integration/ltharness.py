@@ -18,6 +18,7 @@ import select
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 # ---------------------------------------------------------------------------
@@ -102,6 +103,117 @@ def tail(path, n=60):
     except OSError:
         return "(no %s)" % path
     return "\n".join(lines[-n:])
+
+
+# ---------------------------------------------------------------------------
+# Logs and secrets of the whole session
+#
+# Every process the harness starts (redis-server, livetally, run_binary)
+# leaves its output in files that are kept for the whole pytest session and
+# listed in LOGS; every secret handed to one of them (operator tokens,
+# partner keys, the metrics token, Redis passwords) is listed in SECRETS.
+# conftest.py greps every log for every secret when the session ends (and
+# each test's servers at its teardown), so a secret written to any log line
+# fails the run naming the file and the line. Each pytest process (CTest runs
+# one per test file) checks what it started itself: a secret can only reach
+# the logs of a process that was given it, and that process was started by
+# the same session.
+
+LOGS = []     # paths, in the order the processes were started
+SECRETS = {}  # secret text -> where it was handed out ("LT_TEST_KEY_A to lt0")
+LOG_DIR = None  # set by conftest.py to a session directory; else made on first use
+MIN_SECRET_LEN = 8  # shorter test secrets would match unrelated text
+# Variables that hold a secret by their name, whatever the config says
+# (a variable set at start and named by the config only after a reload).
+SECRET_ENV_NAME = re.compile(r"TOKEN|KEY|PASSWORD|PASSWD|SECRET", re.I)
+DEFAULT_OPERATOR_TOKENS_ENV = "LIVETALLY_OPERATOR_TOKENS"
+
+
+def log_dir():
+    """The session's directory for outputs that have no server dir."""
+    global LOG_DIR
+    if LOG_DIR is None:
+        LOG_DIR = tempfile.mkdtemp(prefix="livetally-logs-")
+    return LOG_DIR
+
+
+def keep_log(path):
+    """Lists a process' output file for the end-of-session secret grep."""
+    path = str(path)
+    if path not in LOGS:
+        LOGS.append(path)
+
+
+def record_secret(value, origin, into=None):
+    """Lists a secret handed to a process in `into` (default SECRETS). Items
+    of a comma-separated list are recorded one by one (blanks trimmed, empty
+    ones dropped), as the server splits operator tokens; a short one is
+    refused: grepping for it would prove nothing."""
+    into = SECRETS if into is None else into
+    for part in str(value).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if len(part) < MIN_SECRET_LEN:
+            raise AssertionError("test secret %r (%s) is shorter than %d characters: use a "
+                                 "longer one so that the log grep means something"
+                                 % (part, origin, MIN_SECRET_LEN))
+        into.setdefault(part, origin)
+
+
+def secret_env_names(config):
+    """The variables a livetally config reads secrets from."""
+    names = set()
+    redis = config.get("redis") or {}
+    auth = config.get("auth") or {}
+    names.add(redis.get("password_env"))
+    names.add(auth.get("operator_tokens_env", DEFAULT_OPERATOR_TOKENS_ENV))
+    for src in (auth.get("sources") or {}).values():
+        if isinstance(src, dict):
+            names.add(src.get("key_env"))
+    names.add((config.get("metrics") or {}).get("token_env"))
+    return {n for n in names if isinstance(n, str)}
+
+
+def record_env_secrets(env, origin, config=None, into=None):
+    """Records the secrets among env's values (what a test hands a process,
+    not the inherited environment): the variables config names and any whose
+    name says it holds one."""
+    names = secret_env_names(config or {}) | {k for k in env if SECRET_ENV_NAME.search(k)}
+    for name in sorted(names):
+        if env.get(name):
+            record_secret(env[name], "%s to %s" % (name, origin), into)
+
+
+def secrets_in_logs(logs=None, secrets=None):
+    """Every line of the logs (default LOGS) holding a secret (default
+    SECRETS): a list of (path, line number, origin of the secret, the line
+    with the secret masked). The secret itself is never in the result."""
+    logs = LOGS if logs is None else logs
+    secrets = SECRETS if secrets is None else secrets
+    found = []
+    for path in logs:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        text = data.decode("utf-8", "replace")
+        hits = [(s, o) for s, o in secrets.items() if s in text]
+        if not hits:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            for secret, origin in hits:
+                if secret in line:
+                    masked = line
+                    for s2, _ in hits:
+                        masked = masked.replace(s2, "<secret>")
+                    found.append((path, n, origin, masked[:300]))
+    return found
+
+
+def describe_secret_findings(found):
+    return "\n".join("%s:%d: the secret %s: %s" % f for f in found)
 
 
 # ---------------------------------------------------------------------------
@@ -512,14 +624,21 @@ class RedisServer:
     that acknowledged writes survive SIGKILL; can be killed and restarted on
     the same port and dir."""
 
-    def __init__(self, binary, workdir, port=None):
+    def __init__(self, binary, workdir, port=None, password=None):
         self.binary = binary
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.proc = None
+        # redis-server appends to its log file across restarts; stdout and
+        # stderr (what it says before the log file is open) are kept too.
         self.log = os.path.join(self.dir, "redis.log")
+        self.stdout_path = os.path.join(self.dir, "redis.stdout")
+        self.stderr_path = os.path.join(self.dir, "redis.stderr")
+        self.password = password  # requirepass; the clients below AUTH with it
+        if password:
+            record_secret(password, "requirepass of redis in %s" % self.dir)
         self.starts = 0
 
     def start(self, timeout=10.0):
@@ -530,9 +649,13 @@ class RedisServer:
                 "--appendonly", "yes", "--appendfsync", "always", "--save", "",
                 "--enable-debug-command", "yes", "--protected-mode", "no",
                 "--logfile", self.log]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        if self.password:
+            args += ["--requirepass", self.password]
+        for path in (self.log, self.stdout_path, self.stderr_path):
+            keep_log(path)
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                         start_new_session=True)
         self.starts += 1
         deadline = time.monotonic() + timeout
         while True:
@@ -540,7 +663,7 @@ class RedisServer:
                 raise AssertionError("redis-server exited with %s:\n%s"
                                      % (self.proc.returncode, tail(self.log)))
             try:
-                with Resp(self.host, self.port, timeout=1.0) as r:
+                with self.client(timeout=1.0) as r:
                     if r.cmd("PING") == "PONG":
                         return
             except (OSError, RespError):
@@ -568,8 +691,15 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def client(self):
-        return Resp(self.host, self.port)
+    def client(self, timeout=3.0):
+        r = Resp(self.host, self.port, timeout=timeout)
+        if self.password:
+            try:
+                r.cmd("AUTH", self.password)
+            except BaseException:
+                r.close()
+                raise
+        return r
 
     def flushall(self):
         with self.client() as r:
@@ -601,6 +731,7 @@ class LivetallyServer:
         self.stderr_path = os.path.join(self.dir, name + ".stderr")
         self.env = env or {}
         self.args = list(args)
+        self.starts = 0
         self.proc = None
         self.host = None
         self.port = None
@@ -612,6 +743,10 @@ class LivetallyServer:
         self.worker_deaths_expected = False
 
     def write_config(self):
+        # Recorded at every write (start calls this too): a rewritten config
+        # may name other variables (a reload rotating a token). Only what the
+        # test hands over counts, not the inherited environment.
+        record_env_secrets(self.env, self.name, self.config)
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)
 
@@ -620,6 +755,18 @@ class LivetallyServer:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("LIVETALLY_") and not k.startswith("LT_TEST_")}
         env.update(self.env)
+        # A restart starts fresh files (the ready line is looked for in
+        # stdout); the previous run's are kept beside them as NAME.N.stdout.
+        self.starts += 1
+        if self.starts > 1:
+            for path in (self.stdout_path, self.stderr_path):
+                base, ext = os.path.splitext(path)
+                kept = "%s.%d%s" % (base, self.starts - 1, ext)
+                if os.path.exists(path):
+                    os.replace(path, kept)
+                    keep_log(kept)
+        for path in (self.stdout_path, self.stderr_path):
+            keep_log(path)
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path] + self.args,
@@ -819,10 +966,38 @@ def run_binary(binary, args, env=None, timeout=10.0, cwd=None):
     (exit status, stdout, stderr)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("LIVETALLY_")}
     e.update(env or {})
+    global _runs
+    _runs += 1
+    name = "run%d" % _runs
+    record_env_secrets(env or {}, "%s (%s)" % (name, " ".join(args)), _config_of(args))
     p = subprocess.run([binary] + list(args), stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        env=e, timeout=timeout, cwd=cwd)
+    # Kept for the session's secret grep like a server's output.
+    for ext, data in (("stdout", p.stdout), ("stderr", p.stderr)):
+        path = os.path.join(log_dir(), "%s.%s" % (name, ext))
+        with open(path, "wb") as f:
+            f.write(data)
+        keep_log(path)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+_runs = 0  # run_binary calls so far: names their kept outputs
+
+
+def _config_of(args):
+    """The config file named by --config FILE in args, parsed; {} when there
+    is none or it is not a JSON object (tests of broken files)."""
+    args = list(args)
+    for i, a in enumerate(args[:-1]):
+        if a == "--config":
+            try:
+                with open(args[i + 1]) as f:
+                    config = json.load(f)
+            except (OSError, ValueError):
+                return {}
+            return config if isinstance(config, dict) else {}
+    return {}
 
 
 # ---------------------------------------------------------------------------
