@@ -289,9 +289,7 @@ static void reload(struct master *m)
     const struct lt_config *next = lt_config_snapshot(&loaded);
     lt_config_unref(m->cfg);
     m->cfg = next;
-    int level = lt_log_level_parse(next->log_level);
-    if (level >= 0)
-        lt_log_set_level((enum lt_log_level)level);
+    lt_log_configure(next->log_level, next->log_format);
     char *json = lt_config_to_json(next);
     const char *path = next->path ? next->path : "";
     int sent = 0;
