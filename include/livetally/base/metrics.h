@@ -47,7 +47,7 @@ struct evbuffer;
     X(ws_messages_received_total, counter, "WebSocket text messages received")                    \
     X(ws_frames_pushed_total, counter, "totals frames handed to WebSocket subscribers")           \
     X(ws_protocol_errors_total, counter, "WebSocket connections closed for protocol errors")      \
-    X(ws_dropped_slow_total, counter, "subscribers dropped: too much output pending")            \
+    X(ws_dropped_slow_total, counter, "WebSocket subscribers dropped: too much output pending")  \
     X(ws_idle_dropped_total, counter, "WebSocket connections dropped: no answer to ping")         \
     X(ws_overloaded_total, counter, "WebSocket connections closed with 1013 (overloaded)")        \
     X(ws_messages_rate_limited_total, counter, "WebSocket messages over their socket budget")      \
