@@ -18,8 +18,8 @@ struct evbuffer;
 
 /* X(name, type, help); type is counter or gauge. */
 #define LT_METRICS(X)                                                                              \
-    X(http_connections_accepted_total, counter, "TCP connections accepted")                       \
-    X(http_connections_refused_total, counter, "connections refused over limits.max_connections") \
+    X(http_connections_accepted_total, counter, "TCP connections accepted")                        \
+    X(http_connections_refused_total, counter, "connections refused over limits.max_connections")  \
     X(http_connections_refused_per_client_total, counter,                                          \
       "connections refused over limits.max_connections_per_client")                                \
     X(http_connections_open, gauge, "connections open now")                                        \
@@ -29,7 +29,7 @@ struct evbuffer;
     X(http_closed_bad_request_total, counter, "connections closed for malformed requests")         \
     X(http_closed_timeout_total, counter, "connections closed by header or idle timeouts")         \
     X(events_accepted_total, counter, "events accepted")                                           \
-    X(events_rejected_total, counter, "events rejected, every reason (lt_metrics_reject)")          \
+    X(events_rejected_total, counter, "events rejected, every reason (lt_metrics_reject)")         \
     X(likes_accepted_total, counter, "like taps accepted")                                         \
     X(likes_rate_limited_total, counter, "like taps refused by a viewer's or client's budget")     \
     X(likes_client_limited_total, counter, "of those, taps the client budget alone refused")       \
@@ -42,19 +42,19 @@ struct evbuffer;
     X(redis_pubsub_connected, gauge, "1 while the subscriber connection to Redis is up")           \
     X(backlog_entries, gauge, "view entries waiting for Redis")                                    \
     X(streams_dirty, gauge, "streams with counts not yet in Redis")                                \
-    X(ws_connections_accepted_total, counter, "WebSocket handshakes completed")                   \
-    X(ws_connections_open, gauge, "WebSocket connections open now")                               \
-    X(ws_messages_received_total, counter, "WebSocket text messages received")                    \
-    X(ws_frames_pushed_total, counter, "totals frames handed to WebSocket subscribers")           \
-    X(ws_protocol_errors_total, counter, "WebSocket connections closed for protocol errors")      \
-    X(ws_dropped_slow_total, counter, "WebSocket subscribers dropped: too much output pending")  \
-    X(ws_idle_dropped_total, counter, "WebSocket connections dropped: no answer to ping")         \
-    X(ws_overloaded_total, counter, "WebSocket connections closed with 1013 (overloaded)")        \
+    X(ws_connections_accepted_total, counter, "WebSocket handshakes completed")                    \
+    X(ws_connections_open, gauge, "WebSocket connections open now")                                \
+    X(ws_messages_received_total, counter, "WebSocket text messages received")                     \
+    X(ws_frames_pushed_total, counter, "totals frames handed to WebSocket subscribers")            \
+    X(ws_protocol_errors_total, counter, "WebSocket connections closed for protocol errors")       \
+    X(ws_dropped_slow_total, counter, "WebSocket subscribers dropped: too much output pending")    \
+    X(ws_idle_dropped_total, counter, "WebSocket connections dropped: no answer to ping")          \
+    X(ws_overloaded_total, counter, "WebSocket connections closed with 1013 (overloaded)")         \
     X(ws_messages_rate_limited_total, counter, "WebSocket messages over their socket budget")      \
     X(ws_closed_policy_total, counter, "WebSocket connections closed with 1008 (errors)")          \
     X(sse_connections_open, gauge, "SSE subscriptions open now")                                   \
     X(sse_events_pushed_total, counter, "totals events handed to SSE subscribers")                 \
-    X(sse_dropped_slow_total, counter, "SSE subscribers dropped: too much output pending")          \
+    X(sse_dropped_slow_total, counter, "SSE subscribers dropped: too much output pending")         \
     X(memory_live_bytes, gauge, "bytes allocated through livetally's allocator")
 
 /* Why an event was not counted: X(NAME, label). Rendered as
@@ -79,7 +79,7 @@ enum lt_reject_reason { LT_REJECT_REASONS(LT_REJECT_ENUM) LT_REJECT_COUNT };
  * in microseconds and rendered in seconds). */
 #define LT_HISTOGRAMS(X)                                                                           \
     X(REDIS_FLUSH_RTT, redis_flush_rtt_seconds,                                                    \
-      "a batch's round trip: sent to Redis until its reply (applied or duplicate)")               \
+      "a batch's round trip: sent to Redis until its reply (applied or duplicate)")                \
     X(REDIS_BATCH_EVENTS, redis_batch_events, "events carried by each batch Redis applied")        \
     X(PUSH_DELAY, push_delay_seconds,                                                              \
       "a totals push: published by Redis (its ts) until handed to this worker's subscribers")
