@@ -353,11 +353,11 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
     char err[256]; /* listen errors: single snprintfs, cut short when long */
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
-        fprintf(stderr, "livetally: %s\n", err);
+        lt_error("master", "%s", err); /* in log_format, like every line from here on */
         return master_end(&m, 1);
     }
     if (lt_metrics_init_shared(m.n) != 0 || pipe2(m.ready_pipe, O_CLOEXEC) != 0) {
-        fprintf(stderr, "livetally: cannot set up workers: %s\n", strerror(errno));
+        lt_error("master", "cannot set up workers: %s", strerror(errno));
         return master_end(&m, 1);
     }
 

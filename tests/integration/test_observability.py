@@ -16,6 +16,7 @@ up pongs instead, which a client can make as fast as it likes."""
 import json
 import re
 import signal
+import socket
 import time
 
 import ltharness as h
@@ -324,3 +325,21 @@ def test_sighup_switches_text_to_json(lt, redis):
     recs = json_records(after)
     assert any(o.get("req") == rid_json for o in recs), recs
     assert any(o["msg"].startswith("config reloaded from") for o in recs), recs
+
+
+def test_start_up_failure_logged_as_json(lt, redis):
+    """A listen error after the config is read is a log record too, so a
+    JSON log collector sees why the server did not start."""
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        srv = lt({"log_format": "json", "listen": "127.0.0.1:%d" % port}, wait_ready=False,
+                 check_exit=False)
+        assert srv.wait_exit(10) == 1, srv.stderr_text()
+    finally:
+        taken.close()
+    recs = json_records(srv.stderr_text())
+    errors = [o for o in recs if o["level"] == "error" and o["proc"] == "master"]
+    assert errors and str(port) in errors[0]["msg"], recs
