@@ -140,6 +140,8 @@ static void ingest_free(struct ingest *in)
 static void ingest_decided(struct ingest *in, enum lt_ingest_code code)
 {
     struct lt_request *req = in->req;
+    /* Refused whole: every event of the body in /metrics. */
+    lt_ingest_refused(code, json_is_object(in->body) ? 1 : json_array_size(in->body));
     switch (code) {
     case LT_INGEST_OK:
         ingest_accept(in);

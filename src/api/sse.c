@@ -87,6 +87,7 @@ static bool after_send(struct sse_client *c, int rc)
             lt_warn("sse", "dropping %s: %zu bytes of output pending (a reader too slow)",
                     c->peer, lt_outq_pending(&c->out));
             lt_log_set_request(outer);
+            lt_metrics->sse_dropped_slow_total++;
             client_close(c, "too slow");
             return false;
         }

@@ -204,6 +204,7 @@ static void count_event(struct ws_client *cl, const struct action *a)
 static void act(struct ws_client *cl, const struct action *a, enum lt_ingest_code code)
 {
     const char *wire = NULL;
+    lt_ingest_refused(code, 1);
     switch (code) {
     case LT_INGEST_OK:
         count_event(cl, a);
@@ -341,8 +342,10 @@ static const char *parse_event(struct ws_client *cl, json_t *msg, struct action 
         return why;
     }
     const char *stream = message_stream(cl, msg, &why);
-    if (!stream)
+    if (!stream) {
+        lt_metrics_reject(LT_REJECT_BAD_EVENT);
         return why;
+    }
     a->type = ev.type == LT_EVENT_VIEW ? ACT_VIEW : ACT_LIKE;
     a->n = ev.n;
     snprintf(a->stream, sizeof a->stream, "%s", stream);
@@ -377,6 +380,9 @@ static bool take_message_token(struct ws_client *cl)
 static void refuse_rate_limited(struct ws_client *cl, json_t *msg, const char *type)
 {
     lt_metrics->ws_messages_rate_limited_total++;
+    bool event = type && (strcmp(type, "view") == 0 || strcmp(type, "like") == 0);
+    if (event)
+        lt_metrics_reject(LT_REJECT_RATE_LIMITED);
     json_t *o = json_pack("{s:s, s:s}", "type", "error", "code", "rate_limited");
     if (type && strcmp(type, "like") == 0) {
         json_t *n = json_object_get(msg, "n");

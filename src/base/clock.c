@@ -23,6 +23,13 @@ int64_t lt_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t lt_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 size_t lt_format_rfc3339(int64_t epoch_ms, int with_ms, char *buf, size_t cap)
 {
     time_t secs = (time_t)(epoch_ms / 1000);

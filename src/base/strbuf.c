@@ -187,3 +187,95 @@ int lt_strbuf_add_int(struct lt_strbuf *sb, int64_t v)
     text[--i] = '-';
     return lt_strbuf_add(sb, text + i, sizeof text - i);
 }
+
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0:
+ * RFC 3629's table, so no overlong form, no surrogate, nothing past
+ * U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+int lt_strbuf_add_json_string(struct lt_strbuf *sb, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = sb->len;
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = lt_strbuf_add_char(sb, '"');
+    size_t i = 0;
+    while (rc == 0 && i < n) {
+        /* The longest run that needs no escaping goes in one append. */
+        size_t run = i;
+        size_t len = 0;
+        while (run < n && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' && p[run] != 0x7F &&
+               (len = utf8_sequence(p + run, n - run)) > 0)
+            run += len;
+        if (run > i) {
+            rc = lt_strbuf_add(sb, p + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = p[i];
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t esc_len = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            if (c < 0x20 || c == 0x7F) {
+                memcpy(esc + 2, "00", 2);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+            } else {
+                memcpy(esc + 2, "fffd", 4); /* a byte of no well-formed sequence */
+            }
+            esc_len = 6;
+        }
+        rc = lt_strbuf_add(sb, esc, esc_len);
+        i++;
+    }
+    if (rc == 0)
+        rc = lt_strbuf_add_char(sb, '"');
+    if (rc != 0)
+        lt_strbuf_cut(sb, start); /* refused whole; the failure stays marked */
+    return rc;
+}

@@ -114,6 +114,8 @@ const struct option conf_options[] = {
      "how long SIGTERM waits for the last flush to Redis"},
     {"log_level", OPT_STRING, FIELD(log_level), 0, "\"info\"", 0, 0, conf_check_log_level,
      "debug, info, warn or error"},
+    {"log_format", OPT_STRING, FIELD(log_format), 0, "\"text\"", 0, 0, conf_check_log_format,
+     "text (one line per record: time, process, level, module, message) or json (one JSON object per line: ts, level, proc, module, msg, req)"},
     {"web_root", OPT_NULLABLE_STRING, FIELD(web_root), 0, "null", 0, 0, NULL,
      "directory of files served; null = the web/ directory beside the binary"},
 };

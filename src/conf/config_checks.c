@@ -222,6 +222,14 @@ bool conf_check_log_level(const char *s, char *why, size_t whylen)
     return false;
 }
 
+bool conf_check_log_format(const char *s, char *why, size_t whylen)
+{
+    if (lt_log_format_parse(s) >= 0)
+        return true;
+    snprintf(why, whylen, "is not one of text, json");
+    return false;
+}
+
 /* "10.0.0.0/8", "::1", "fe80::/10". Host bits after the prefix are refused
  * rather than masked: "10.1.2.3/8" is more likely a typo than a wish. */
 bool conf_parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whylen)

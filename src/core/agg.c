@@ -33,8 +33,11 @@ struct agg_stream {
     struct lt_batch_view *views;
     size_t n_views, cap_views;
     bool pending;
+    uint64_t like_counter_events; /* like and counter events in the deltas (views: n_views) */
 
     struct lt_batch *inflight; /* sealed, not yet acknowledged */
+    uint64_t inflight_events;  /* events it carries (redis_batch_events) */
+    int64_t sent_us;           /* when it went to Redis, lt_mono_us (redis_flush_rtt_seconds) */
     bool sent;                 /* inflight is with Redis now */
     bool dropped;              /* deleted while in flight: free on reply */
     bool indexed;              /* the index write was confirmed this active period */
@@ -227,6 +230,7 @@ int lt_agg_add_likes(struct lt_agg *agg, const char *stream, const char *source,
     if (src < 0)
         return src;
     s->sources[src].likes += n;
+    s->like_counter_events++;
     mark_pending(agg, s);
     return 0;
 }
@@ -237,6 +241,7 @@ int lt_agg_add_counter(struct lt_agg *agg, const char *stream, size_t counter_in
         return LT_EINVAL;
     struct agg_stream *s = stream_get(agg, stream);
     s->counters[counter_index] += n;
+    s->like_counter_events++;
     mark_pending(agg, s);
     return 0;
 }
@@ -266,6 +271,9 @@ static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
     b->counters = s->counters;
     s->counters = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *s->counters);
     size_t take = s->n_views < LT_MAX_VIEWS_PER_BATCH ? s->n_views : LT_MAX_VIEWS_PER_BATCH;
+    /* Every like and counter event goes with this batch, views up to take. */
+    s->inflight_events = take + s->like_counter_events;
+    s->like_counter_events = 0;
     if (take == s->n_views) {
         b->views = s->views;
         b->n_views = take;
@@ -326,6 +334,7 @@ static void index_if_due(struct lt_agg *agg, struct agg_stream *s)
 static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
 {
     s->last_sent_ms = lt_mono_ms();
+    s->sent_us = lt_mono_us();
     if (lt_store_apply_batch(agg->store, s->inflight, on_batch_done, s) == 0) {
         s->sent = true;
         lt_metrics->redis_batches_sent_total++;
@@ -362,10 +371,16 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
                 (unsigned long long)agg->failures);
         agg->failures = 0;
     }
-    if (res->applied)
+    /* A reply: the round trip is Redis' (and the link's) time, failures
+     * (timeouts, a lost link) are counted in redis_batch_failures_total. */
+    int64_t rtt = lt_mono_us() - s->sent_us;
+    lt_metrics_observe(LT_HIST_REDIS_FLUSH_RTT, rtt > 0 ? (uint64_t)rtt : 0);
+    if (res->applied) {
         lt_metrics->redis_batches_applied_total++;
-    else
+        lt_metrics_observe(LT_HIST_REDIS_BATCH_EVENTS, s->inflight_events);
+    } else {
         lt_metrics->redis_batches_duplicate_total++;
+    }
     agg->backlog -= s->inflight->n_views + (s->pending ? 0 : 1);
     batch_free(s->inflight);
     s->inflight = NULL;

@@ -8,6 +8,7 @@
 #include "livetally/base/log.h"
 #include "livetally/base/map.h"
 #include "livetally/base/mem.h"
+#include "livetally/base/metrics.h"
 #include "livetally/base/shared_buf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
@@ -36,6 +37,7 @@ struct hub_stream {
     struct lt_hub_sub *subs;
     size_t n_subs, n_online;
     bool has_latest;
+    bool latest_published;   /* latest came from a Redis publish (its ts_ms: when) */
     struct lt_totals latest; /* the newest totals, when has_latest */
     int64_t latest_seq;      /* latest.seq, -1 before any */
     int64_t pushed_seq;
@@ -158,6 +160,15 @@ static void push(struct hub_stream *st, bool paced)
     st->delivering = false;
     for (size_t k = 0; k < n_kinds; k++)
         lt_shared_unref(msgs[k]);
+    /* Publish-to-push delay, once per published seq handed to anyone: the
+     * pacing (push_interval_ms) is part of it, a snapshot or a catch-up
+     * is not a publish. ts is when the batch was sealed, on the sending
+     * worker's wall clock (apply.lua): its flush round trip is in it too,
+     * and hosts out of step skew it (below 0 counts as 0). */
+    if (paced && n_kinds > 0 && st->latest_published) {
+        int64_t delay_ms = lt_wall_ms() - st->latest.ts_ms;
+        lt_metrics_observe(LT_HIST_PUSH_DELAY, delay_ms > 0 ? (uint64_t)delay_ms * 1000 : 0);
+    }
     if (paced) {
         st->pushed_seq = st->latest_seq;
         st->last_push_ms = lt_mono_ms();
@@ -184,14 +195,16 @@ static void on_snapshot(void *arg, int err, const struct lt_totals *totals)
         return;
     }
     if (totals) {
-        offer_latest(st, totals);
+        if (offer_latest(st, totals))
+            st->latest_published = false;
     } else {
         /* A stream that does not exist yet shows zeros with seq 0. */
         struct lt_totals zero;
         lt_totals_init(&zero, st->id);
         zero.ts_ms = lt_wall_ms();
         zero.has_counted = true; /* nothing counted: known to be 0 */
-        offer_latest(st, &zero);
+        if (offer_latest(st, &zero))
+            st->latest_published = false;
         lt_totals_free(&zero);
     }
     if (st->snapshot_wanted) {
@@ -236,8 +249,10 @@ static void on_push_message(void *arg, const char *stream, const struct lt_total
         request_snapshot(st);
         return;
     }
-    if (offer_latest(st, totals))
+    if (offer_latest(st, totals)) {
+        st->latest_published = true;
         schedule_push(st);
+    }
 }
 
 /* The subscriber connection came back: every stream may have missed

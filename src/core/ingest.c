@@ -54,6 +54,33 @@ const char *lt_ingest_reason(enum lt_ingest_code code)
     return "?";
 }
 
+/* The /metrics reason of a refusal. */
+static enum lt_reject_reason reject_reason(enum lt_ingest_code code)
+{
+    switch (code) {
+    case LT_INGEST_OK: /* not a refusal: never asked */
+    case LT_INGEST_NOT_READY:
+        return LT_REJECT_NOT_READY;
+    case LT_INGEST_UNKNOWN_STREAM:
+        return LT_REJECT_UNKNOWN_STREAM;
+    case LT_INGEST_STREAM_ENDED:
+        return LT_REJECT_STREAM_ENDED;
+    case LT_INGEST_OVERLOADED:
+        return LT_REJECT_OVERLOADED;
+    case LT_INGEST_RATE_LIMITED:
+        return LT_REJECT_RATE_LIMITED;
+    case LT_INGEST_TOO_MANY_SOURCES:
+        return LT_REJECT_TOO_MANY_SOURCES;
+    }
+    return LT_REJECT_NOT_READY;
+}
+
+void lt_ingest_refused(enum lt_ingest_code code, size_t n_events)
+{
+    if (code != LT_INGEST_OK)
+        lt_metrics_reject_n(reject_reason(code), n_events);
+}
+
 struct lt_ingest *lt_ingest_new(const struct lt_config *cfg, struct lt_agg *agg,
                                 struct lt_stream_cache *cache)
 {
@@ -160,7 +187,7 @@ const char *lt_ingest_validate(struct lt_ingest *ing, json_t *event, struct lt_e
 {
     const char *why = lt_event_parse(ing->cfg, event, out);
     if (why)
-        lt_metrics->events_rejected_total++;
+        lt_metrics_reject(LT_REJECT_BAD_EVENT);
     return why;
 }
 
@@ -233,7 +260,7 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
         int64_t take = spend_likes(ing, viewer_of(e, client), client, e->n, out);
         if (take == 0) {
             out->code = LT_INGEST_RATE_LIMITED;
-            lt_metrics->events_rejected_total++;
+            lt_ingest_refused(out->code, 1);
             lt_agg_add_refused(ing->agg, stream, out->dropped, 1);
             return;
         }
@@ -256,7 +283,7 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
     }
     if (rc != 0) {
         out->code = LT_INGEST_TOO_MANY_SOURCES;
-        lt_metrics->events_rejected_total++;
+        lt_ingest_refused(out->code, 1);
         lt_agg_add_refused(ing->agg, stream, 0, 1);
         return;
     }

@@ -30,8 +30,7 @@ int main(int argc, char **argv)
         lt_config_free(&cfg);
         return 0;
     }
-    int level = lt_log_level_parse(cfg.log_level);
-    lt_log_set_level(level >= 0 ? (enum lt_log_level)level : LT_LOG_INFO);
+    lt_log_configure(cfg.log_level, cfg.log_format);
     const struct lt_config *snap = lt_config_snapshot(&cfg);
     int rc = lt_master_run(snap, argc, argv);
     lt_config_unref(snap);

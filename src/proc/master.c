@@ -289,9 +289,7 @@ static void reload(struct master *m)
     const struct lt_config *next = lt_config_snapshot(&loaded);
     lt_config_unref(m->cfg);
     m->cfg = next;
-    int level = lt_log_level_parse(next->log_level);
-    if (level >= 0)
-        lt_log_set_level((enum lt_log_level)level);
+    lt_log_configure(next->log_level, next->log_format);
     char *json = lt_config_to_json(next);
     const char *path = next->path ? next->path : "";
     int sent = 0;
@@ -355,11 +353,11 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
     char err[256]; /* listen errors: single snprintfs, cut short when long */
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
-        fprintf(stderr, "livetally: %s\n", err);
+        lt_error("master", "%s", err); /* in log_format, like every line from here on */
         return master_end(&m, 1);
     }
     if (lt_metrics_init_shared(m.n) != 0 || pipe2(m.ready_pipe, O_CLOEXEC) != 0) {
-        fprintf(stderr, "livetally: cannot set up workers: %s\n", strerror(errno));
+        lt_error("master", "cannot set up workers: %s", strerror(errno));
         return master_end(&m, 1);
     }
 

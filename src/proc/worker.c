@@ -210,9 +210,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 static void apply_config(struct worker *w, const struct lt_config *next)
 {
     const struct lt_config *old = w->cfg;
-    int level = lt_log_level_parse(next->log_level);
-    if (level >= 0)
-        lt_log_set_level((enum lt_log_level)level);
+    lt_log_configure(next->log_level, next->log_format);
     lt_http_server_set_config(w->app.http, next);
     lt_hub_set_config(w->app.hub, next);
     struct lt_ws_settings ws = ws_settings(next);

@@ -82,6 +82,7 @@ static void on_pubsub_state(struct lt_redis_conn *conn, enum lt_redis_state stat
 {
     (void)conn;
     struct lt_store *store = arg;
+    lt_metrics->redis_pubsub_connected = state == LT_REDIS_READY;
     if (state == LT_REDIS_READY) {
         /* Messages may have been missed while down: the owner refreshes its
          * cached statuses when it sees the epoch change, and the hub takes

@@ -8,6 +8,8 @@
 
 int64_t lt_wall_ms(void);
 int64_t lt_mono_ms(void);
+/* The monotonic clock in microseconds (round trips for /metrics). */
+int64_t lt_mono_us(void);
 
 /* Formats epoch milliseconds as RFC 3339 UTC into buf (at least 32 bytes):
  * "2022-07-16T02:40:00Z" when with_ms is 0, "2022-07-16T02:40:00.250Z" else.

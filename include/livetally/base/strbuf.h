@@ -54,6 +54,13 @@ int lt_strbuf_vaddf(struct lt_strbuf *sb, const char *fmt, va_list ap)
 int lt_strbuf_add_int(struct lt_strbuf *sb, int64_t v);
 int lt_strbuf_add_uint(struct lt_strbuf *sb, uint64_t v);
 
+/* Appends s (n bytes, NULs allowed) as a JSON string, quotes included:
+ * '"', '\\', and control bytes escaped (\n \r \t, else \u00XX, DEL too),
+ * well-formed UTF-8 copied as it is, and each byte of no well-formed
+ * sequence written as \ufffd, so the result is always valid JSON text
+ * whatever the bytes. Refused whole like any append. */
+int lt_strbuf_add_json_string(struct lt_strbuf *sb, const char *s, size_t n);
+
 /* Drops the text after its first len bytes (len <= sb->len), so that a
  * writer of several appends can undo a half-written piece; a failure
  * stays marked. */

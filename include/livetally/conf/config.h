@@ -120,7 +120,8 @@ struct lt_config {
     int idle_timeout_ms;
 
     int shutdown_timeout_ms;
-    char *log_level; /* "debug" | "info" | "warn" | "error" */
+    char *log_level;  /* "debug" | "info" | "warn" | "error" */
+    char *log_format; /* "text" | "json" */
     char *web_root;  /* NULL: found beside the binary */
 };
 

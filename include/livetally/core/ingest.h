@@ -23,10 +23,13 @@
  *      the taps that do not fit            -> LT_INGEST_RATE_LIMITED / dropped
  *   4. the accepted counts go to agg; a stream with too many sources in this
  *      worker right now                    -> LT_INGEST_TOO_MANY_SOURCES
- *   5. /metrics: events_accepted_total, events_rejected_total (also invalid
- *      events, through lt_ingest_validate), likes_accepted_total,
+ *   5. /metrics: events_accepted_total, events_rejected_total and
+ *      events_rejected_by_reason_total (metrics.h: invalid events through
+ *      lt_ingest_validate, rules 3 and 4 here; the refusals of rules 1 and 2
+ *      the caller counts per event with lt_ingest_refused, since only it
+ *      knows how many events a request carried), likes_accepted_total,
  *      likes_rate_limited_total, likes_client_limited_total,
- *      ingest_overloaded_total.
+ *      ingest_overloaded_total (per request).
  *
  * Budgets are kept per worker process (likes_budget.h): a client spread over
  * several workers could spend up to one budget per worker. Everything runs on
@@ -102,6 +105,11 @@ void lt_ingest_sweep(struct lt_ingest *ing, int64_t now_ms);
 typedef void lt_ingest_open_cb(void *arg, enum lt_ingest_code code);
 int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt_ingest_open_cb *cb,
                    void *arg);
+
+/* Counts n_events refused with code (not LT_INGEST_OK: nothing counted) in
+ * events_rejected_total and under code's reason: for the refusals
+ * lt_ingest_open answers, which apply to a whole request or message. */
+void lt_ingest_refused(enum lt_ingest_code code, size_t n_events);
 
 /* Validates one JSON event (event_validate.h); an invalid one counts in
  * events_rejected_total. Returns NULL or the reason. */

@@ -1,8 +1,9 @@
 /* Unit tests of strbuf.c at its edges: exact fit and one byte over (raw
  * bytes, formatted text, integers), growth onto the heap up to max and not
  * past it, appends so large that a careless size computation would wrap,
- * sticky failure, and canary bytes after the caller's storage that must
- * never change. */
+ * sticky failure, canary bytes after the caller's storage that must
+ * never change, and JSON strings (escapes, UTF-8 kept or replaced, refused
+ * whole). */
 #include "livetally/base/strbuf.h"
 
 #include "livetally/base/error.h"
@@ -263,6 +264,54 @@ static void test_cut(void **state)
     assert_true(lt_strbuf_failed(&sb)); /* the failure stays */
 }
 
+/* lt_strbuf_add_json_string of n bytes into a fresh buffer. */
+static void expect_json(const char *in, size_t n, const char *out)
+{
+    char storage[512];
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, storage, sizeof storage);
+    assert_int_equal(lt_strbuf_add_json_string(&sb, in, n), 0);
+    assert_string_equal(lt_strbuf_text(&sb), out);
+}
+
+static void test_json_string(void **state)
+{
+    (void)state;
+    expect_json("", 0, "\"\"");
+    expect_json("plain text", 10, "\"plain text\"");
+    expect_json("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
+    expect_json("\n\r\t", 3, "\"\\n\\r\\t\"");
+    expect_json("\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\"");
+    expect_json("a\0b", 3, "\"a\\u0000b\"");
+    /* Well-formed UTF-8 as it is: 2, 3 and 4 bytes, U+10FFFF. */
+    expect_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", 19,
+                "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"");
+    /* Each byte of no well-formed sequence: U+FFFD. A lone continuation,
+     * a cut sequence at the end, an overlong '/', a surrogate, past
+     * U+10FFFF, 0xff. */
+    expect_json("\x80", 1, "\"\\ufffd\"");
+    expect_json("ab\xc3", 3, "\"ab\\ufffd\"");
+    expect_json("\xc0\xaf", 2, "\"\\ufffd\\ufffd\"");
+    expect_json("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"");
+    expect_json("\xf4\x90\x80\x80", 4, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+    expect_json("\xff!", 2, "\"\\ufffd!\"");
+    expect_json("\xe2\x82x", 3, "\"\\ufffd\\ufffdx\"");
+
+    /* Refused whole: the text stays as it was, the failure is sticky. */
+    char storage[15]; /* 14 bytes of text */
+    struct lt_strbuf sb;
+    lt_strbuf_init_fixed(&sb, storage, sizeof storage);
+    assert_int_equal(lt_strbuf_add_str(&sb, "ab"), 0);
+    assert_int_equal(lt_strbuf_add_json_string(&sb, "0123456789\n", 11), LT_ETOOLARGE);
+    assert_string_equal(lt_strbuf_text(&sb), "ab");
+    assert_true(lt_strbuf_failed(&sb));
+    /* Exactly fitting: 14 bytes of text. */
+    lt_strbuf_init_fixed(&sb, storage, sizeof storage);
+    assert_int_equal(lt_strbuf_add_json_string(&sb, "0123456789\n", 11), 0);
+    assert_string_equal(lt_strbuf_text(&sb), "\"0123456789\\n\"");
+    assert_int_equal(sb.len, 14);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_huge_appends),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_json_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,7 @@ static const char *const all_keys[] = {
     "limits.idle_timeout_ms",
     "shutdown_timeout_ms",
     "log_level",
+    "log_format",
     "web_root",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
@@ -222,6 +223,7 @@ static void assert_default_values(const struct lt_config *c)
     assert_int_equal(c->idle_timeout_ms, 60000);
     assert_int_equal(c->shutdown_timeout_ms, 10000);
     assert_string_equal(c->log_level, "info");
+    assert_string_equal(c->log_format, "text");
     assert_null(c->web_root);
 }
 
@@ -340,9 +342,11 @@ static void test_every_type(void **state)
 
     /* A later value replaces the default without leaking it (ASan checks). */
     expect_ok(
-        "{\"web_root\": null, \"log_level\": \"error\", \"cors\": {\"allowed_origins\": []}}");
+        "{\"web_root\": null, \"log_level\": \"error\", \"log_format\": \"json\", "
+        "\"cors\": {\"allowed_origins\": []}}");
     assert_null(cfg.web_root);
     assert_string_equal(cfg.log_level, "error");
+    assert_string_equal(cfg.log_format, "json");
     assert_int_equal(cfg.cors_allowed_origins.n, 0);
 }
 
@@ -464,6 +468,9 @@ static void test_strings(void **state)
     (void)state;
     expect_error("{\"log_level\": \"verbose\"}",
                  "config/x.json: log_level: \"verbose\" is not one of debug, info, warn, error");
+    expect_error("{\"log_format\": \"xml\"}",
+                 "config/x.json: log_format: \"xml\" is not one of text, json");
+    expect_error("{\"log_format\": null}", "config/x.json: log_format: expected a string, got null");
     expect_error("{\"web_root\": \"\"}", "config/x.json: web_root: must not be empty");
     expect_error("{\"redis\": {\"host\": \"bad host\"}}",
                  "config/x.json: redis.host: \"bad host\" is not a host name or IP address");

@@ -899,6 +899,58 @@ static void test_leading_edge_then_paced(void **state)
     assert_int_equal(n_sent, 2);
 }
 
+/* /metrics: a reply's round trip in redis_flush_rtt_seconds (applied or
+ * duplicate, not a failure), an applied batch's events in
+ * redis_batch_events (views taken, like and counter events: not taps). */
+static void test_flush_histograms(void **state)
+{
+    (void)state;
+    const struct lt_histogram *rtt = &lt_metrics->histograms[LT_HIST_REDIS_FLUSH_RTT];
+    const struct lt_histogram *events = &lt_metrics->histograms[LT_HIST_REDIS_BATCH_EVENTS];
+    add_view("s1", "v1", NULL);
+    add_view("s1", "v2", NULL);
+    add_likes("s1", NULL, 5);
+    add_likes("s1", "bili", 1);
+    add_likes("s1", NULL, 2);
+    assert_int_equal(lt_agg_add_counter(agg, "s1", 0, 40), 0);
+    lt_agg_flush(agg);
+    fail_batch(0, LT_ETIMEDOUT);
+    assert_int_equal(rtt->count, 0);
+    lt_agg_flush(agg);
+    ack(1);
+    assert_int_equal(rtt->count, 1);
+    assert_int_equal(events->count, 1);
+    assert_int_equal(events->sum, 6);
+    assert_int_equal(events->buckets[3], 1); /* (5, 10] */
+    /* A duplicate reply is a round trip, not an applied batch. */
+    add_likes("s1", NULL, 1);
+    lt_agg_flush(agg);
+    ack_full(2, false, 17, 1000);
+    assert_int_equal(rtt->count, 2);
+    assert_int_equal(events->count, 1);
+    /* Views beyond a batch's bound go with the next one. */
+    char viewer[32];
+    for (int i = 0; i < 4003; i++) {
+        snprintf(viewer, sizeof viewer, "viewer-%05d", i);
+        add_view("s2", viewer, NULL);
+    }
+    add_likes("s2", NULL, 1);
+    lt_agg_flush(agg);
+    size_t first = n_sent - 1;
+    ack(first);
+    assert_int_equal(events->count, 2);
+    assert_int_equal(events->sum, 6 + 4001);
+    lt_agg_flush(agg);
+    ack(n_sent - 1);
+    assert_int_equal(events->count, 3);
+    assert_int_equal(events->sum, 6 + 4001 + 3);
+    assert_int_equal(rtt->count, 4);
+    uint64_t in_buckets = 0;
+    for (size_t b = 0; b < LT_HIST_MAX_BUCKETS; b++)
+        in_buckets += rtt->buckets[b];
+    assert_int_equal(in_buckets, 4);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -929,6 +981,7 @@ int main(void)
         T(test_drop_stream_in_flight_then_failure),
         T(test_drop_stream_then_recreate_before_late_reply),
         T(test_free_with_batch_in_flight),
+        T(test_flush_histograms),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include "livetally/base/clock.h"
 #include "livetally/base/error.h"
 #include "livetally/base/mem.h"
+#include "livetally/base/metrics.h"
 #include "livetally/base/shared_buf.h"
 #include "livetally/conf/config.h"
 #include "livetally/store/store.h"
@@ -197,15 +198,20 @@ static int teardown(void **state)
 
 /* What the store hands over for a published change: only the pushed
  * fields are set (store.h). */
-static void publish(int64_t seq, int64_t likes)
+static void publish_at(int64_t seq, int64_t likes, int64_t ts_ms)
 {
     struct lt_totals t;
     lt_totals_init(&t, "s");
     t.seq = seq;
     t.likes = likes;
-    t.ts_ms = 1;
+    t.ts_ms = ts_ms;
     push_cb(push_arg, "s", &t);
     lt_totals_free(&t);
+}
+
+static void publish(int64_t seq, int64_t likes)
+{
+    publish_at(seq, likes, 1);
 }
 
 static void answer_snapshot(int64_t seq)
@@ -399,6 +405,46 @@ static void test_status_and_deleted_notices(void **state)
     snapshot_cb(snapshot_arg, 0, NULL); /* the released stream's read returns: freed */
 }
 
+/* push_delay_seconds: one observation per published seq handed out, from
+ * the message's ts; none for a snapshot or a newcomer's catch-up. */
+static void test_push_delay_observed(void **state)
+{
+    (void)state;
+    const struct lt_histogram *d = &lt_metrics->histograms[LT_HIST_PUSH_DELAY];
+    memset(lt_metrics->histograms, 0, sizeof lt_metrics->histograms);
+    struct rec r1 = {0}, r2 = {0};
+    r1.last_seq = r2.last_seq = -1;
+    r1.sub = lt_hub_subscribe(hub, "s", &kind_a, &r1, true, -1);
+    answer_snapshot(5);
+    assert_int_equal(r1.got, 1);
+    assert_int_equal(d->count, 0); /* a read, not a publish */
+    /* Published 300 ms ago: at least that much delay (the pace adds). */
+    publish_at(6, 8, lt_wall_ms() - 300);
+    run_for(150);
+    assert_int_equal(r1.got, 2);
+    assert_int_equal(d->count, 1);
+    assert_true(d->sum >= 300000);
+    /* A newcomer's catch-up to the same seq is no new push. */
+    r2.sub = lt_hub_subscribe(hub, "s", &kind_a, &r2, true, -1);
+    run_for(20);
+    assert_int_equal(r2.got, 1);
+    assert_int_equal(d->count, 1);
+    /* A late, older seq: nothing pushed, nothing observed. */
+    publish_at(6, 8, lt_wall_ms());
+    run_for(150);
+    assert_int_equal(d->count, 1);
+    /* A ts ahead of this clock (hosts out of step) counts as 0. */
+    uint64_t sum = d->sum;
+    publish_at(7, 9, lt_wall_ms() + 60000);
+    run_for(150);
+    assert_int_equal(r1.got, 3);
+    assert_int_equal(d->count, 2);
+    assert_int_equal(d->sum, sum);
+    assert_int_equal(d->buckets[0], 1);
+    lt_hub_unsubscribe(hub, r1.sub);
+    lt_hub_unsubscribe(hub, r2.sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resync_takes_a_fresh_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_stream_and_failed_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_deleted_notices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_delay_observed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

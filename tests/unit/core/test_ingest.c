@@ -217,6 +217,9 @@ static int teardown(void **state)
 }
 
 #define METRIC_DELTA(name) ((int64_t)(lt_metrics->name - before.name))
+#define REJECT_DELTA(why)                                                                          \
+    ((int64_t)(lt_metrics->rejected_by_reason[LT_REJECT_##why] -                                   \
+               before.rejected_by_reason[LT_REJECT_##why]))
 
 static struct lt_ingest_client http_client(const char *addr, const char *ua)
 {
@@ -466,6 +469,7 @@ static void test_websocket_drops_excess_taps(void **state)
     assert_int_equal(METRIC_DELTA(likes_rate_limited_total), 11);
     assert_int_equal(METRIC_DELTA(events_accepted_total), 3);
     assert_int_equal(METRIC_DELTA(events_rejected_total), 1);
+    assert_int_equal(REJECT_DELTA(RATE_LIMITED), 1);
     /* The stream's own refusals: every dropped tap, the one refused event. */
     assert_int_equal(refused_taps, 11);
     assert_int_equal(refused_events, 1);
@@ -571,6 +575,7 @@ static void test_too_many_sources(void **state)
     assert_int_equal(out.code, LT_INGEST_TOO_MANY_SOURCES);
     assert_int_equal(METRIC_DELTA(likes_accepted_total), 0);
     assert_int_equal(METRIC_DELTA(events_rejected_total), 2);
+    assert_int_equal(REJECT_DELTA(TOO_MANY_SOURCES), 2);
     assert_int_equal(METRIC_DELTA(events_accepted_total), 0);
 }
 
@@ -584,8 +589,25 @@ static void test_validate_counts_rejected(void **state)
     assert_int_equal(e.n, 3);
     assert_non_null(lt_ingest_validate(ing, bad, &e));
     assert_int_equal(METRIC_DELTA(events_rejected_total), 1);
+    assert_int_equal(REJECT_DELTA(BAD_EVENT), 1);
     json_decref(good);
     json_decref(bad);
+}
+
+static void test_refused_by_reason(void **state)
+{
+    (void)state;
+    /* What lt_ingest_open answers, counted by the caller per event. */
+    lt_ingest_refused(LT_INGEST_NOT_READY, 3);
+    lt_ingest_refused(LT_INGEST_UNKNOWN_STREAM, 1);
+    lt_ingest_refused(LT_INGEST_STREAM_ENDED, 2);
+    lt_ingest_refused(LT_INGEST_OVERLOADED, 4);
+    lt_ingest_refused(LT_INGEST_OK, 9); /* not a refusal */
+    assert_int_equal(REJECT_DELTA(NOT_READY), 3);
+    assert_int_equal(REJECT_DELTA(UNKNOWN_STREAM), 1);
+    assert_int_equal(REJECT_DELTA(STREAM_ENDED), 2);
+    assert_int_equal(REJECT_DELTA(OVERLOADED), 4);
+    assert_int_equal(METRIC_DELTA(events_rejected_total), 10);
 }
 
 static void test_reasons(void **state)
@@ -618,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_keeps_spent_buckets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_and_their_viewer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_spend_no_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_by_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_counts_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
