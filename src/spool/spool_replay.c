@@ -123,9 +123,11 @@ static void add_event(struct lt_spool_replay *r, const struct lt_spool_record *r
     case LT_SPOOL_VIEW:
         add_view(p, rec->viewer, source_of(p, rec->source));
         break;
-    case LT_SPOOL_LIKES:
-        p->b.sources[source_of(p, rec->source)].likes += rec->n;
+    case LT_SPOOL_LIKES: {
+        size_t at = source_of(p, rec->source); /* may move sources */
+        p->b.sources[at].likes += rec->n;
         break;
+    }
     case LT_SPOOL_COUNTER:
         add_counter(p, rec->counter, rec->n);
         break;
