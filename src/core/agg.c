@@ -525,6 +525,10 @@ static void flush(struct lt_agg *agg, bool force)
             s->inflight = s->queued[0];
             memmove(s->queued, s->queued + 1, --s->n_queued * sizeof *s->queued);
         } else if (!s->inflight && s->pending) {
+            /* A spool too full for the SEAL: the deltas wait (the spool is
+             * unavailable meanwhile, so no more come). */
+            if (agg->spool && !lt_spool_room_for_seal(agg->spool))
+                continue;
             s->inflight = seal(agg, s);
             seal_record(agg, s);
         }
