@@ -79,9 +79,21 @@ cmds_before=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_proce
 evals() { redis-cli -p "$rport" info commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/ {n += $3} END {print n+0}'; }
 evals_before=$(evals)
 acc_before=$(metric events_accepted_total)
+# CPU time of the workers (user + system, clock ticks): per request, a cost
+# that a machine busy with other work disturbs far less than requests/s.
+ltpid=${pids[-1]}
+cpu_ticks() {
+  local t=0 p
+  for p in $(cat "/proc/$ltpid/task/$ltpid/children"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+cpu_before=$(cpu_ticks)
 echo "== livetally workers=2 (${secs}s)"
 wrk -t2 -c64 -d"${secs}s" --latency -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" | tee "$work/lt.txt"
 sleep 0.5
+cpu_after=$(cpu_ticks)
 cmds_after=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
 evals_after=$(evals)
 acc_after=$(metric events_accepted_total)
@@ -102,6 +114,10 @@ batches=$((evals_after - evals_before))
 printf 'batches:             %10d  (%.2f redis commands per batch, %.0f events per batch)\n' \
   "$batches" "$(echo "$cmds / $batches" | bc -l)" "$(echo "$accepted / $batches" | bc -l)"
 printf 'likes in totals:     %10d  (events accepted since start: %d)\n' "$likes" "$accepted_total"
+lt_requests=$(awk '/requests in/ {print $1}' "$work/lt.txt")
+printf 'worker CPU:          %10.1f us per request (user + system, %d requests)\n' \
+  "$(echo "($cpu_after - $cpu_before) * 1000000 / $(getconf CLK_TCK) / $lt_requests" | bc -l)" \
+  "$lt_requests"
 printf 'livetally p99:       %10s  (wrk --latency)\n' "$(awk '$1=="99%" {print $2}' "$work/lt.txt")"
 if [ -n "$spool" ]; then
   sb=$(metric spool_bytes_written_total); sr=$(metric spool_records_written_total)
