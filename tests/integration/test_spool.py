@@ -11,6 +11,7 @@ unanswered = events of requests sent whose answer never came (their
 connection died); then accepted <= totals <= accepted + unanswered."""
 
 import glob
+import json
 import os
 import resource
 import signal
@@ -37,8 +38,6 @@ class Load:
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-        body = h.json.dumps([{"type": "like"}] * self.n) if hasattr(h, "json") else None
-        import json
         self.body = json.dumps([{"type": "like", "n": 1}] * self.n).encode()
 
     def start(self):
@@ -192,7 +191,6 @@ def test_full_disk_answers_503_until_space_returns(lt):
     limit = 3 << 20
     srv = lt(h.deep_merge(BUDGETS, {"workers": 1}), preexec=_fsize_limit(limit))
     (worker,) = srv.workers()
-    import json
     # Requests of 1000 likes until one is refused, then of 500, 250, ... 1:
     # room is reserved for a whole request, so a smaller one may still fit.
     accepted, first_503, size = 0, None, 1000
