@@ -86,8 +86,9 @@ int main(int argc, char **argv)
            (double)b.len / (double)events);
     printf("replay:               %lld ms (%.0f ms per million events), %s\n", (long long)ms,
            (double)ms * 1e6 / (double)events, rc == 0 && r.complete ? "complete" : "NOT COMPLETE");
-    printf("state rebuilt:        %zu unacknowledged batches, %zu streams with %llu pending views\n",
-           r.n_batches, r.n_pending, (unsigned long long)pending_views);
+    printf(
+        "state rebuilt:        %zu unacknowledged batches, %zu streams with %llu pending views\n",
+        r.n_batches, r.n_pending, (unsigned long long)pending_views);
     lt_spool_replay_free(&r);
     lt_spool_remove_owner(dir, owner);
     rmdir(dir);

@@ -583,7 +583,8 @@ int lt_spool_append_event(struct lt_spool *sp, const struct lt_spool_event *e)
 }
 
 /* The largest SEAL or ACK record: two strings at their bounds and 20 bytes. */
-#define LT_SPOOL_SEAL_MAX (LT_SPOOL_RECORD_HEAD + 4 + LT_STREAM_ID_MAX + LT_SPOOL_INCARNATION_MAX + 20)
+#define LT_SPOOL_SEAL_MAX                                                                          \
+    (LT_SPOOL_RECORD_HEAD + 4 + LT_STREAM_ID_MAX + LT_SPOOL_INCARNATION_MAX + 20)
 
 bool lt_spool_room_for_seal(struct lt_spool *sp)
 {
@@ -619,9 +620,9 @@ void lt_spool_wait(struct lt_spool *sp, enum lt_spool_wait wait, lt_spool_done_c
     w->ticket = sp->appended;
     w->cb = cb;
     w->arg = arg;
-    bool synced = wait == LT_SPOOL_DURABLE ? sp->mode != LT_SPOOL_FSYNC_NO
-                                           : wait == LT_SPOOL_ANSWER &&
-                                                 sp->mode == LT_SPOOL_FSYNC_ALWAYS;
+    bool synced = wait == LT_SPOOL_DURABLE
+                      ? sp->mode != LT_SPOOL_FSYNC_NO
+                      : wait == LT_SPOOL_ANSWER && sp->mode == LT_SPOOL_FSYNC_ALWAYS;
     queue_push(synced ? &sp->on_synced : &sp->on_written, w);
     activate(sp);
 }

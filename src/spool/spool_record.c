@@ -303,8 +303,8 @@ int lt_spool_next(const uint8_t *data, size_t len, size_t *off, struct lt_spool_
         return all_zero(data + at, left) ? 0 : LT_EPROTO;
     const uint8_t *p = data + at;
     uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    uint32_t crc = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-                   (uint32_t)p[7] << 24;
+    uint32_t crc =
+        (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
     if (n == 0)
         return all_zero(p, left) ? 0 : LT_EPROTO;
     if (n > LT_SPOOL_RECORD_MAX || n > left - 8)

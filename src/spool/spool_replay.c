@@ -186,7 +186,8 @@ static void ack(struct lt_spool_replay *r, const struct lt_spool_record *rec)
         if (sb->b.seq == rec->seq && strcmp(sb->b.stream, rec->stream) == 0 &&
             strcmp(sb->incarnation, rec->incarnation) == 0) {
             free_batch(sb);
-            memmove(&r->batches[i], &r->batches[i + 1], (r->n_batches - i - 1) * sizeof *r->batches);
+            memmove(&r->batches[i], &r->batches[i + 1],
+                    (r->n_batches - i - 1) * sizeof *r->batches);
             r->n_batches--;
             return;
         }
@@ -253,8 +254,7 @@ int lt_spool_replay_bytes(struct lt_spool_replay *r, const uint8_t *data, size_t
 
 /* ---- files ------------------------------------------------------------- */
 
-int lt_spool_file_name(char *out, size_t cap, const char *dir, const char *owner,
-                       unsigned segment)
+int lt_spool_file_name(char *out, size_t cap, const char *dir, const char *owner, unsigned segment)
 {
     int n = snprintf(out, cap, "%s/%s.%08u.spool", dir, owner, segment);
     return n > 0 && (size_t)n < cap ? 0 : LT_ETOOLARGE;

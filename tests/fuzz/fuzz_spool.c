@@ -39,9 +39,9 @@ static void collect(void *arg, const char *owner)
 /* The record re-encoded from what was decoded. */
 static void reencode(const struct lt_spool_record *rec, struct lt_spool_buf *out)
 {
-    struct lt_spool_event e = {rec->kind, rec->stream, rec->viewer,
-                               rec->source[0] ? rec->source : NULL, rec->counter, rec->n,
-                               rec->rejected};
+    struct lt_spool_event e = {
+        rec->kind,    rec->stream, rec->viewer,  rec->source[0] ? rec->source : NULL,
+        rec->counter, rec->n,      rec->rejected};
     switch (rec->type) {
     case LT_SPOOL_HEADER:
         lt_spool_put_header(out, rec->owner, rec->incarnation, rec->created_ms);

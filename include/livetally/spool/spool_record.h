@@ -40,14 +40,14 @@
 #include <stdint.h>
 
 #define LT_SPOOL_MAGIC "LTSPOOL1"
-#define LT_SPOOL_RECORD_HEAD 9              /* length, crc, type */
-#define LT_SPOOL_RECORD_MAX (16u << 20)     /* type + payload */
-#define LT_SPOOL_OWNER_MAX 95               /* "<instance>-w<slot>-g<generation>" */
+#define LT_SPOOL_RECORD_HEAD 9          /* length, crc, type */
+#define LT_SPOOL_RECORD_MAX (16u << 20) /* type + payload */
+#define LT_SPOOL_OWNER_MAX 95           /* "<instance>-w<slot>-g<generation>" */
 #define LT_SPOOL_INCARNATION_MAX 63
-#define LT_SPOOL_COUNTER_MAX 32             /* a counter name (config.c: ID_RULE) */
+#define LT_SPOOL_COUNTER_MAX 32 /* a counter name (config.c: ID_RULE) */
 /* The largest EVENT record: every string at its longest. */
 #define LT_SPOOL_EVENT_MAX                                                                         \
-    (LT_SPOOL_RECORD_HEAD + 2 + LT_STREAM_ID_MAX + 1 + 2 + LT_VIEWER_ID_MAX + 2 +                 \
+    (LT_SPOOL_RECORD_HEAD + 2 + LT_STREAM_ID_MAX + 1 + 2 + LT_VIEWER_ID_MAX + 2 +                  \
      LT_SOURCE_ID_MAX + 16)
 
 enum lt_spool_type {

@@ -56,8 +56,7 @@ int lt_spool_replay_bytes(struct lt_spool_replay *r, const uint8_t *data, size_t
                           size_t *stop_at);
 
 /* Names of spool files: "<dir>/<owner>.<segment: 8 digits>.spool". */
-int lt_spool_file_name(char *out, size_t cap, const char *dir, const char *owner,
-                       unsigned segment);
+int lt_spool_file_name(char *out, size_t cap, const char *dir, const char *owner, unsigned segment);
 /* Whether name (a directory entry) is a segment of some owner: fills owner
  * (LT_SPOOL_OWNER_MAX + 1 bytes) and segment. */
 bool lt_spool_parse_name(const char *name, char *owner, unsigned *segment);

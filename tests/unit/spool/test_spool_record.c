@@ -18,13 +18,13 @@
 static void put_one_of_each(struct lt_spool_buf *b)
 {
     lt_spool_put_header(b, "abc-w0-g1", "w0-0123", 1700000000000);
-    struct lt_spool_event v = {.kind = LT_SPOOL_VIEW, .stream = "s1", .viewer = "v1",
-                               .source = "partner"};
+    struct lt_spool_event v = {
+        .kind = LT_SPOOL_VIEW, .stream = "s1", .viewer = "v1", .source = "partner"};
     lt_spool_put_event(b, &v);
     struct lt_spool_event l = {.kind = LT_SPOOL_LIKES, .stream = "s1", .source = NULL, .n = 7};
     lt_spool_put_event(b, &l);
-    struct lt_spool_event c = {.kind = LT_SPOOL_COUNTER, .stream = "s1", .counter = "shares",
-                               .n = 3};
+    struct lt_spool_event c = {
+        .kind = LT_SPOOL_COUNTER, .stream = "s1", .counter = "shares", .n = 3};
     lt_spool_put_event(b, &c);
     struct lt_spool_event r = {.kind = LT_SPOOL_REFUSED, .stream = "s1", .n = 4, .rejected = 2};
     lt_spool_put_event(b, &r);
@@ -86,9 +86,17 @@ static void test_batch_round_trip(void **state)
     int64_t counters[3] = {0, 9, -2};
     char *names[3] = {(char *)"a", (char *)"b", (char *)"c"};
     struct lt_batch_view views[2] = {{"viewer-1", 1}, {"viewer-2", 0}};
-    struct lt_batch batch = {.stream = "st", .seq = 42, .at_ms = 99, .sources = sources,
-                             .n_sources = 2, .counters = counters, .n_counters = 3,
-                             .views = views, .n_views = 2, .online = 5, .dropped_taps = 6,
+    struct lt_batch batch = {.stream = "st",
+                             .seq = 42,
+                             .at_ms = 99,
+                             .sources = sources,
+                             .n_sources = 2,
+                             .counters = counters,
+                             .n_counters = 3,
+                             .views = views,
+                             .n_views = 2,
+                             .online = 5,
+                             .dropped_taps = 6,
                              .rejected = 7};
     struct lt_spool_buf b = {0};
     lt_spool_put_batch(&b, &batch, "inc-1", names);
@@ -201,8 +209,8 @@ static void test_bad_batch_payload(void **state)
     /* A BATCH whose view names a source it does not have. */
     struct lt_batch_source src = {"direct", 1};
     struct lt_batch_view view = {"v", 3};
-    struct lt_batch batch = {.stream = "st", .seq = 1, .sources = &src, .n_sources = 1,
-                             .views = &view, .n_views = 1};
+    struct lt_batch batch = {
+        .stream = "st", .seq = 1, .sources = &src, .n_sources = 1, .views = &view, .n_views = 1};
     struct lt_spool_buf b = {0};
     lt_spool_put_batch(&b, &batch, "i", NULL);
     struct lt_spool_record rec;
@@ -216,12 +224,9 @@ static void test_bad_batch_payload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_batch_round_trip),
-        cmocka_unit_test(test_torn_at_every_cut),
-        cmocka_unit_test(test_flipped_byte_is_torn),
-        cmocka_unit_test(test_zero_tail_is_the_end),
-        cmocka_unit_test(test_bad_batch_payload),
+        cmocka_unit_test(test_round_trip),           cmocka_unit_test(test_batch_round_trip),
+        cmocka_unit_test(test_torn_at_every_cut),    cmocka_unit_test(test_flipped_byte_is_torn),
+        cmocka_unit_test(test_zero_tail_is_the_end), cmocka_unit_test(test_bad_batch_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

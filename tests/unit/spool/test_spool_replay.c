@@ -80,8 +80,8 @@ static void scenario(struct lt_spool_buf *b)
     lt_spool_put_seal(b, "s2", "A", 2, 1001, 0);
     lt_spool_put_ack(b, "s2", "A", 2);
     struct lt_batch_source src = {"direct", 11};
-    struct lt_batch inherited = {.stream = "s3", .seq = 9, .at_ms = 5, .sources = &src,
-                                 .n_sources = 1};
+    struct lt_batch inherited = {
+        .stream = "s3", .seq = 9, .at_ms = 5, .sources = &src, .n_sources = 1};
     lt_spool_put_batch(b, &inherited, "B", NULL);
     event(b, LT_SPOOL_LIKES, "s1", NULL, NULL, NULL, 1, 0);
 }
@@ -205,10 +205,8 @@ static void test_file_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rebuilds_state),
-        cmocka_unit_test(test_header_starts_over),
-        cmocka_unit_test(test_torn_tail_stops),
-        cmocka_unit_test(test_absorbed_owners),
+        cmocka_unit_test(test_rebuilds_state),  cmocka_unit_test(test_header_starts_over),
+        cmocka_unit_test(test_torn_tail_stops), cmocka_unit_test(test_absorbed_owners),
         cmocka_unit_test(test_file_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
