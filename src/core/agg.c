@@ -43,7 +43,7 @@ struct agg_stream {
      * any of this worker's own (lt_agg_adopt_replay). */
     struct lt_batch **queued;
     size_t n_queued;
-    int64_t pending_since_ms; /* wall clock: the oldest delta not sealed yet */
+    int64_t pending_since_ms;  /* wall clock: the oldest delta not sealed yet */
     bool dropped;              /* deleted while in flight: free on reply */
     bool indexed;              /* the index write was confirmed this active period */
     bool indexing;             /* an index write is out: free on its reply */
@@ -506,7 +506,7 @@ static void flush(struct lt_agg *agg, bool force)
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
-        int64_t since = s->inflight ? s->inflight->at_ms
+        int64_t since = s->inflight   ? s->inflight->at_ms
                         : s->n_queued ? s->queued[0]->at_ms
                         : s->pending  ? s->pending_since_ms
                                       : 0;
@@ -599,8 +599,8 @@ static void checkpoint(void *arg, struct lt_spool_buf *buf)
          e = lt_map_next(&agg->streams, e, &i)) {
         const struct agg_stream *s = e->value;
         if (s->inflight)
-            lt_spool_put_batch(buf, s->inflight, s->inflight->incarnation ? s->inflight->incarnation : own,
-                               names);
+            lt_spool_put_batch(buf, s->inflight,
+                               s->inflight->incarnation ? s->inflight->incarnation : own, names);
         for (size_t k = 0; k < s->n_queued; k++)
             lt_spool_put_batch(buf, s->queued[k],
                                s->queued[k]->incarnation ? s->queued[k]->incarnation : own, names);

@@ -185,7 +185,8 @@ static bool spool_event(struct lt_ingest *ing, const struct lt_spool_event *e)
 {
     if (!ing->spool || lt_spool_append_event(ing->spool, e) == 0)
         return true;
-    if (lt_spool_reserve(ing->spool, LT_SPOOL_EVENT_MAX) && lt_spool_append_event(ing->spool, e) == 0)
+    if (lt_spool_reserve(ing->spool, LT_SPOOL_EVENT_MAX) &&
+        lt_spool_append_event(ing->spool, e) == 0)
         return true;
     lt_metrics->ingest_spool_unavailable_total++;
     return false;
@@ -195,8 +196,8 @@ static bool spool_event(struct lt_ingest *ing, const struct lt_spool_event *e)
 static void add_refused(struct lt_ingest *ing, const char *stream, int64_t dropped_taps,
                         int64_t rejected)
 {
-    struct lt_spool_event e = {.kind = LT_SPOOL_REFUSED, .stream = stream, .n = dropped_taps,
-                               .rejected = rejected};
+    struct lt_spool_event e = {
+        .kind = LT_SPOOL_REFUSED, .stream = stream, .n = dropped_taps, .rejected = rejected};
     if (spool_event(ing, &e))
         lt_agg_add_refused(ing->agg, stream, dropped_taps, rejected);
 }

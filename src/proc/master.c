@@ -77,9 +77,9 @@ struct master {
     struct pollfd *pfds; /* room for the ready pipe and every control socket */
     char **drops;        /* dead workers' online shares no live worker was told of yet */
     size_t n_drops;
-    char **orphans;      /* spool owners no live worker holds (spool.h: handover) */
+    char **orphans; /* spool owners no live worker holds (spool.h: handover) */
     size_t n_orphans;
-    int spool_lock;      /* flock on <spool.dir>/LOCK, inherited by the workers */
+    int spool_lock; /* flock on <spool.dir>/LOCK, inherited by the workers */
 };
 
 /* ---- the spool directory and its owners -------------------------------- */

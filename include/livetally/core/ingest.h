@@ -54,13 +54,13 @@ struct lt_stream_cache;
 struct lt_ingest;
 
 enum lt_ingest_code {
-    LT_INGEST_OK = 0,           /* accepted (with drop_excess_likes some taps may be dropped) */
-    LT_INGEST_NOT_READY,        /* the stream's status could not be read (Redis): 503 not_ready */
-    LT_INGEST_UNKNOWN_STREAM,   /* no such stream, auto_create off: 404 unknown_stream */
-    LT_INGEST_STREAM_ENDED,     /* 409 stream_ended */
-    LT_INGEST_OVERLOADED,       /* backlog full: 503 overloaded */
-    LT_INGEST_RATE_LIMITED,     /* over a like budget, nothing counted: 429 rate_limited */
-    LT_INGEST_TOO_MANY_SOURCES, /* the stream has too many sources in this worker right now */
+    LT_INGEST_OK = 0,            /* accepted (with drop_excess_likes some taps may be dropped) */
+    LT_INGEST_NOT_READY,         /* the stream's status could not be read (Redis): 503 not_ready */
+    LT_INGEST_UNKNOWN_STREAM,    /* no such stream, auto_create off: 404 unknown_stream */
+    LT_INGEST_STREAM_ENDED,      /* 409 stream_ended */
+    LT_INGEST_OVERLOADED,        /* backlog full: 503 overloaded */
+    LT_INGEST_RATE_LIMITED,      /* over a like budget, nothing counted: 429 rate_limited */
+    LT_INGEST_TOO_MANY_SOURCES,  /* the stream has too many sources in this worker right now */
     LT_INGEST_SPOOL_UNAVAILABLE, /* the spool cannot take events: 503 spool_unavailable */
 };
 
@@ -100,12 +100,11 @@ void lt_ingest_set_config(struct lt_ingest *ing, const struct lt_config *cfg);
 void lt_ingest_sweep(struct lt_ingest *ing, int64_t now_ms);
 
 /* Rules 1 and 2 for a request (or WebSocket message) of n_events events,
- * n_views of them views, to a stream (a valid id). Returns an lt_ingest_code (>= 0) when decided now.
- * Else returns LT_EAGAIN: with cb NULL nothing was started (call again with
- * a callback, typically after copying what the callback needs to the heap);
- * with a cb, it runs exactly once later on the loop with the code.
- * After LT_INGEST_OK, count the events with lt_ingest_event in the same loop
- * pass (before returning to the loop). */
+ * n_views of them views, to a stream (a valid id). Returns an lt_ingest_code (>= 0) when decided
+ * now. Else returns LT_EAGAIN: with cb NULL nothing was started (call again with a callback,
+ * typically after copying what the callback needs to the heap); with a cb, it runs exactly once
+ * later on the loop with the code. After LT_INGEST_OK, count the events with lt_ingest_event in the
+ * same loop pass (before returning to the loop). */
 typedef void lt_ingest_open_cb(void *arg, enum lt_ingest_code code);
 int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, size_t n_events,
                    lt_ingest_open_cb *cb, void *arg);

@@ -271,7 +271,8 @@ static struct lt_event view(const char *viewer, const char *source)
 static struct lt_ingest_outcome count(struct lt_event e, struct lt_ingest_client *client)
 {
     set_status("s", LT_STATUS_LIVE);
-    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, 1, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, 1, NULL, NULL),
+                     LT_INGEST_OK);
     struct lt_ingest_outcome out;
     memset(&out, 0x5a, sizeof out);
     lt_ingest_event(ing, "s", &e, client, &out);
