@@ -327,3 +327,25 @@ def test_ws_like_ack(lt):
     assert not [m for m in ws.messages if m.get("type") == "ack" and m.get("id") != "x-1"]
     ws.close()
     assert settled_likes(srv, "ack1", 4) == 4
+
+
+def test_replay_drops_a_counter_the_new_config_lacks(lt):
+    # Deltas pending (flush_interval_ms 10 s) when the group is killed; the
+    # next start has no "shares" counter: its count is dropped with a
+    # warning, the likes beside it are counted.
+    cfg = h.deep_merge(BUDGETS, {"workers": 1, "flush_interval_ms": 10000,
+                                 "counters": ["shares"]})
+    srv = lt(cfg, check_exit=False)
+    assert srv.post_events("ctr1", {"type": "like", "n": 1}).status == 202
+    time.sleep(0.5)  # the first batch (sent at once) is acknowledged
+    r = srv.post_events("ctr1", [{"type": "shares", "n": 4}, {"type": "like", "n": 2}])
+    assert r.status == 202 and r.json()["accepted"] == 2, r
+    srv.remember_workers()
+    os.killpg(srv.pid, signal.SIGKILL)
+    srv.wait_exit(5)
+    srv.config["counters"] = []
+    srv.returncode = None
+    srv.start()
+    assert settled_likes(srv, "ctr1", 3) == 3
+    assert "replay: counter shares of stream ctr1 is not configured; its 4 dropped" \
+        in srv.stderr_text(), h.tail(srv.stderr_path)
