@@ -1,0 +1,331 @@
+"""The fault suite (issue 10 point 2): real clients under a steady mixed load
+(ltload.py: HTTP events over keep-alive connections, WebSocket likes with
+acks) while one thing fails, then the totals checked against what the
+clients were told.
+
+Every case: start livetally (2 workers, a fixed port so that clients
+reconnect to a restarted server), start the load, let it run a second,
+cause the fault, let the load run on a few seconds, stop it, wait for the
+totals to settle (GET /v1/streams/{id}) and assert, for views and likes,
+
+    accepted <= totals <= accepted + unanswered
+
+(accepted: what 202s and acks said was counted; unanswered: events of
+requests and like ids that got no answer). The load must also have been
+accepted again after the fault ended, and no answer may be out of contract.
+
+Redis faults: DEBUG SLEEP 2, CLIENT PAUSE 2500 WRITE, SIGSTOP for 3 s,
+SIGKILL and a restart from its AOF (the harness' redis-server runs with
+appendonly yes, appendfsync always), SHUTDOWN and a restart, CLIENT KILL
+TYPE normal five times. livetally faults: SIGTERM and a restart (same spool
+dir: the same working directory), one worker SIGKILLed (the master starts a
+successor, which replays the spool), the whole process group SIGKILLed and
+started again, and the spool's disk full (a small tmpfs mounted by the test
+when it may mount, else RLIMIT_FSIZE lowered on the workers) and then freed.
+
+LT_FAULTS_HTTP_ONLY=1 runs the HTTP part of the load only (for servers
+without WebSocket like acks).
+"""
+
+import errno
+import os
+import resource
+import signal
+import subprocess
+import time
+
+import pytest
+
+import ltharness as h
+import ltload
+
+WS_LOAD = os.environ.get("LT_FAULTS_HTTP_ONLY", "") in ("", "0")
+
+# Budgets wide enough that every event of the load counts (all clients share
+# 127.0.0.1; views and likes name fresh viewers), the WebSocket message
+# budget raised for ltload's 50 likes/s per socket, and Redis timeouts short
+# so that a stalled Redis is noticed within the case.
+CONFIG = {
+    "workers": 2,
+    "redis.connect_timeout_ms": 200,
+    "redis.command_timeout_ms": 500,
+    "likes.rate_per_second": 1000000, "likes.burst": 10000000,
+    "likes.per_client_rate_per_second": 1000000, "likes.per_client_burst": 10000000,
+    "limits.ws_messages_per_second": 100, "limits.ws_message_burst": 200,
+}
+
+WARMUP = 1.0   # load before the fault
+AFTER = 2.5    # load after the fault ended
+
+# While the spool (branch `spool`) is not merged, the cases that need it fail
+# on this branch: marked so during development only.
+NEEDS_SPOOL = pytest.mark.xfail(reason="needs the spool (branch spool), not merged yet",
+                                strict=False)
+
+
+class Case:
+    """One fault case: the server, its config (fixed port) and the load."""
+
+    def __init__(self, lt, stream, overrides=None, preexec=None):
+        self.lt = lt
+        self.stream = stream
+        self.port = h.free_port()
+        self.config = dict(CONFIG, listen="127.0.0.1:%d" % self.port, **(overrides or {}))
+        self.preexec = preexec
+        self.srv = self.start_server()
+        self.load = ltload.Load("127.0.0.1", self.port, stream,
+                                http_conns=4, ws_sockets=2 if WS_LOAD else 0)
+        self.fault_end = None
+
+    def start_server(self):
+        return self.lt(self.config, preexec=self.preexec)
+
+    def run(self, fault):
+        """Load, fault(case), more load, stop; then the checks."""
+        self.load.start()
+        try:
+            time.sleep(WARMUP)
+            assert self.load.tally.accepted_between(0, time.monotonic()) > 0, \
+                "nothing accepted before the fault: %s" % self.load.tally.summary()
+            fault(self)
+            self.fault_end = time.monotonic()
+            time.sleep(AFTER)
+        finally:
+            tally = self.load.stop()
+        self.check(tally)
+        return tally
+
+    def totals(self):
+        r = self.srv.get("/v1/streams/%s" % self.stream)
+        if r.status != 200:
+            return None
+        t = r.json()
+        return {"views": t["views"], "likes": t["likes"]}
+
+    def check(self, tally, timeout=15.0):
+        assert not tally.errors, "answers out of contract: %r\n%s" % (tally.errors,
+                                                                      tally.summary())
+        after = tally.accepted_between(self.fault_end, time.monotonic())
+        assert after > 0, "nothing accepted after the fault ended: %s" % tally.summary()
+        acc, una = tally.accepted, tally.unanswered
+        # The server flushes: wait until every accepted event is in the totals...
+        flushed = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            flushed = self.totals()
+            if flushed and all(flushed[k] >= acc[k] for k in acc):
+                break
+            time.sleep(0.1)
+        assert flushed and all(flushed[k] >= acc[k] for k in acc), \
+            "accepted events missing from the totals after %.0f s: totals %r\n%s" \
+            % (timeout, flushed, tally.summary())
+        # ...then until they stop moving (a late replay would show here).
+        last = flushed
+        for _ in range(10):
+            time.sleep(0.6)
+            now = self.totals()
+            if now == last:
+                break
+            last = now
+        else:
+            raise AssertionError("totals still moving: %r\n%s" % (last, tally.summary()))
+        for k in ("views", "likes"):
+            assert acc[k] <= last[k] <= acc[k] + una[k], \
+                "%s: %d not within accepted %d .. accepted + unanswered %d\n%s" \
+                % (k, last[k], acc[k], acc[k] + una[k], tally.summary())
+        print("%s: totals %r; %s" % (self.stream, last, tally.summary()))
+
+
+# ---------------------------------------------------------------------------
+# Redis faults
+
+
+def test_redis_debug_sleep(lt, redis):
+    def fault(case):
+        with redis.client() as r:
+            r.sock.settimeout(10)
+            assert r.cmd("DEBUG", "SLEEP", "2") == "OK"
+    Case(lt, "fault-debug-sleep").run(fault)
+
+
+def test_redis_client_pause_write(lt, redis):
+    def fault(case):
+        with redis.client() as r:
+            assert r.cmd("CLIENT", "PAUSE", "2500", "WRITE") == "OK"
+        time.sleep(2.5)
+    Case(lt, "fault-client-pause").run(fault)
+
+
+def test_redis_sigstop(lt, redis):
+    def fault(case):
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(3.0)
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+    Case(lt, "fault-sigstop").run(fault)
+
+
+def test_redis_sigkill_restart_from_aof(lt, redis):
+    def fault(case):
+        redis.kill()
+        time.sleep(1.0)
+        redis.start()  # same dir: appendonly yes, appendfsync always
+    Case(lt, "fault-redis-kill").run(fault)
+
+
+def test_redis_shutdown_restart(lt, redis):
+    def fault(case):
+        with redis.client() as r:
+            try:
+                r.cmd("SHUTDOWN")
+            except (ConnectionError, OSError):
+                pass  # SHUTDOWN answers by closing the connection
+        redis.proc.wait(timeout=10)
+        time.sleep(0.5)
+        redis.start()
+    Case(lt, "fault-redis-shutdown").run(fault)
+
+
+def test_redis_client_kill_five_times(lt, redis):
+    killed = []
+
+    def fault(case):
+        with redis.client() as r:
+            for _ in range(5):
+                killed.append(r.cmd("CLIENT", "KILL", "TYPE", "normal"))
+                time.sleep(0.4)
+    Case(lt, "fault-client-kill").run(fault)
+    assert sum(killed) >= 5, "CLIENT KILL TYPE normal found few connections to kill: %r" % killed
+
+
+# ---------------------------------------------------------------------------
+# livetally faults
+
+
+def test_livetally_sigterm_restart(lt, redis):
+    def fault(case):
+        assert case.srv.stop() == 0, h.tail(case.srv.stderr_path)
+        case.srv = case.start_server()  # same port, same working dir (spool)
+    Case(lt, "fault-lt-sigterm").run(fault)
+
+
+@NEEDS_SPOOL
+def test_one_worker_sigkill(lt, redis):
+    def fault(case):
+        srv = case.srv
+        srv.worker_deaths_expected = True
+        old = srv.workers()
+        assert len(old) == 2, old
+        os.kill(old[0], signal.SIGKILL)
+        h.wait_until(lambda: len(srv.workers()) == 2 and old[0] not in srv.workers(), 10.0,
+                     interval=0.05, desc="the master's successor of worker %d" % old[0])
+    Case(lt, "fault-worker-kill").run(fault)
+
+
+@NEEDS_SPOOL
+def test_process_group_sigkill_restart(lt, redis):
+    def fault(case):
+        srv = case.srv
+        srv.remember_workers()
+        os.killpg(srv.pid, signal.SIGKILL)  # master and workers: one process group
+        assert srv.wait_exit(10) == -signal.SIGKILL
+        h.wait_until(lambda: not any(h.pid_alive(p) for p in srv.known_workers), 5.0,
+                     desc="workers gone with the group")
+        case.srv = case.start_server()  # the same spool dir: replays what they left
+    Case(lt, "fault-group-kill").run(fault)
+
+
+# -- the spool's disk full, then freed
+
+class SmallDisk:
+    """The spool's directory: a 4 MiB tmpfs mounted here when this process
+    may mount (root), else a plain directory whose writers get RLIMIT_FSIZE
+    lowered (prlimit) for the fault."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        os.makedirs(self.path)
+        self.mounted = False
+        if os.environ.get("LT_FAULTS_NO_MOUNT", "") in ("", "0"):
+            try:
+                p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
+                                    self.path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=10)
+                self.mounted = p.returncode == 0
+            except OSError:
+                pass
+        self.filler = os.path.join(self.path, "filler")
+
+    def fill(self, pids):
+        """No more room: tmpfs filled up, or RLIMIT_FSIZE 1 byte on pids."""
+        if self.mounted:
+            chunk = b"\0" * 65536
+            with open(self.filler, "wb") as f:
+                try:
+                    for _ in range(4096):  # bounded: 256 MiB
+                        f.write(chunk)
+                        f.flush()
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                else:
+                    raise AssertionError("a 4 MiB tmpfs took 256 MiB")
+        else:
+            for pid in pids:
+                _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+
+    def free(self, pids):
+        if self.mounted:
+            os.unlink(self.filler)
+        else:
+            for pid in pids:
+                _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+    def close(self):
+        if self.mounted:
+            if subprocess.run(["umount", self.path], timeout=10).returncode != 0:
+                subprocess.run(["umount", "-l", self.path], timeout=10)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = SmallDisk(tmp_path / "spool-disk")
+    yield disk
+    disk.close()
+
+
+def ignore_sigxfsz():
+    # Under RLIMIT_FSIZE a write past the limit raises SIGXFSZ, which kills
+    # by default; ignored, the write fails with EFBIG (inherited over exec).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def spool_not_ready(srv):
+    r = srv.get("/readyz")
+    if r.status != 503:
+        return None
+    body = h.assert_error(r, 503, "not_ready")
+    return body if "spool" in body["message"] else None
+
+
+@NEEDS_SPOOL
+def test_spool_disk_full_then_freed(small_disk, lt, redis):
+    def fault(case):
+        pids = case.srv.workers()
+        small_disk.fill(pids)
+        try:
+            h.wait_until(lambda: spool_not_ready(case.srv), 5.0, interval=0.05,
+                         desc="/readyz 503 naming the spool with its disk full")
+            time.sleep(1.5)
+        finally:
+            small_disk.free(pids)
+        h.wait_until(lambda: case.srv.get("/readyz").status == 200, 5.0, interval=0.05,
+                     desc="/readyz 200 once the disk has room again")
+    case = Case(lt, "fault-disk-full", overrides={"spool.dir": small_disk.path},
+                preexec=None if small_disk.mounted else ignore_sigxfsz)
+    tally = case.run(fault)
+    refused = sum(n for what, n in tally.refusals.items() if what.endswith("spool_unavailable"))
+    assert refused > 0, "no event refused with spool_unavailable while the disk was full: %s" \
+        % tally.summary()
