@@ -137,7 +137,17 @@ class Case:
 
 
 # ---------------------------------------------------------------------------
-# Redis faults
+# Redis faults: each must have reached livetally (a lost or timed-out Redis
+# link is logged "...; reconnecting" by store/redis_conn.c), or the case
+# would prove nothing.
+
+
+def redis_case(lt, stream, fault):
+    case = Case(lt, stream)
+    tally = case.run(fault)
+    assert "reconnecting" in case.srv.stderr_text(), \
+        "livetally never lost its Redis link during the fault:\n" + h.tail(case.srv.stderr_path)
+    return tally
 
 
 def test_redis_debug_sleep(lt, redis):
@@ -145,7 +155,7 @@ def test_redis_debug_sleep(lt, redis):
         with redis.client() as r:
             r.sock.settimeout(10)
             assert r.cmd("DEBUG", "SLEEP", "2") == "OK"
-    Case(lt, "fault-debug-sleep").run(fault)
+    redis_case(lt, "fault-debug-sleep", fault)
 
 
 def test_redis_client_pause_write(lt, redis):
@@ -153,7 +163,7 @@ def test_redis_client_pause_write(lt, redis):
         with redis.client() as r:
             assert r.cmd("CLIENT", "PAUSE", "2500", "WRITE") == "OK"
         time.sleep(2.5)
-    Case(lt, "fault-client-pause").run(fault)
+    redis_case(lt, "fault-client-pause", fault)
 
 
 def test_redis_sigstop(lt, redis):
@@ -163,7 +173,7 @@ def test_redis_sigstop(lt, redis):
             time.sleep(3.0)
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)
-    Case(lt, "fault-sigstop").run(fault)
+    redis_case(lt, "fault-sigstop", fault)
 
 
 def test_redis_sigkill_restart_from_aof(lt, redis):
@@ -171,7 +181,7 @@ def test_redis_sigkill_restart_from_aof(lt, redis):
         redis.kill()
         time.sleep(1.0)
         redis.start()  # same dir: appendonly yes, appendfsync always
-    Case(lt, "fault-redis-kill").run(fault)
+    redis_case(lt, "fault-redis-kill", fault)
 
 
 def test_redis_shutdown_restart(lt, redis):
@@ -184,7 +194,7 @@ def test_redis_shutdown_restart(lt, redis):
         redis.proc.wait(timeout=10)
         time.sleep(0.5)
         redis.start()
-    Case(lt, "fault-redis-shutdown").run(fault)
+    redis_case(lt, "fault-redis-shutdown", fault)
 
 
 def test_redis_client_kill_five_times(lt, redis):
@@ -195,7 +205,7 @@ def test_redis_client_kill_five_times(lt, redis):
             for _ in range(5):
                 killed.append(r.cmd("CLIENT", "KILL", "TYPE", "normal"))
                 time.sleep(0.4)
-    Case(lt, "fault-client-kill").run(fault)
+    redis_case(lt, "fault-client-kill", fault)
     assert sum(killed) >= 5, "CLIENT KILL TYPE normal found few connections to kill: %r" % killed
 
 
