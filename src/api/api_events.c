@@ -69,6 +69,39 @@ static void request_client(const struct lt_request *req, struct lt_ingest_client
     client->drop_excess_likes = false; /* an HTTP like over a budget is rejected whole */
 }
 
+/* A 202 waits until the spool keeps what it accepted (ingest.h). */
+struct answer {
+    struct lt_request *req;
+    size_t accepted, rejected;
+};
+
+static void on_kept(void *arg)
+{
+    struct answer *a = arg;
+    char body[96]; /* 25 bytes of text and two size_t of at most 20 digits: 65 */
+    int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"rejected\":%zu}", a->accepted,
+                     a->rejected);
+    lt_respond(a->req, 202, "application/json; charset=utf-8", body, (size_t)n);
+    lt_free(a);
+}
+
+static void respond_accepted(struct lt_app *app, struct lt_request *req, size_t accepted,
+                             size_t rejected)
+{
+    struct answer *a = lt_malloc(sizeof *a);
+    *a = (struct answer){req, accepted, rejected};
+    if (accepted == 0)
+        on_kept(a);
+    else
+        lt_ingest_when_kept(app->ingest, on_kept, a);
+}
+
+static void respond_spool_unavailable(struct lt_request *req)
+{
+    lt_response_header(req, "Retry-After", "1");
+    lt_respond_error(req, 503, "spool_unavailable", lt_ingest_reason(LT_INGEST_SPOOL_UNAVAILABLE));
+}
+
 /* A single event that was not counted. */
 static void respond_refused(struct lt_request *req, const char *why,
                             const struct lt_ingest_outcome *out)
@@ -101,12 +134,15 @@ static void ingest_accept(struct ingest *in)
             return;
         }
         lt_ingest_event(app->ingest, in->stream, &e, &client, &out);
+        if (out.code == LT_INGEST_SPOOL_UNAVAILABLE) {
+            respond_spool_unavailable(req);
+            return;
+        }
         if (out.code != LT_INGEST_OK) {
             respond_refused(req, lt_ingest_reason(out.code), &out);
             return;
         }
-        static const char one[] = "{\"accepted\":1,\"rejected\":0}";
-        lt_respond(req, 202, "application/json; charset=utf-8", one, sizeof one - 1);
+        respond_accepted(app, req, 1, 0);
         return;
     }
     size_t accepted = 0, rejected = 0, i;
@@ -125,9 +161,7 @@ static void ingest_accept(struct ingest *in)
         else
             rejected++;
     }
-    char body[96]; /* 25 bytes of text and two size_t of at most 20 digits: 65 */
-    int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"rejected\":%zu}", accepted, rejected);
-    lt_respond(req, 202, "application/json; charset=utf-8", body, (size_t)n);
+    respond_accepted(app, req, accepted, rejected);
 }
 
 static void ingest_free(struct ingest *in)
@@ -156,6 +190,9 @@ static void ingest_decided(struct ingest *in, enum lt_ingest_code code)
     case LT_INGEST_OVERLOADED:
         lt_response_header(req, "Retry-After", "1");
         lt_respond_error(req, 503, "overloaded", lt_ingest_reason(code));
+        break;
+    case LT_INGEST_SPOOL_UNAVAILABLE:
+        respond_spool_unavailable(req);
         break;
     case LT_INGEST_RATE_LIMITED:
     case LT_INGEST_TOO_MANY_SOURCES: /* per event only */
@@ -189,8 +226,9 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
     struct ingest local = {.app = app, .req = req, .body = body};
     snprintf(local.stream, sizeof local.stream, "%s", params->id);
     size_t n_views = count_views(body);
+    size_t n_events = json_is_array(body) ? json_array_size(body) : 1;
     /* The usual case: the status is cached, nothing to keep past this call. */
-    int rc = lt_ingest_open(app->ingest, local.stream, n_views, NULL, NULL);
+    int rc = lt_ingest_open(app->ingest, local.stream, n_views, n_events, NULL, NULL);
     if (rc >= 0) {
         ingest_decided(&local, (enum lt_ingest_code)rc);
         json_decref(body);
@@ -198,7 +236,7 @@ void lt_api_post_events(struct lt_app *app, struct lt_request *req,
     }
     struct ingest *in = lt_malloc(sizeof *in);
     *in = local;
-    rc = lt_ingest_open(app->ingest, in->stream, n_views, on_open, in);
+    rc = lt_ingest_open(app->ingest, in->stream, n_views, n_events, on_open, in);
     if (rc == LT_EAGAIN)
         return; /* on_open answers */
     ingest_decided(in, (enum lt_ingest_code)rc);

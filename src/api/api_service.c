@@ -1,6 +1,8 @@
 /* /healthz, /readyz, /metrics. */
 #include "livetally/base/error.h"
 #include "livetally/base/metrics.h"
+#include "livetally/base/strbuf.h"
+#include "livetally/spool/spool.h"
 #include "livetally/store/store.h"
 #include "livetally/api/api.h"
 #include "livetally/api/app.h"
@@ -35,6 +37,19 @@ void lt_api_readyz(struct lt_app *app, struct lt_request *req, const struct lt_r
     }
     if (!lt_store_ready(app->store)) {
         lt_api_respond_store_error(req, LT_EAGAIN);
+        return;
+    }
+    if (app->spool && !lt_spool_available(app->spool)) {
+        char msg[512]; /* the reason (at most 160) and spool.dir, cut short if long */
+        struct lt_strbuf sb;
+        lt_strbuf_init_fixed(&sb, msg, sizeof msg);
+        lt_strbuf_add_str(&sb, "spool: ");
+        lt_strbuf_add_str(&sb, lt_spool_problem(app->spool));
+        lt_strbuf_add_str(&sb, " (");
+        lt_strbuf_add_str(&sb, lt_spool_dir(app->spool));
+        lt_strbuf_add_str(&sb, ")");
+        lt_response_header(req, "Retry-After", "1");
+        lt_respond_error(req, 503, "not_ready", lt_strbuf_text(&sb));
         return;
     }
     static const char body[] = "{\"status\":\"ready\"}";

@@ -86,6 +86,36 @@ static const struct lt_push_kind ws_kind = {"websocket", encode_frame, deliver_f
 
 /* ---- replies ---------------------------------------------------------- */
 
+/* A like's "id" (README, "WebSocket like acks"): 1-64 of A-Za-z0-9-_. */
+#define LT_WS_ACK_ID_MAX 64
+
+static bool valid_ack_id(const char *s, size_t len)
+{
+    if (len < 1 || len > LT_WS_ACK_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* An error answer; id (may be NULL or "") names the like it answers. */
+static void send_error_id(struct ws_client *cl, const char *code, const char *message,
+                          const char *id)
+{
+    json_t *o = json_pack("{s:s, s:s}", "type", "error", "code", code);
+    if (id && id[0])
+        json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "message", json_string(message));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    lt_ws_send_text(cl->conn, text, strlen(text));
+    lt_free(text);
+    json_decref(o);
+}
+
 static void send_error(struct ws_client *cl, const char *code, const char *message)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
@@ -116,14 +146,37 @@ static void refuse(struct ws_client *cl, const char *code, const char *message)
     count_error(cl);
 }
 
-static void send_dropped(struct ws_client *cl, int64_t dropped)
+static void send_dropped(struct ws_client *cl, int64_t dropped, const char *id)
 {
-    char text[160]; /* 100 bytes of text and an int64 (at most 20): 120 */
+    /* 100 bytes of text, an int64 (at most 20) and an id (at most 64 bytes
+     * of characters that need no escaping) with its key: 200 */
+    char text[256];
     int n = snprintf(text, sizeof text,
-                     "{\"type\":\"error\",\"code\":\"rate_limited\",\"dropped\":%lld,"
+                     "{\"type\":\"error\",\"code\":\"rate_limited\"%s%s%s,\"dropped\":%lld,"
                      "\"message\":\"taps over the like budget were dropped\"}",
-                     (long long)dropped);
+                     id[0] ? ",\"id\":\"" : "", id, id[0] ? "\"" : "", (long long)dropped);
     lt_ws_send_text(cl->conn, text, (size_t)n);
+}
+
+/* The ack of a like that carried an id, sent once its taps are in the
+ * spool (ingest.h, lt_ingest_when_kept). */
+struct ack {
+    struct lt_ws_conn *conn; /* referenced until sent */
+    int64_t counted;
+    char id[LT_WS_ACK_ID_MAX + 1];
+};
+
+static void on_like_kept(void *arg)
+{
+    struct ack *a = arg;
+    if (lt_ws_is_open(a->conn)) {
+        char text[160]; /* 40 bytes of text, an id of at most 64 and an int64: 124 */
+        int n = snprintf(text, sizeof text, "{\"type\":\"ack\",\"id\":\"%s\",\"counted\":%lld}",
+                         a->id, (long long)a->counted);
+        lt_ws_send_text(a->conn, text, (size_t)n);
+    }
+    lt_ws_unref(a->conn);
+    lt_free(a);
 }
 
 /* ---- events that need the stream's status ----------------------------- */
@@ -137,6 +190,7 @@ struct action {
     char viewer[LT_VIEWER_ID_MAX + 1];
     char source[LT_SOURCE_ID_MAX + 1];
     int64_t n;
+    char id[LT_WS_ACK_ID_MAX + 1]; /* a like's id; "" none */
 };
 
 static int find_sub(const struct ws_client *cl, const char *stream)
@@ -195,9 +249,24 @@ static void count_event(struct ws_client *cl, const struct action *a)
     struct lt_ingest_outcome out;
     lt_ingest_event(cl->app->ingest, a->stream, &e, &client, &out);
     if (out.dropped > 0)
-        send_dropped(cl, out.dropped);
-    if (out.code == LT_INGEST_TOO_MANY_SOURCES)
-        refuse(cl, "bad_message", lt_ingest_reason(out.code));
+        send_dropped(cl, out.dropped, a->id);
+    if (out.code == LT_INGEST_TOO_MANY_SOURCES) {
+        send_error_id(cl, "bad_message", lt_ingest_reason(out.code), a->id);
+        count_error(cl);
+        return;
+    }
+    if (out.code == LT_INGEST_SPOOL_UNAVAILABLE) {
+        send_error_id(cl, "spool_unavailable", lt_ingest_reason(out.code), a->id);
+        return;
+    }
+    if (!a->id[0])
+        return;
+    struct ack *k = lt_malloc(sizeof *k);
+    k->conn = cl->conn;
+    lt_ws_ref(cl->conn);
+    k->counted = out.counted;
+    memcpy(k->id, a->id, sizeof k->id);
+    lt_ingest_when_kept(cl->app->ingest, on_like_kept, k);
 }
 
 /* Carries out a view or like once lt_ingest_open decided. */
@@ -223,11 +292,15 @@ static void act(struct ws_client *cl, const struct action *a, enum lt_ingest_cod
     case LT_INGEST_RATE_LIMITED:
         wire = "rate_limited";
         break;
+    case LT_INGEST_SPOOL_UNAVAILABLE:
+        wire = "spool_unavailable";
+        break;
     case LT_INGEST_TOO_MANY_SOURCES:
-        refuse(cl, "bad_message", lt_ingest_reason(code));
+        send_error_id(cl, "bad_message", lt_ingest_reason(code), a->id);
+        count_error(cl);
         return;
     }
-    send_error(cl, wire, lt_ingest_reason(code));
+    send_error_id(cl, wire, lt_ingest_reason(code), a->id);
 }
 
 /* The socket may have closed while the action waited. */
@@ -292,13 +365,13 @@ static void submit(struct ws_client *cl, const struct action *tmpl)
         return;
     }
     size_t n_views = tmpl->type == ACT_VIEW;
-    int rc = lt_ingest_open(app->ingest, tmpl->stream, n_views, NULL, NULL);
+    int rc = lt_ingest_open(app->ingest, tmpl->stream, n_views, 1, NULL, NULL);
     if (rc >= 0) {
         act(cl, tmpl, (enum lt_ingest_code)rc);
         return;
     }
     struct action *a = waiting_action(cl, tmpl);
-    rc = lt_ingest_open(app->ingest, a->stream, n_views, on_event_open, a);
+    rc = lt_ingest_open(app->ingest, a->stream, n_views, 1, on_event_open, a);
     if (rc == LT_EAGAIN)
         return; /* on_event_open follows */
     lt_ws_unref(cl->conn);
@@ -348,6 +421,12 @@ static const char *parse_event(struct ws_client *cl, json_t *msg, struct action 
     snprintf(a->stream, sizeof a->stream, "%s", stream);
     snprintf(a->viewer, sizeof a->viewer, "%s", ev.viewer ? ev.viewer : cl->viewer);
     snprintf(a->source, sizeof a->source, "%s", ev.source ? ev.source : cl->source);
+    json_t *id = json_object_get(msg, "id");
+    if (id && a->type == ACT_LIKE) {
+        if (!json_is_string(id) || !valid_ack_id(json_string_value(id), json_string_length(id)))
+            return "id is 1-64 characters of A-Z a-z 0-9 - _ .";
+        snprintf(a->id, sizeof a->id, "%s", json_string_value(id));
+    }
     return NULL;
 }
 
@@ -383,6 +462,9 @@ static void refuse_rate_limited(struct ws_client *cl, json_t *msg, const char *t
         json_int_t taps = n ? (json_is_integer(n) ? json_integer_value(n) : 0) : 1;
         if (taps >= 1 && taps <= cl->app->cfg->likes_max_per_message)
             json_object_set_new(o, "dropped", json_integer(taps));
+        json_t *id = json_object_get(msg, "id");
+        if (json_is_string(id) && valid_ack_id(json_string_value(id), json_string_length(id)))
+            json_object_set_new(o, "id", json_string(json_string_value(id)));
     }
     json_object_set_new(o, "message",
                         json_string("too many messages on this socket; slow down "

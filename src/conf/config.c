@@ -112,6 +112,12 @@ const struct option conf_options[] = {
      "how long SIGTERM waits for the last flush to Redis"},
     {"log_level", OPT_STRING, FIELD(log_level), 0, "\"info\"", 0, 0, conf_check_log_level,
      "debug, info, warn or error"},
+    {"spool.dir", OPT_STRING, FIELD(spool_dir), 0, "\"var/spool\"", 0, 0, conf_check_nonempty,
+     "directory of the crash-safe spool (created 0700 if missing; relative to the working directory); one livetally per directory", true},
+    {"spool.fsync", OPT_STRING, FIELD(spool_fsync), 0, "\"everysec\"", 0, 0, conf_check_spool_fsync,
+     "when spool writes reach the disk: always (an answer waits for an fsync shared by the requests of a short window), everysec (an answer waits for write(2); fsync once a second), no (write(2) only; the kernel decides)", true},
+    {"spool.segment_bytes", OPT_INT, FIELD(spool_segment_bytes), 0, "8388608", 65536, 1073741824, NULL,
+     "a spool file past this size is followed by a new one that starts with a checkpoint; the older files are then deleted", true},
     {"web_root", OPT_NULLABLE_STRING, FIELD(web_root), 0, "null", 0, 0, NULL,
      "directory of files served; null = the web/ directory beside the binary"},
 };

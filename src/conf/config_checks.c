@@ -222,6 +222,22 @@ bool conf_check_log_level(const char *s, char *why, size_t whylen)
     return false;
 }
 
+bool conf_check_spool_fsync(const char *s, char *why, size_t whylen)
+{
+    if (strcmp(s, "always") == 0 || strcmp(s, "everysec") == 0 || strcmp(s, "no") == 0)
+        return true;
+    snprintf(why, whylen, "is not one of always, everysec, no");
+    return false;
+}
+
+bool conf_check_nonempty(const char *s, char *why, size_t whylen)
+{
+    if (s[0])
+        return true;
+    snprintf(why, whylen, "is empty");
+    return false;
+}
+
 /* "10.0.0.0/8", "::1", "fe80::/10". Host bits after the prefix are refused
  * rather than masked: "10.1.2.3/8" is more likely a typo than a wish. */
 bool conf_parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whylen)

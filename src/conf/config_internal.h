@@ -100,5 +100,7 @@ bool conf_check_env_name(const char *s, char *why, size_t whylen);
 bool conf_check_counter(const char *s, char *why, size_t whylen);
 bool conf_check_origin(const char *s, char *why, size_t whylen);
 bool conf_check_log_level(const char *s, char *why, size_t whylen);
+bool conf_check_spool_fsync(const char *s, char *why, size_t whylen);
+bool conf_check_nonempty(const char *s, char *why, size_t whylen);
 
 #endif

@@ -10,6 +10,8 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/ptr_list.h"
 #include "livetally/conf/config.h"
+#include "livetally/spool/spool.h"
+#include "livetally/spool/spool_replay.h"
 #include "livetally/store/store.h"
 
 #include <event2/event.h>
@@ -35,7 +37,13 @@ struct agg_stream {
     bool pending;
 
     struct lt_batch *inflight; /* sealed, not yet acknowledged */
+    bool sealing;              /* inflight waits for its SEAL record to be durable */
     bool sent;                 /* inflight is with Redis now */
+    /* Batches taken over from a predecessor's spool, sent one by one before
+     * any of this worker's own (lt_agg_adopt_replay). */
+    struct lt_batch **queued;
+    size_t n_queued;
+    int64_t pending_since_ms; /* wall clock: the oldest delta not sealed yet */
     bool dropped;              /* deleted while in flight: free on reply */
     bool indexed;              /* the index write was confirmed this active period */
     bool indexing;             /* an index write is out: free on its reply */
@@ -58,6 +66,7 @@ struct online_entry {
 struct lt_agg {
     const struct lt_config *cfg;
     struct lt_store *store;
+    struct lt_spool *spool; /* NULL: nothing is spooled (tests) */
     struct event *tick; /* a quarter of flush_interval_ms: streams are paced one by one */
     struct event *kick; /* a stream that waited long enough goes on the next loop pass */
     struct lt_map streams; /* id -> struct agg_stream, only while active */
@@ -71,12 +80,17 @@ struct lt_agg {
 
 static void agg_tick(evutil_socket_t fd, short what, void *arg);
 
+static void checkpoint(void *arg, struct lt_spool_buf *buf);
+
 struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
-                          struct lt_store *store)
+                          struct lt_store *store, struct lt_spool *spool)
 {
     struct lt_agg *agg = lt_calloc(1, sizeof *agg);
     agg->cfg = cfg;
     agg->store = store;
+    agg->spool = spool;
+    if (spool)
+        lt_spool_set_checkpoint(spool, checkpoint, agg);
     agg->n_counters = cfg->counters.n;
     agg->next_seq = 1;
     lt_map_init(&agg->streams);
@@ -93,6 +107,7 @@ static void batch_free(struct lt_batch *b)
 {
     if (!b)
         return;
+    lt_free((char *)b->incarnation);
     lt_free(b->sources);
     lt_free(b->counters);
     lt_free(b->views);
@@ -102,6 +117,9 @@ static void batch_free(struct lt_batch *b)
 static void stream_free(struct agg_stream *s)
 {
     batch_free(s->inflight);
+    for (size_t i = 0; i < s->n_queued; i++)
+        batch_free(s->queued[i]);
+    lt_free(s->queued);
     lt_free(s->counters);
     lt_free(s->views);
     lt_free(s);
@@ -115,8 +133,8 @@ void lt_agg_free(struct lt_agg *agg)
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
-        if (s->sent || s->indexing)
-            s->dropped = true; /* the store's last callback frees it */
+        if (s->sent || s->indexing || s->sealing)
+            s->dropped = true; /* the store's (or spool's) last callback frees it */
         else
             stream_free(s);
     }
@@ -179,7 +197,8 @@ static void mark_pending(struct lt_agg *agg, struct agg_stream *s)
     if (s->pending)
         return;
     s->pending = true;
-    if (s->inflight)
+    s->pending_since_ms = lt_wall_ms();
+    if (s->inflight || s->n_queued)
         return;
     agg->backlog++; /* the stream counts in the backlog while it has deltas */
     if (lt_mono_ms() - s->last_sent_ms >= agg->cfg->flush_interval_ms)
@@ -199,6 +218,19 @@ static int source_index(struct agg_stream *s, const char *source)
     snprintf(src->name, sizeof src->name, "%s", source);
     src->likes = 0;
     return (int)s->n_sources++;
+}
+
+bool lt_agg_can_add(struct lt_agg *agg, const char *stream, const char *source)
+{
+    const struct agg_stream *s = lt_map_get(&agg->streams, stream, strlen(stream));
+    if (!s || s->n_sources < LT_MAX_SOURCES)
+        return true;
+    if (!source)
+        source = LT_DEFAULT_SOURCE;
+    for (size_t i = 0; i < s->n_sources; i++)
+        if (strcmp(s->sources[i].name, source) == 0)
+            return true;
+    return false;
 }
 
 int lt_agg_add_view(struct lt_agg *agg, const char *stream, const char *viewer,
@@ -287,6 +319,8 @@ static struct lt_batch *seal(struct lt_agg *agg, struct agg_stream *s)
     s->dropped_taps = s->rejected = 0;
     s->online_due = false;
     s->pending = s->n_views > 0;
+    if (s->pending)
+        s->pending_since_ms = b->at_ms;
     return b;
 }
 
@@ -298,7 +332,7 @@ static void on_indexed(void *arg, int err)
     struct lt_agg *agg = s->agg;
     s->indexing = false;
     if (s->dropped) {
-        if (!s->sent)
+        if (!s->sent && !s->sealing)
             stream_free(s);
         return;
     }
@@ -326,10 +360,37 @@ static void index_if_due(struct lt_agg *agg, struct agg_stream *s)
 static void send_inflight(struct lt_agg *agg, struct agg_stream *s)
 {
     s->last_sent_ms = lt_mono_ms();
+    if (s->sealing)
+        return; /* on_sealed sends it */
     if (lt_store_apply_batch(agg->store, s->inflight, on_batch_done, s) == 0) {
         s->sent = true;
         lt_metrics->redis_batches_sent_total++;
     }
+}
+
+/* The SEAL is durable (synced, unless spool.fsync is no): now the batch
+ * may reach Redis, since replay will never count its events again as
+ * pending, whatever dies. */
+static void on_sealed(void *arg)
+{
+    struct agg_stream *s = arg;
+    s->sealing = false;
+    if (s->dropped) {
+        if (!s->sent && !s->indexing)
+            stream_free(s);
+        return;
+    }
+    send_inflight(s->agg, s);
+}
+
+static void seal_record(struct lt_agg *agg, struct agg_stream *s)
+{
+    if (!agg->spool)
+        return;
+    const struct lt_batch *b = s->inflight;
+    lt_spool_append_seal(agg->spool, s->id, NULL, b->seq, b->at_ms, (uint32_t)b->n_views);
+    s->sealing = true;
+    lt_spool_wait(agg->spool, LT_SPOOL_DURABLE, on_sealed, s);
 }
 
 static void stream_retire(struct lt_agg *agg, struct agg_stream *s)
@@ -366,7 +427,10 @@ static void on_batch_done(void *arg, int err, const struct lt_batch_result *res)
         lt_metrics->redis_batches_applied_total++;
     else
         lt_metrics->redis_batches_duplicate_total++;
-    agg->backlog -= s->inflight->n_views + (s->pending ? 0 : 1);
+    agg->backlog -= s->inflight->n_views + (s->pending || s->n_queued ? 0 : 1);
+    /* Redis has it: replay need not send it again. */
+    if (agg->spool)
+        lt_spool_append_ack(agg->spool, s->id, s->inflight->incarnation, s->inflight->seq);
     batch_free(s->inflight);
     s->inflight = NULL;
     /* Once per active period of the stream in this worker keeps the index
@@ -411,7 +475,7 @@ static void schedule_online(struct lt_agg *agg, int64_t now)
         if (o->count == o->reported && now - o->reported_ms < LT_ONLINE_REFRESH_MS)
             continue;
         struct agg_stream *s = stream_get(agg, e->key);
-        if (s->inflight)
+        if (s->inflight || s->n_queued)
             continue; /* the next tick */
         s->online_due = true;
         s->online_count = o->count;
@@ -437,19 +501,33 @@ static void flush(struct lt_agg *agg, bool force)
      * however many (ptr_list.h). */
     struct lt_ptr_list idle;
     lt_ptr_list_init(&idle);
+    int64_t oldest = 0; /* wall ms of the oldest delta or batch not acknowledged */
     size_t i;
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         struct agg_stream *s = e->value;
-        if (s->sent)
+        int64_t since = s->inflight ? s->inflight->at_ms
+                        : s->n_queued ? s->queued[0]->at_ms
+                        : s->pending  ? s->pending_since_ms
+                                      : 0;
+        if (since > 0 && (oldest == 0 || since < oldest))
+            oldest = since;
+        if (s->sent || s->sealing)
             continue;
         index_if_due(agg, s); /* a failed index write is tried again */
         /* Forced (shutdown) or due, or idle: then forgotten, its pacing over. */
         bool due = force || now - s->last_sent_ms >= agg->cfg->flush_interval_ms;
         if (!due)
             continue;
-        if (!s->inflight && s->pending)
+        if (!s->inflight && s->n_queued) {
+            /* A predecessor's batches first, in their order: already
+             * durable in this worker's own spool (its checkpoint). */
+            s->inflight = s->queued[0];
+            memmove(s->queued, s->queued + 1, --s->n_queued * sizeof *s->queued);
+        } else if (!s->inflight && s->pending) {
             s->inflight = seal(agg, s);
+            seal_record(agg, s);
+        }
         if (s->inflight)
             send_inflight(agg, s);
         else if (!s->indexing && (s->indexed || s->created_ms <= 0))
@@ -458,6 +536,8 @@ static void flush(struct lt_agg *agg, bool force)
     for (size_t k = 0; k < idle.n; k++)
         stream_retire(agg, idle.items[k]);
     lt_ptr_list_free(&idle);
+    int64_t age = oldest > 0 ? lt_wall_ms() - oldest : 0;
+    lt_metrics->spool_oldest_unapplied_seconds = agg->spool && age > 0 ? (uint64_t)age / 1000 : 0;
     update_gauges(agg);
 }
 
@@ -478,9 +558,12 @@ void lt_agg_drop_stream(struct lt_agg *agg, const char *stream)
     struct agg_stream *s = lt_map_remove(&agg->streams, stream, strlen(stream));
     if (!s)
         return;
-    agg->backlog -= (s->pending || s->inflight ? 1 : 0) + s->n_views +
-                    (s->inflight ? s->inflight->n_views : 0);
-    if (s->sent || s->indexing)
+    size_t queued_views = 0;
+    for (size_t k = 0; k < s->n_queued; k++)
+        queued_views += s->queued[k]->n_views;
+    agg->backlog -= (s->pending || s->inflight || s->n_queued ? 1 : 0) + s->n_views +
+                    (s->inflight ? s->inflight->n_views : 0) + queued_views;
+    if (s->sent || s->indexing || s->sealing)
         s->dropped = true;
     else
         stream_free(s);
@@ -493,8 +576,144 @@ bool lt_agg_idle(const struct lt_agg *agg)
     for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
          e = lt_map_next(&agg->streams, e, &i)) {
         const struct agg_stream *s = e->value;
-        if (s->pending || s->inflight)
+        if (s->pending || s->inflight || s->n_queued)
             return false;
     }
     return true;
+}
+
+/* ---- the spool: checkpoints and a predecessor's state ------------------ */
+
+/* The whole unapplied state as records (spool.h): what replay rebuilds. */
+static void checkpoint(void *arg, struct lt_spool_buf *buf)
+{
+    struct lt_agg *agg = arg;
+    char *const *names = agg->cfg->counters.items;
+    const char *own = lt_spool_incarnation(agg->spool);
+    size_t i;
+    for (struct lt_map_entry *e = lt_map_next(&agg->streams, NULL, &i); e;
+         e = lt_map_next(&agg->streams, e, &i)) {
+        const struct agg_stream *s = e->value;
+        if (s->inflight)
+            lt_spool_put_batch(buf, s->inflight, s->inflight->incarnation ? s->inflight->incarnation : own,
+                               names);
+        for (size_t k = 0; k < s->n_queued; k++)
+            lt_spool_put_batch(buf, s->queued[k],
+                               s->queued[k]->incarnation ? s->queued[k]->incarnation : own, names);
+        struct lt_spool_event ev = {.stream = s->id};
+        ev.kind = LT_SPOOL_VIEW;
+        for (size_t k = 0; k < s->n_views; k++) {
+            ev.viewer = s->views[k].viewer;
+            ev.source = s->sources[s->views[k].source].name;
+            lt_spool_put_event(buf, &ev);
+        }
+        ev.kind = LT_SPOOL_LIKES;
+        for (size_t k = 0; k < s->n_sources; k++) {
+            if (!s->sources[k].likes)
+                continue;
+            ev.source = s->sources[k].name;
+            ev.n = s->sources[k].likes;
+            lt_spool_put_event(buf, &ev);
+        }
+        ev.kind = LT_SPOOL_COUNTER;
+        for (size_t k = 0; k < agg->n_counters; k++) {
+            if (!s->counters[k])
+                continue;
+            ev.counter = names[k];
+            ev.n = s->counters[k];
+            lt_spool_put_event(buf, &ev);
+        }
+        if (s->dropped_taps || s->rejected) {
+            ev.kind = LT_SPOOL_REFUSED;
+            ev.n = s->dropped_taps;
+            ev.rejected = s->rejected;
+            lt_spool_put_event(buf, &ev);
+        }
+    }
+}
+
+/* Queues a batch to be sent before the stream's own deltas; it holds the
+ * stream's place in the backlog like a sealed batch. */
+static void enqueue(struct lt_agg *agg, struct lt_batch *b)
+{
+    struct agg_stream *s = stream_get(agg, b->stream);
+    if (!s->inflight && !s->n_queued && !s->pending)
+        agg->backlog++;
+    agg->backlog += b->n_views;
+    s->queued = lt_realloc(s->queued, (s->n_queued + 1) * sizeof *s->queued);
+    s->queued[s->n_queued++] = b;
+    event_active(agg->kick, EV_TIMEOUT, 1);
+}
+
+/* The configured counters of a replayed batch, by position; a name this
+ * config does not know is dropped with a warning. */
+static int64_t *map_counters(struct lt_agg *agg, const struct lt_spool_batch *sb)
+{
+    int64_t *out = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *out);
+    for (size_t i = 0; i < sb->n_counters; i++) {
+        size_t k = 0;
+        while (k < agg->n_counters && strcmp(agg->cfg->counters.items[k], sb->counters[i].name))
+            k++;
+        if (k < agg->n_counters)
+            out[k] += sb->counters[i].value;
+        else
+            lt_warn("agg", "replay: counter %s of stream %s is not configured; its %lld dropped",
+                    sb->counters[i].name, sb->b.stream, (long long)sb->counters[i].value);
+    }
+    return out;
+}
+
+void lt_agg_adopt_replay(struct lt_agg *agg, struct lt_spool_replay *r)
+{
+    for (size_t i = 0; i < r->n_batches; i++) {
+        struct lt_spool_batch *sb = r->batches[i];
+        struct lt_batch *b = lt_malloc(sizeof *b);
+        *b = sb->b;
+        b->incarnation = lt_strdup(sb->incarnation);
+        b->counters = map_counters(agg, sb);
+        b->n_counters = agg->n_counters;
+        b->online = -1;
+        sb->b.sources = NULL; /* moved to b */
+        sb->b.views = NULL;
+        enqueue(agg, b);
+    }
+    /* Deltas the predecessor had not sealed: sealed now, as this worker's
+     * own batches, at most LT_MAX_VIEWS_PER_BATCH views each. */
+    for (size_t i = 0; i < r->n_pending; i++) {
+        const struct lt_spool_batch *p = r->pending[i];
+        if (!p)
+            continue;
+        size_t done = 0;
+        bool first = true;
+        while (first || done < p->b.n_views) {
+            size_t take = p->b.n_views - done;
+            if (take > LT_MAX_VIEWS_PER_BATCH)
+                take = LT_MAX_VIEWS_PER_BATCH;
+            struct lt_batch *b = lt_calloc(1, sizeof *b);
+            memcpy(b->stream, p->b.stream, sizeof b->stream);
+            b->seq = agg->next_seq++;
+            b->at_ms = lt_wall_ms();
+            b->online = -1;
+            b->n_sources = p->b.n_sources;
+            b->sources = lt_malloc((p->b.n_sources ? p->b.n_sources : 1) * sizeof *b->sources);
+            memcpy(b->sources, p->b.sources, p->b.n_sources * sizeof *b->sources);
+            b->n_counters = agg->n_counters;
+            if (first) {
+                b->counters = map_counters(agg, p);
+                b->dropped_taps = p->b.dropped_taps;
+                b->rejected = p->b.rejected;
+            } else {
+                b->counters = lt_calloc(agg->n_counters ? agg->n_counters : 1, sizeof *b->counters);
+                for (size_t k = 0; k < b->n_sources; k++)
+                    b->sources[k].likes = 0;
+            }
+            b->views = lt_malloc((take ? take : 1) * sizeof *b->views);
+            memcpy(b->views, p->b.views + done, take * sizeof *b->views);
+            b->n_views = take;
+            done += take;
+            first = false;
+            enqueue(agg, b);
+        }
+    }
+    update_gauges(agg);
 }

@@ -5,12 +5,14 @@
 #include "livetally/base/error.h"
 #include "livetally/base/ids.h"
 #include "livetally/base/list.h"
+#include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 #include "livetally/base/metrics.h"
 #include "livetally/conf/config.h"
 #include "livetally/core/agg.h"
 #include "livetally/core/likes_budget.h"
 #include "livetally/core/stream_cache.h"
+#include "livetally/spool/spool.h"
 
 #include <string.h>
 
@@ -20,7 +22,7 @@ struct pending {
     struct lt_ingest *owner; /* NULL once the ingest is freed */
     lt_ingest_open_cb *cb;
     void *arg;
-    size_t n_views;
+    size_t n_views, n_events;
     char stream[LT_STREAM_ID_MAX + 1];
 };
 
@@ -28,6 +30,7 @@ struct lt_ingest {
     const struct lt_config *cfg;
     struct lt_agg *agg;
     struct lt_stream_cache *cache;
+    struct lt_spool *spool; /* NULL: nothing spooled (tests) */
     struct lt_likes_budget *per_viewer;
     struct lt_likes_budget *per_client;
     struct pending *pending;
@@ -50,17 +53,20 @@ const char *lt_ingest_reason(enum lt_ingest_code code)
         return "over the like budget of the viewer or client address";
     case LT_INGEST_TOO_MANY_SOURCES:
         return "too many sources for this stream right now";
+    case LT_INGEST_SPOOL_UNAVAILABLE:
+        return "the spool cannot keep events right now (disk full or not writable); retry shortly";
     }
     return "?";
 }
 
 struct lt_ingest *lt_ingest_new(const struct lt_config *cfg, struct lt_agg *agg,
-                                struct lt_stream_cache *cache)
+                                struct lt_stream_cache *cache, struct lt_spool *spool)
 {
     struct lt_ingest *ing = lt_calloc(1, sizeof *ing);
     ing->cfg = cfg;
     ing->agg = agg;
     ing->cache = cache;
+    ing->spool = spool;
     ing->per_viewer = lt_likes_budget_new(cfg->likes_rate_per_second, cfg->likes_burst);
     ing->per_client =
         lt_likes_budget_new(cfg->likes_per_client_rate_per_second, cfg->likes_per_client_burst);
@@ -96,7 +102,7 @@ void lt_ingest_sweep(struct lt_ingest *ing, int64_t now_ms)
 
 /* Rules 1 and 2 once the status is known. */
 static enum lt_ingest_code decide(struct lt_ingest *ing, const char *stream, size_t n_views,
-                                  enum lt_stream_status status)
+                                  size_t n_events, enum lt_stream_status status)
 {
     if (status == LT_STATUS_NONE && !ing->cfg->streams_auto_create)
         return LT_INGEST_UNKNOWN_STREAM;
@@ -105,6 +111,12 @@ static enum lt_ingest_code decide(struct lt_ingest *ing, const char *stream, siz
     if (!lt_agg_can_accept(ing->agg, n_views)) {
         lt_metrics->ingest_overloaded_total++;
         return LT_INGEST_OVERLOADED;
+    }
+    /* Room in the spool for every event of the request and a refusal
+     * each: then none of them can find the spool full half-way. */
+    if (ing->spool && !lt_spool_reserve(ing->spool, 2 * n_events * LT_SPOOL_EVENT_MAX)) {
+        lt_metrics->ingest_spool_unavailable_total += n_events;
+        return LT_INGEST_SPOOL_UNAVAILABLE;
     }
     /* Created, live, by its first batch. Recorded only once events may be
      * counted, so a refused request does not make the cache claim a stream
@@ -122,18 +134,18 @@ static void on_status(void *arg, int err, enum lt_stream_status status)
     if (ing) {
         LT_LIST_REMOVE(ing->pending, p);
         if (!err)
-            code = decide(ing, p->stream, p->n_views, status);
+            code = decide(ing, p->stream, p->n_views, p->n_events, status);
     }
     p->cb(p->arg, code);
     lt_free(p);
 }
 
-int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt_ingest_open_cb *cb,
-                   void *arg)
+int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, size_t n_events,
+                   lt_ingest_open_cb *cb, void *arg)
 {
     int st = lt_stream_cache_peek(ing->cache, stream);
     if (st >= 0)
-        return (int)decide(ing, stream, n_views, (enum lt_stream_status)st);
+        return (int)decide(ing, stream, n_views, n_events, (enum lt_stream_status)st);
     if (!cb)
         return LT_EAGAIN;
     size_t len = strlen(stream);
@@ -144,6 +156,7 @@ int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt
     p->cb = cb;
     p->arg = arg;
     p->n_views = n_views;
+    p->n_events = n_events;
     memcpy(p->stream, stream, len + 1);
     LT_LIST_PUSH(ing->pending, p);
     st = lt_stream_cache_get(ing->cache, stream, on_status, p);
@@ -153,7 +166,7 @@ int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt
     lt_free(p);
     if (st < 0)
         return LT_INGEST_NOT_READY;
-    return (int)decide(ing, stream, n_views, (enum lt_stream_status)st);
+    return (int)decide(ing, stream, n_views, n_events, (enum lt_stream_status)st);
 }
 
 const char *lt_ingest_validate(struct lt_ingest *ing, json_t *event, struct lt_event *out)
@@ -164,9 +177,41 @@ const char *lt_ingest_validate(struct lt_ingest *ing, json_t *event, struct lt_e
     return why;
 }
 
+/* Spools one event; false when the spool cannot take it (then it must not
+ * be counted either). Room was reserved by lt_ingest_open; a refusal
+ * counted outside a request (a WebSocket message that is not valid) may
+ * need its own. */
+static bool spool_event(struct lt_ingest *ing, const struct lt_spool_event *e)
+{
+    if (!ing->spool || lt_spool_append_event(ing->spool, e) == 0)
+        return true;
+    if (lt_spool_reserve(ing->spool, LT_SPOOL_EVENT_MAX) && lt_spool_append_event(ing->spool, e) == 0)
+        return true;
+    lt_metrics->ingest_spool_unavailable_total++;
+    return false;
+}
+
+/* Refusals travel with the stream's batches: spooled like events. */
+static void add_refused(struct lt_ingest *ing, const char *stream, int64_t dropped_taps,
+                        int64_t rejected)
+{
+    struct lt_spool_event e = {.kind = LT_SPOOL_REFUSED, .stream = stream, .n = dropped_taps,
+                               .rejected = rejected};
+    if (spool_event(ing, &e))
+        lt_agg_add_refused(ing->agg, stream, dropped_taps, rejected);
+}
+
 void lt_ingest_rejected(struct lt_ingest *ing, const char *stream)
 {
-    lt_agg_add_refused(ing->agg, stream, 0, 1);
+    add_refused(ing, stream, 0, 1);
+}
+
+void lt_ingest_when_kept(struct lt_ingest *ing, lt_ingest_kept_cb *cb, void *arg)
+{
+    if (ing->spool)
+        lt_spool_wait(ing->spool, LT_SPOOL_ANSWER, cb, arg);
+    else
+        cb(arg);
 }
 
 /* The viewer whose budget an event spends and whose view it is. */
@@ -223,43 +268,68 @@ void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_
                      struct lt_ingest_client *client, struct lt_ingest_outcome *out)
 {
     memset(out, 0, sizeof *out);
-    int rc = 0;
+    struct lt_spool_event rec = {.stream = stream, .source = e->source};
+    int64_t n = e->n;
     switch (e->type) {
     case LT_EVENT_VIEW:
-        rc = lt_agg_add_view(ing->agg, stream, viewer_of(e, client), e->source);
-        out->counted = rc == 0;
+        rec.kind = LT_SPOOL_VIEW;
+        rec.viewer = viewer_of(e, client);
+        n = 1;
         break;
     case LT_EVENT_LIKE: {
-        int64_t take = spend_likes(ing, viewer_of(e, client), client, e->n, out);
-        if (take == 0) {
+        n = spend_likes(ing, viewer_of(e, client), client, e->n, out);
+        if (n == 0) {
             out->code = LT_INGEST_RATE_LIMITED;
             lt_metrics->events_rejected_total++;
-            lt_agg_add_refused(ing->agg, stream, out->dropped, 1);
+            add_refused(ing, stream, out->dropped, 1);
             return;
         }
         if (out->dropped > 0)
-            lt_agg_add_refused(ing->agg, stream, out->dropped, 0);
-        /* Spent even when agg refuses below (too many sources for the
-         * stream in this worker right now): rare, and a refused request
-         * costs its budget like any other (README's API notes). */
-        rc = lt_agg_add_likes(ing->agg, stream, e->source, take);
-        if (rc == 0) {
-            out->counted = take;
-            lt_metrics->likes_accepted_total += (uint64_t)take;
-        }
+            add_refused(ing, stream, out->dropped, 0);
+        /* Spent even when refused below (too many sources for the stream
+         * in this worker right now, or the spool full): rare, and a refused
+         * request costs its budget like any other (README's API notes). */
+        rec.kind = LT_SPOOL_LIKES;
+        rec.n = n;
         break;
     }
     case LT_EVENT_COUNTER:
-        rc = lt_agg_add_counter(ing->agg, stream, e->counter, e->n);
-        out->counted = rc == 0 ? e->n : 0;
+        rec.kind = LT_SPOOL_COUNTER;
+        rec.counter = ing->cfg->counters.items[e->counter];
+        rec.source = NULL;
+        rec.n = n;
         break;
     }
-    if (rc != 0) {
+    /* agg says first whether it takes the event, so that nothing is spooled
+     * that it then refuses; once spooled, it cannot refuse. */
+    if (rec.kind != LT_SPOOL_COUNTER && !lt_agg_can_add(ing->agg, stream, e->source)) {
         out->code = LT_INGEST_TOO_MANY_SOURCES;
         lt_metrics->events_rejected_total++;
-        lt_agg_add_refused(ing->agg, stream, 0, 1);
+        add_refused(ing, stream, 0, 1);
         return;
     }
+    if (!spool_event(ing, &rec)) {
+        out->code = LT_INGEST_SPOOL_UNAVAILABLE;
+        lt_metrics->events_rejected_total++;
+        return;
+    }
+    int rc = 0;
+    switch (e->type) {
+    case LT_EVENT_VIEW:
+        rc = lt_agg_add_view(ing->agg, stream, rec.viewer, e->source);
+        break;
+    case LT_EVENT_LIKE:
+        rc = lt_agg_add_likes(ing->agg, stream, e->source, n);
+        if (rc == 0)
+            lt_metrics->likes_accepted_total += (uint64_t)n;
+        break;
+    case LT_EVENT_COUNTER:
+        rc = lt_agg_add_counter(ing->agg, stream, e->counter, n);
+        break;
+    }
+    if (rc != 0) /* lt_agg_can_add said yes: only a bug gets here */
+        lt_error("ingest", "agg refused a spooled event of stream %s: %s", stream, lt_strerror(rc));
+    out->counted = rc == 0 ? n : 0;
     out->code = LT_INGEST_OK;
     lt_metrics->events_accepted_total++;
 }

@@ -10,6 +10,7 @@
 #include "livetally/conf/config.h"
 #include "livetally/net/listen.h"
 #include "livetally/proc/worker.h"
+#include "livetally/spool/spool_replay.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,6 +44,9 @@ struct child {
     int restart_delay_ms;
     unsigned generation;   /* how many times this slot was started */
     char online_field[64]; /* "<instance>.<slot>.<generation>" */
+    char spool_owner[64];  /* "<instance>-w<slot>-g<generation>" */
+    char **inherited;      /* spool owners handed to it at its start */
+    size_t n_inherited;
     int control_fd;        /* our end of its control socket; -1 when none */
     char *out;             /* frames not written to control_fd yet */
     size_t out_len, out_off;
@@ -70,7 +77,101 @@ struct master {
     struct pollfd *pfds; /* room for the ready pipe and every control socket */
     char **drops;        /* dead workers' online shares no live worker was told of yet */
     size_t n_drops;
+    char **orphans;      /* spool owners no live worker holds (spool.h: handover) */
+    size_t n_orphans;
+    int spool_lock;      /* flock on <spool.dir>/LOCK, inherited by the workers */
 };
+
+/* ---- the spool directory and its owners -------------------------------- */
+
+static void add_orphan(struct master *m, const char *owner)
+{
+    for (size_t k = 0; k < m->n_orphans; k++)
+        if (strcmp(m->orphans[k], owner) == 0)
+            return;
+    m->orphans = lt_realloc(m->orphans, (m->n_orphans + 1) * sizeof *m->orphans);
+    m->orphans[m->n_orphans++] = lt_strdup(owner);
+}
+
+/* mkdir -p with 0700; the lock that keeps a second livetally out, held
+ * until the master and every worker are gone (the workers inherit it). */
+static int open_spool_dir(struct master *m, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof path - 8) {
+        snprintf(err, errlen, "spool.dir %s: the path is too long", dir);
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "spool.dir %s: cannot create %s: %s", dir, path, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "spool.dir %s: cannot create it: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    m->spool_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (m->spool_lock < 0) {
+        snprintf(err, errlen, "spool.dir %s: cannot open %s: %s", dir, path, strerror(errno));
+        return -1;
+    }
+    if (flock(m->spool_lock, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen,
+                 "spool.dir %s is in use by another livetally (%s is locked); give each "
+                 "livetally its own spool.dir",
+                 dir, path);
+        return -1;
+    }
+    /* A previous run's owners: every one of them is handed to the first
+     * worker started. */
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    char owner[LT_SPOOL_OWNER_MAX + 1];
+    unsigned seg;
+    while ((e = readdir(d)))
+        if (lt_spool_parse_name(e->d_name, owner, &seg))
+            add_orphan(m, owner);
+    closedir(d);
+    return 0;
+}
+
+/* The owners still to hand over whose files exist (a successor that
+ * finished its replay deleted its predecessors' files). */
+static void hand_over(struct master *m, struct child *me, int slot)
+{
+    for (size_t k = 0; k < me->n_inherited; k++)
+        lt_free(me->inherited[k]);
+    lt_free(me->inherited);
+    me->inherited = NULL;
+    me->n_inherited = 0;
+    for (size_t k = 0; k < m->n_orphans; k++) {
+        unsigned *segs;
+        int n = lt_spool_segments(m->cfg->spool_dir, m->orphans[k], &segs);
+        lt_free(segs);
+        if (n <= 0) {
+            lt_free(m->orphans[k]);
+            continue;
+        }
+        lt_info("master", "worker %d takes over the spool of %s", slot, m->orphans[k]);
+        me->inherited = lt_realloc(me->inherited, (me->n_inherited + 1) * sizeof *me->inherited);
+        me->inherited[me->n_inherited++] = m->orphans[k];
+    }
+    lt_free(m->orphans);
+    m->orphans = NULL;
+    m->n_orphans = 0;
+}
 
 /* Queues one control frame for a worker; written by flush_control without
  * ever blocking the master (a worker that stops reading only grows its own
@@ -152,12 +253,17 @@ static pid_t spawn(struct master *m, int i)
     }
     me->generation++;
     snprintf(me->online_field, sizeof me->online_field, "%s.%d.%u", m->instance, i, me->generation);
+    snprintf(me->spool_owner, sizeof me->spool_owner, "%s-w%d-g%u", m->instance, i, me->generation);
+    hand_over(m, me, i);
     pid_t pid = fork();
     if (pid < 0) {
         lt_error("master", "fork: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
         me->restart_at_ms = lt_mono_ms() + 1000;
+        /* What it was to take over waits for the next start. */
+        for (size_t k = 0; k < me->n_inherited; k++)
+            add_orphan(m, me->inherited[k]);
         return -1;
     }
     if (pid == 0) {
@@ -196,6 +302,9 @@ static pid_t spawn(struct master *m, int i)
             .listen_fd = m->fds[i],
             .ready_fd = m->ready_pipe[1],
             .control_fd = sv[1],
+            .spool_owner = me->spool_owner,
+            .inherit = me->inherited,
+            .n_inherit = me->n_inherited,
         };
         /* m->cfg is the current snapshot: a worker restarted after a reload
          * runs the reloaded config. */
@@ -249,6 +358,11 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
              * out now rather than when the share expires (hand_out_drops). */
             m->drops = lt_realloc(m->drops, (m->n_drops + 1) * sizeof *m->drops);
             m->drops[m->n_drops++] = lt_strdup(c->online_field);
+            /* Its spool, and what it had taken over (if it died before its
+             * replay was done), go to the next worker started. */
+            add_orphan(m, c->spool_owner);
+            for (size_t k = 0; k < c->n_inherited; k++)
+                add_orphan(m, c->inherited[k]);
         }
     }
     int running = 0;
@@ -311,11 +425,20 @@ static void reload(struct master *m)
 /* Frees what the master holds; returns exit_code. */
 static int master_end(struct master *m, int exit_code)
 {
-    for (int i = 0; i < m->n; i++)
+    for (int i = 0; i < m->n; i++) {
         close_control(&m->children[i]);
+        for (size_t k = 0; k < m->children[i].n_inherited; k++)
+            lt_free(m->children[i].inherited[k]);
+        lt_free(m->children[i].inherited);
+    }
     for (size_t k = 0; k < m->n_drops; k++)
         lt_free(m->drops[k]);
     lt_free(m->drops);
+    for (size_t k = 0; k < m->n_orphans; k++)
+        lt_free(m->orphans[k]);
+    lt_free(m->orphans);
+    if (m->spool_lock >= 0)
+        close(m->spool_lock);
     lt_free(m->fds);
     lt_free(m->children);
     lt_free(m->pfds);
@@ -346,15 +469,20 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
         lt_strbuf_add_char(&inst, hex[rnd[k] >> 4]);
         lt_strbuf_add_char(&inst, hex[rnd[k] & 15]);
     }
+    m.spool_lock = -1;
     m.fds = lt_calloc((size_t)m.n, sizeof *m.fds);
     m.children = lt_calloc((size_t)m.n, sizeof *m.children);
     m.pfds = lt_calloc((size_t)m.n + 1, sizeof *m.pfds);
     for (int i = 0; i < m.n; i++)
         m.children[i].control_fd = -1;
     int port;
-    char err[256]; /* listen errors: single snprintfs, cut short when long */
+    char err[4400]; /* listen and spool.dir errors: single snprintfs, cut short when long */
     if (lt_listen_sockets(cfg->listen_host, cfg->listen_port, m.n, m.fds, &port, err,
                           sizeof err) != 0) {
+        fprintf(stderr, "livetally: %s\n", err);
+        return master_end(&m, 1);
+    }
+    if (open_spool_dir(&m, cfg->spool_dir, err, sizeof err) != 0) {
         fprintf(stderr, "livetally: %s\n", err);
         return master_end(&m, 1);
     }
@@ -374,6 +502,9 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit is met by the spool's reservations, which then
+     * fail with EFBIG rather than kill the process (inherited by workers). */
+    signal(SIGXFSZ, SIG_IGN);
     sigset_t block, waitmask;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);

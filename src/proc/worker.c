@@ -8,6 +8,8 @@
 #include "livetally/base/metrics.h"
 #include "livetally/base/strbuf.h"
 #include "livetally/conf/config.h"
+#include "livetally/spool/spool.h"
+#include "livetally/spool/spool_replay.h"
 #include "livetally/store/store.h"
 #include "livetally/core/agg.h"
 #include "livetally/core/hub.h"
@@ -97,6 +99,59 @@ static void make_incarnation(int index, char *out, size_t cap)
         lt_strbuf_add_char(&sb, hex[rnd[i] >> 4]);
         lt_strbuf_add_char(&sb, hex[rnd[i] & 15]);
     }
+}
+
+/* The owners the master handed over (worker.h): each one's files read back
+ * (spool_replay.h), its state given to agg, written into our own first
+ * checkpoint and made durable, and only then its files deleted. An owner
+ * that another of them had already taken over (named in that one's
+ * checkpoint, its files not deleted yet when it died) is deleted unread.
+ * Returns 0, or -1 (logged) when our spool cannot be started. */
+static int take_over(struct worker *w)
+{
+    const struct lt_worker_args *args = w->args;
+    struct lt_app *app = &w->app;
+    const char *dir = w->cfg->spool_dir;
+    int64_t t0 = lt_mono_ms();
+    struct lt_spool_replay *r = lt_calloc(args->n_inherit ? args->n_inherit : 1, sizeof *r);
+    for (size_t i = 0; i < args->n_inherit; i++) {
+        lt_spool_replay_init(&r[i]);
+        if (lt_spool_replay_owner(&r[i], dir, args->inherit[i]) != 0)
+            lt_error("worker", "spool of %s could not be read; it is left in %s", args->inherit[i],
+                     dir);
+    }
+    uint64_t events = 0, batches = 0;
+    for (size_t i = 0; i < args->n_inherit; i++) {
+        bool absorbed = false;
+        for (size_t j = 0; j < args->n_inherit && !absorbed; j++)
+            for (size_t k = 0; j != i && k < r[j].n_absorbed && !absorbed; k++)
+                absorbed = strcmp(r[j].absorbed[k], args->inherit[i]) == 0;
+        if (absorbed) {
+            lt_info("worker", "spool of %s was taken over already; deleting it", args->inherit[i]);
+            continue;
+        }
+        events += r[i].events;
+        batches += r[i].n_batches;
+        lt_agg_adopt_replay(app->agg, &r[i]);
+    }
+    lt_metrics->spool_replayed_events_total += events;
+    char err[512];
+    int rc = lt_spool_start(app->spool, args->inherit, args->n_inherit, err, sizeof err);
+    for (size_t i = 0; i < args->n_inherit; i++)
+        lt_spool_replay_free(&r[i]);
+    lt_free(r);
+    if (rc != 0) {
+        lt_error("worker", "%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < args->n_inherit; i++)
+        lt_spool_remove_owner(dir, args->inherit[i]);
+    if (args->n_inherit)
+        lt_info("worker",
+                "took over %zu spools: %llu events, %llu unacknowledged batches, in %lld ms",
+                args->n_inherit, (unsigned long long)events, (unsigned long long)batches,
+                (long long)(lt_mono_ms() - t0));
+    return 0;
 }
 
 static void find_web_root(const struct lt_config *cfg, char *out, size_t cap)
@@ -394,6 +449,7 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     snprintf(tag, sizeof tag, "worker[%d]", args->index);
     lt_log_set_process(tag);
     lt_metrics_bind(args->index);
+    signal(SIGXFSZ, SIG_IGN); /* the spool's reservations meet a file size limit as EFBIG */
     lt_request_id_init(0); /* after fork: a prefix of this worker's own */
 
     struct worker w;
@@ -419,9 +475,24 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     app->store = lt_store_new(app->base, w.store_cfg, incarnation, args->online_field,
                               on_stream_control, &w);
     app->stream_cache = lt_stream_cache_new(app->base, app->store, cfg->redis_command_timeout_ms);
-    app->agg = lt_agg_new(app->base, cfg, app->store);
+    struct lt_spool_settings spool = {
+        .dir = cfg->spool_dir,
+        .owner = args->spool_owner,
+        .incarnation = incarnation,
+        .fsync = lt_spool_fsync_parse(cfg->spool_fsync),
+        .segment_bytes = cfg->spool_segment_bytes,
+    };
+    char err[512];
+    app->spool = lt_spool_open(app->base, &spool, err, sizeof err);
+    if (!app->spool) {
+        lt_error("worker", "%s", err);
+        return 1; /* the master restarts it, more slowly each time */
+    }
+    app->agg = lt_agg_new(app->base, cfg, app->store, app->spool);
+    if (take_over(&w) != 0)
+        return 1;
     app->hub = lt_hub_new(app->base, cfg, app->store, app->agg);
-    app->ingest = lt_ingest_new(cfg, app->agg, app->stream_cache);
+    app->ingest = lt_ingest_new(cfg, app->agg, app->stream_cache, app->spool);
     struct lt_ws_settings ws = ws_settings(cfg);
     app->ws = lt_ws_server_new(app->base, &ws);
     app->sse = lt_sse_server_new(app);
@@ -453,8 +524,11 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     w.started_ms = lt_mono_ms();
     event_base_once(app->base, -1, EV_TIMEOUT, on_started, &w, NULL);
 
-    lt_info("worker", "serving (incarnation %s)", incarnation);
+    lt_info("worker", "serving (incarnation %s, spool %s/%s.*)", incarnation, cfg->spool_dir,
+            args->spool_owner);
     event_base_dispatch(app->base);
+    /* Answers and sends still waiting for the spool get it now. */
+    lt_spool_drain(app->spool);
 
     /* Our own events first, so that the loop pass below, which lets the
      * Redis connections release their contexts, runs none of them. */
@@ -472,9 +546,13 @@ int lt_worker_run(const struct lt_config *cfg, const struct lt_worker_args *args
     lt_sse_server_free(app->sse);
     lt_hub_free(app->hub);
     lt_ingest_free(app->ingest); /* before agg and the stream cache it uses */
+    /* Everything it holds is in Redis: nothing to replay. */
+    if (w.exit_code == 0 && lt_agg_idle(app->agg))
+        lt_spool_remove_files(app->spool);
     lt_agg_free(app->agg);
     lt_stream_cache_free(app->stream_cache);
     lt_store_free(app->store);
+    lt_spool_free(app->spool);
     lt_static_free(app->static_files);
     event_base_loop(app->base, EVLOOP_NONBLOCK);
     event_base_free(app->base);

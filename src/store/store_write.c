@@ -59,7 +59,7 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     char key[128]; /* stream_key */
     for (enum store_key_kind k = KEY_META; k <= KEY_ONLINE; k++)
         store_argv_add(&av, key, store_key(key, sizeof key, b->stream, k));
-    store_argv_add_str(&av, store->incarnation);
+    store_argv_add_str(&av, b->incarnation ? b->incarnation : store->incarnation);
     store_argv_add_int(&av, (int64_t)b->seq);
     store_argv_add_int(&av, b->at_ms);
     store_argv_add_int(&av, (int64_t)store->cfg->views_dedup_seconds * 1000);

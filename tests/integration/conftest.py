@@ -175,8 +175,14 @@ class ServerFactory:
         must end it with status 0. preexec: run in the child before exec."""
         e = dict(OPERATOR_ENV) if operator else {}
         e.update(env or {})
-        srv = h.LivetallyServer(self.binary, self.tmp, self.config(overrides), env=e,
-                                args=args, name="lt%d" % len(self.servers), preexec=preexec)
+        name = "lt%d" % len(self.servers)
+        cfg = self.config(overrides)
+        # Each server its own spool (one livetally per spool.dir), unless
+        # the test names one (a restart that must replay it).
+        if "dir" not in (overrides or {}).get("spool", {}):
+            cfg = h.deep_merge(cfg, {"spool": {"dir": name + "-spool"}})
+        srv = h.LivetallyServer(self.binary, self.tmp, cfg, env=e,
+                                args=args, name=name, preexec=preexec)
         self.servers.append(srv)
         self.expect_clean_exit.append(check_exit)
         srv.start(wait_ready=wait_ready)

@@ -18,6 +18,7 @@ struct lt_hub;
 struct lt_ws_server;
 struct lt_static;
 struct lt_sse_server;
+struct lt_spool;
 
 struct lt_app {
     struct event_base *base;
@@ -26,6 +27,7 @@ struct lt_app {
     struct lt_agg *agg;
     struct lt_stream_cache *stream_cache;
     struct lt_ingest *ingest; /* the counting rules of both transports */
+    struct lt_spool *spool;   /* this worker's spool (spool.h) */
     struct lt_http_server *http;
     struct lt_hub *hub;
     struct lt_ws_server *ws;

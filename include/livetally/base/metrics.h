@@ -50,6 +50,16 @@ struct evbuffer;
     X(ws_closed_policy_total, counter, "WebSocket connections closed with 1008 (errors)")          \
     X(sse_connections_open, gauge, "SSE subscriptions open now")                                   \
     X(sse_events_pushed_total, counter, "totals events handed to SSE subscribers")                 \
+    X(spool_bytes, gauge, "bytes in the workers' spool files")                                   \
+    X(spool_oldest_unapplied_seconds, gauge,                                                       \
+      "per worker, age of its oldest spooled event Redis has not acknowledged (0: none), summed")                  \
+    X(spool_records_written_total, counter, "spool records written")                              \
+    X(spool_bytes_written_total, counter, "bytes written to spool files")                         \
+    X(spool_fsyncs_total, counter, "fsyncs of spool files")                                       \
+    X(spool_write_failures_total, counter, "spool reservations that failed (full disk, size limit)") \
+    X(spool_replayed_events_total, counter, "events read back from a predecessor's spool")       \
+    X(spool_available, gauge, "workers whose spool takes records (each 1, or 0 while its ingest answers 503)")      \
+    X(ingest_spool_unavailable_total, counter, "events refused because the spool could not take them") \
     X(memory_live_bytes, gauge, "bytes allocated through livetally's allocator")
 
 #define LT_METRIC_FIELD(name, type, help) uint64_t name;

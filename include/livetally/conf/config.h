@@ -117,6 +117,9 @@ struct lt_config {
     int shutdown_timeout_ms;
     char *log_level; /* "debug" | "info" | "warn" | "error" */
     char *web_root;  /* NULL: found beside the binary */
+    char *spool_dir;   /* the spool's directory (spool.h) */
+    char *spool_fsync; /* "always" | "everysec" | "no" */
+    int spool_segment_bytes;
 };
 
 /* What the command line asked for besides config overrides. */

@@ -31,14 +31,35 @@ struct lt_config;
 struct lt_store;
 struct lt_agg;
 
+struct lt_spool;
+struct lt_spool_replay;
+
+/* spool (may be NULL: nothing spooled) must outlive agg; agg appends SEAL
+ * and ACK records to it and writes its checkpoints (spool.h). A sealed
+ * batch goes to Redis only once its SEAL is durable; an acknowledged one
+ * gets an ACK (no wait). */
 struct lt_agg *lt_agg_new(struct event_base *base, const struct lt_config *cfg,
-                          struct lt_store *store);
+                          struct lt_store *store, struct lt_spool *spool);
 void lt_agg_free(struct lt_agg *agg);
 void lt_agg_set_config(struct lt_agg *agg, const struct lt_config *cfg);
 
 /* Can n_views more view entries (and a new stream) be kept? false = answer
  * 503: the backlog is full. */
 bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views);
+
+/* Whether an event of stream from source (NULL = direct) would be taken by
+ * lt_agg_add_view / lt_agg_add_likes: false when the stream already has
+ * too many distinct sources in this worker. Asked before the event is
+ * spooled, so that nothing is spooled that agg then refuses. */
+bool lt_agg_can_add(struct lt_agg *agg, const char *stream, const char *source);
+
+/* Takes over a predecessor's state rebuilt from its spool
+ * (spool_replay.h): its sealed batches are sent first, each under its own
+ * incarnation and seq; its pending deltas are sealed now as this worker's
+ * own batches. Takes what it needs out of r (free r afterwards as usual).
+ * Counters the config does not have are dropped with a warning. Call
+ * before lt_spool_start, whose checkpoint then holds all of it. */
+void lt_agg_adopt_replay(struct lt_agg *agg, struct lt_spool_replay *r);
 
 /* Record accepted events. Ids must be valid (ids.h); source NULL = direct.
  * Returns 0, or LT_ETOOLARGE when the stream already has too many distinct

@@ -21,8 +21,13 @@
  *      socket's, else the one derived from client address and User-Agent.
  *      Over either budget, HTTP rejects the event whole and WebSocket drops
  *      the taps that do not fit            -> LT_INGEST_RATE_LIMITED / dropped
- *   4. the accepted counts go to agg; a stream with too many sources in this
- *      worker right now                    -> LT_INGEST_TOO_MANY_SOURCES
+ *   4. the accepted counts are appended to the spool (spool.h: room for the
+ *      request's events was reserved in rule 2, where a spool that cannot
+ *      take them                            -> LT_INGEST_SPOOL_UNAVAILABLE)
+ *      and then go to agg; a stream with too many sources in this worker
+ *      right now (asked before spooling)   -> LT_INGEST_TOO_MANY_SOURCES
+ *      An answer saying events were accepted waits for the spool
+ *      (lt_ingest_when_kept).
  *   5. /metrics: events_accepted_total, events_rejected_total (also invalid
  *      events, through lt_ingest_validate), likes_accepted_total,
  *      likes_rate_limited_total, likes_client_limited_total,
@@ -44,6 +49,7 @@
 
 struct lt_config;
 struct lt_agg;
+struct lt_spool;
 struct lt_stream_cache;
 struct lt_ingest;
 
@@ -55,6 +61,7 @@ enum lt_ingest_code {
     LT_INGEST_OVERLOADED,       /* backlog full: 503 overloaded */
     LT_INGEST_RATE_LIMITED,     /* over a like budget, nothing counted: 429 rate_limited */
     LT_INGEST_TOO_MANY_SOURCES, /* the stream has too many sources in this worker right now */
+    LT_INGEST_SPOOL_UNAVAILABLE, /* the spool cannot take events: 503 spool_unavailable */
 };
 
 /* A short human reason for a code, for the message of an error answer. */
@@ -81,10 +88,10 @@ struct lt_ingest_outcome {
                              * -1 when they never can (n above a burst) */
 };
 
-/* cfg, agg and cache must outlive the ingest (cfg may be replaced with
- * lt_ingest_set_config). */
+/* cfg, agg, cache and spool must outlive the ingest (cfg may be replaced
+ * with lt_ingest_set_config). spool NULL: nothing is spooled (tests). */
 struct lt_ingest *lt_ingest_new(const struct lt_config *cfg, struct lt_agg *agg,
-                                struct lt_stream_cache *cache);
+                                struct lt_stream_cache *cache, struct lt_spool *spool);
 /* Lookups still under way call back with LT_INGEST_NOT_READY afterwards. */
 void lt_ingest_free(struct lt_ingest *ing);
 /* New budget limits and auto_create take effect for the next event. */
@@ -92,16 +99,16 @@ void lt_ingest_set_config(struct lt_ingest *ing, const struct lt_config *cfg);
 /* Forgets budget buckets that have refilled; call every few seconds. */
 void lt_ingest_sweep(struct lt_ingest *ing, int64_t now_ms);
 
-/* Rules 1 and 2 for a request (or WebSocket message) of n_views views to a
- * stream (a valid id). Returns an lt_ingest_code (>= 0) when decided now.
+/* Rules 1 and 2 for a request (or WebSocket message) of n_events events,
+ * n_views of them views, to a stream (a valid id). Returns an lt_ingest_code (>= 0) when decided now.
  * Else returns LT_EAGAIN: with cb NULL nothing was started (call again with
  * a callback, typically after copying what the callback needs to the heap);
  * with a cb, it runs exactly once later on the loop with the code.
  * After LT_INGEST_OK, count the events with lt_ingest_event in the same loop
  * pass (before returning to the loop). */
 typedef void lt_ingest_open_cb(void *arg, enum lt_ingest_code code);
-int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, lt_ingest_open_cb *cb,
-                   void *arg);
+int lt_ingest_open(struct lt_ingest *ing, const char *stream, size_t n_views, size_t n_events,
+                   lt_ingest_open_cb *cb, void *arg);
 
 /* Validates one JSON event (event_validate.h); an invalid one counts in
  * events_rejected_total. Returns NULL or the reason. */
@@ -114,5 +121,11 @@ void lt_ingest_rejected(struct lt_ingest *ing, const char *stream);
  * answered LT_INGEST_OK. Fills out. */
 void lt_ingest_event(struct lt_ingest *ing, const char *stream, const struct lt_event *e,
                      struct lt_ingest_client *client, struct lt_ingest_outcome *out);
+
+/* cb(arg) once every event counted so far is kept as an answer needs
+ * (spool.h, LT_SPOOL_ANSWER: written, or synced with spool.fsync=always):
+ * later, on the loop. Without a spool, at once. */
+typedef void lt_ingest_kept_cb(void *arg);
+void lt_ingest_when_kept(struct lt_ingest *ing, lt_ingest_kept_cb *cb, void *arg);
 
 #endif

@@ -26,6 +26,11 @@ struct lt_worker_args {
     int listen_fd;            /* bound and listening, made by the master */
     int ready_fd;             /* one byte is written here once the loop runs; -1: nobody waits */
     int control_fd;           /* the master's frames arrive here */
+    const char *spool_owner;  /* "<instance>-w<index>-g<generation>": names this
+                               * process' spool files (spool.h) */
+    char *const *inherit;     /* spool owners whose files it takes over before
+                               * serving (replays, then deletes them) */
+    size_t n_inherit;
 };
 
 /* Runs until SIGTERM has been handled; returns the process exit code. Call it

@@ -172,6 +172,11 @@ struct lt_batch_dim {
 
 struct lt_batch {
     char stream[LT_STREAM_ID_MAX + 1];
+    /* The incarnation whose high-water mark the batch is applied under;
+     * NULL: the store's own. A successor resends a predecessor's batch
+     * under the predecessor's incarnation (spool.h), so that a batch Redis
+     * applied already is a duplicate. Owned by whoever owns the batch. */
+    const char *incarnation;
     uint64_t seq;  /* per (incarnation, stream), from 1 */
     /* When the batch was sealed: the time of its views, and the time bucket
      * all its counts go to (timeseries.h). At most flush_interval_ms after

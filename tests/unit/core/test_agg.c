@@ -177,7 +177,7 @@ static int setup(void **state)
     cfg.flush_interval_ms = 50;
     cfg.views_dedup_seconds = 1800;
     base = event_base_new();
-    agg = lt_agg_new(base, &cfg, FAKE_STORE);
+    agg = lt_agg_new(base, &cfg, FAKE_STORE, NULL);
     return 0;
 }
 

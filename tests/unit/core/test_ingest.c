@@ -117,6 +117,14 @@ bool lt_agg_can_accept(const struct lt_agg *agg, size_t n_views)
     return !backlog_full;
 }
 
+bool lt_agg_can_add(struct lt_agg *agg, const char *stream, const char *source)
+{
+    (void)agg;
+    (void)stream;
+    (void)source;
+    return !too_many_sources;
+}
+
 static int record(char kind, const char *stream, const char *viewer, const char *source,
                   size_t counter, int64_t n)
 {
@@ -204,7 +212,7 @@ static int setup(void **state)
     backlog_full = false;
     too_many_sources = false;
     before = *lt_metrics;
-    ing = lt_ingest_new(&cfg, FAKE_AGG, FAKE_CACHE);
+    ing = lt_ingest_new(&cfg, FAKE_AGG, FAKE_CACHE, NULL);
     return 0;
 }
 
@@ -263,7 +271,7 @@ static struct lt_event view(const char *viewer, const char *source)
 static struct lt_ingest_outcome count(struct lt_event e, struct lt_ingest_client *client)
 {
     set_status("s", LT_STATUS_LIVE);
-    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "s", e.type == LT_EVENT_VIEW, 1, NULL, NULL), LT_INGEST_OK);
     struct lt_ingest_outcome out;
     memset(&out, 0x5a, sizeof out);
     lt_ingest_event(ing, "s", &e, client, &out);
@@ -278,10 +286,10 @@ static void test_open_by_status(void **state)
     set_status("live", LT_STATUS_LIVE);
     set_status("sched", LT_STATUS_SCHEDULED);
     set_status("ended", LT_STATUS_ENDED);
-    assert_int_equal(lt_ingest_open(ing, "live", 1, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "live", 1, 1, NULL, NULL), LT_INGEST_OK);
     assert_int_equal(last_can_accept_views, 1);
-    assert_int_equal(lt_ingest_open(ing, "sched", 0, NULL, NULL), LT_INGEST_OK);
-    assert_int_equal(lt_ingest_open(ing, "ended", 0, NULL, NULL), LT_INGEST_STREAM_ENDED);
+    assert_int_equal(lt_ingest_open(ing, "sched", 0, 1, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "ended", 0, 1, NULL, NULL), LT_INGEST_STREAM_ENDED);
     assert_int_equal(cache_sets, 0);
     assert_int_equal(lookups_started, 0);
 }
@@ -290,15 +298,15 @@ static void test_auto_create(void **state)
 {
     (void)state;
     set_status("new", LT_STATUS_NONE);
-    assert_int_equal(lt_ingest_open(ing, "new", 3, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "new", 3, 1, NULL, NULL), LT_INGEST_OK);
     /* Recorded as live: the next request needs no decision on it. */
     assert_int_equal(lt_stream_cache_peek(FAKE_CACHE, "new"), LT_STATUS_LIVE);
     cfg.streams_auto_create = false;
     set_status("new2", LT_STATUS_NONE);
-    assert_int_equal(lt_ingest_open(ing, "new2", 0, NULL, NULL), LT_INGEST_UNKNOWN_STREAM);
+    assert_int_equal(lt_ingest_open(ing, "new2", 0, 1, NULL, NULL), LT_INGEST_UNKNOWN_STREAM);
     assert_int_equal(lt_stream_cache_peek(FAKE_CACHE, "new2"), LT_STATUS_NONE);
     /* A stream an operator created is fine without auto_create. */
-    assert_int_equal(lt_ingest_open(ing, "new", 0, NULL, NULL), LT_INGEST_OK);
+    assert_int_equal(lt_ingest_open(ing, "new", 0, 1, NULL, NULL), LT_INGEST_OK);
 }
 
 static void test_overloaded(void **state)
@@ -307,15 +315,15 @@ static void test_overloaded(void **state)
     backlog_full = true;
     set_status("live", LT_STATUS_LIVE);
     set_status("new", LT_STATUS_NONE);
-    assert_int_equal(lt_ingest_open(ing, "live", 5, NULL, NULL), LT_INGEST_OVERLOADED);
+    assert_int_equal(lt_ingest_open(ing, "live", 5, 1, NULL, NULL), LT_INGEST_OVERLOADED);
     assert_int_equal(last_can_accept_views, 5);
     /* Refused before it is recorded as auto-created. */
-    assert_int_equal(lt_ingest_open(ing, "new", 0, NULL, NULL), LT_INGEST_OVERLOADED);
+    assert_int_equal(lt_ingest_open(ing, "new", 0, 1, NULL, NULL), LT_INGEST_OVERLOADED);
     assert_int_equal(lt_stream_cache_peek(FAKE_CACHE, "new"), LT_STATUS_NONE);
     assert_int_equal(METRIC_DELTA(ingest_overloaded_total), 2);
     /* Ended wins over overloaded: 409 is the lasting answer. */
     set_status("ended", LT_STATUS_ENDED);
-    assert_int_equal(lt_ingest_open(ing, "ended", 0, NULL, NULL), LT_INGEST_STREAM_ENDED);
+    assert_int_equal(lt_ingest_open(ing, "ended", 0, 1, NULL, NULL), LT_INGEST_STREAM_ENDED);
 }
 
 static enum lt_ingest_code cb_code;
@@ -335,9 +343,9 @@ static void test_first_lookup_waits(void **state)
     int token;
     cb_calls = 0;
     /* Without a callback nothing starts. */
-    assert_int_equal(lt_ingest_open(ing, "fresh", 1, NULL, NULL), LT_EAGAIN);
+    assert_int_equal(lt_ingest_open(ing, "fresh", 1, 1, NULL, NULL), LT_EAGAIN);
     assert_int_equal(lookups_started, 0);
-    assert_int_equal(lt_ingest_open(ing, "fresh", 1, on_open, &token), LT_EAGAIN);
+    assert_int_equal(lt_ingest_open(ing, "fresh", 1, 1, on_open, &token), LT_EAGAIN);
     assert_int_equal(lookups_started, 1);
     assert_int_equal(cb_calls, 0);
     answer_lookup(0, LT_STATUS_NONE); /* unknown: auto-created */
@@ -347,13 +355,13 @@ static void test_first_lookup_waits(void **state)
     assert_int_equal(lt_stream_cache_peek(FAKE_CACHE, "fresh"), LT_STATUS_LIVE);
 
     /* An ended stream learnt by the lookup. */
-    assert_int_equal(lt_ingest_open(ing, "gone", 0, on_open, &token), LT_EAGAIN);
+    assert_int_equal(lt_ingest_open(ing, "gone", 0, 1, on_open, &token), LT_EAGAIN);
     answer_lookup(0, LT_STATUS_ENDED);
     assert_int_equal(cb_calls, 2);
     assert_int_equal(cb_code, LT_INGEST_STREAM_ENDED);
 
     /* Redis unreachable: not ready. */
-    assert_int_equal(lt_ingest_open(ing, "dark", 0, on_open, &token), LT_EAGAIN);
+    assert_int_equal(lt_ingest_open(ing, "dark", 0, 1, on_open, &token), LT_EAGAIN);
     answer_lookup(LT_EDISCONNECTED, LT_STATUS_NONE);
     assert_int_equal(cb_calls, 3);
     assert_int_equal(cb_code, LT_INGEST_NOT_READY);
@@ -364,9 +372,9 @@ static void test_free_while_waiting(void **state)
     (void)state;
     int token;
     cb_calls = 0;
-    assert_int_equal(lt_ingest_open(ing, "slow", 0, on_open, &token), LT_EAGAIN);
+    assert_int_equal(lt_ingest_open(ing, "slow", 0, 1, on_open, &token), LT_EAGAIN);
     lt_ingest_free(ing);
-    ing = lt_ingest_new(&cfg, FAKE_AGG, FAKE_CACHE);
+    ing = lt_ingest_new(&cfg, FAKE_AGG, FAKE_CACHE, NULL);
     /* The old ingest is gone: the answer must not touch it (ASan checks). */
     answer_lookup(0, LT_STATUS_LIVE);
     assert_int_equal(cb_calls, 1);
@@ -591,7 +599,7 @@ static void test_validate_counts_rejected(void **state)
 static void test_reasons(void **state)
 {
     (void)state;
-    for (int c = LT_INGEST_OK; c <= LT_INGEST_TOO_MANY_SOURCES; c++) {
+    for (int c = LT_INGEST_OK; c <= LT_INGEST_SPOOL_UNAVAILABLE; c++) {
         const char *r = lt_ingest_reason((enum lt_ingest_code)c);
         assert_non_null(r);
         assert_true(strlen(r) > 3 && strcmp(r, "?") != 0);
