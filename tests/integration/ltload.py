@@ -167,7 +167,6 @@ class Load:
 
     def _http_client(self, k):
         rng = random.Random("%s-h%d" % (self.tag, k))
-        path = "/v1/streams/%s/events" % self.stream
         gap = 1.0 / self.http_rate
         conn = None
         i = 0
@@ -179,31 +178,39 @@ class Load:
                         break
                 i += 1
                 body, views, likes = self._batch(rng, k, i)
-                n_events = len(body) if isinstance(body, list) else 1
-                req = h.build_request("POST", path, host="%s:%d" % (self.host, self.port),
-                                      headers=[("Content-Type", "application/json")],
-                                      body=json.dumps(body))
-                self.tally.bump("http_sent")
-                try:
-                    conn.send(req)
-                    r = conn.read_final(timeout=self.answer_timeout)
-                except (h.PeerClosed, OSError, socket.timeout, AssertionError, ValueError):
-                    # Sent (maybe only partly), never answered: it may or may not count.
-                    self.tally.count_unanswered(views, likes)
-                    self.tally.bump("http_unanswered")
+                r = self.exchange(conn, body, views, likes)
+                if r is None or "close" in r.header_tokens("connection"):
                     conn.close()
                     conn = None
                     continue
-                self._http_answer(r, n_events, views, likes)
-                if "close" in r.header_tokens("connection"):
-                    conn.close()
-                    conn = None
                 time.sleep(gap)
         except Exception as exc:  # noqa: BLE001 - reported, fails the test
             self.tally.error("http client %d: %r" % (k, exc))
         finally:
             if conn is not None:
                 conn.close()
+
+    def exchange(self, conn, body, views, likes):
+        """Posts body (an event or a list of them, carrying `views` views
+        and `likes` taps) on conn and accounts for the outcome. Returns the
+        answer, or None when none came (conn is then unusable). Tests use
+        it for extra requests that must be in the sums too."""
+        n_events = len(body) if isinstance(body, list) else 1
+        req = h.build_request("POST", "/v1/streams/%s/events" % self.stream,
+                              host="%s:%d" % (self.host, self.port),
+                              headers=[("Content-Type", "application/json")],
+                              body=json.dumps(body))
+        self.tally.bump("http_sent")
+        try:
+            conn.send(req)
+            r = conn.read_final(timeout=self.answer_timeout)
+        except (h.PeerClosed, OSError, socket.timeout, AssertionError, ValueError):
+            # Sent (maybe only partly), never answered: it may or may not count.
+            self.tally.count_unanswered(views, likes)
+            self.tally.bump("http_unanswered")
+            return None
+        self._http_answer(r, n_events, views, likes)
+        return r
 
     def _http_answer(self, r, n_events, views, likes):
         t = self.tally

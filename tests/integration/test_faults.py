@@ -57,12 +57,6 @@ CONFIG = {
 WARMUP = 1.0   # load before the fault
 AFTER = 2.5    # load after the fault ended
 
-# While the spool (branch `spool`) is not merged, the cases that need it fail
-# on this branch: marked so during development only.
-NEEDS_SPOOL = pytest.mark.xfail(reason="needs the spool (branch spool), not merged yet",
-                                strict=False)
-
-
 class Case:
     """One fault case: the server, its config (fixed port) and the load."""
 
@@ -70,7 +64,12 @@ class Case:
         self.lt = lt
         self.stream = stream
         self.port = h.free_port()
-        self.config = dict(CONFIG, listen="127.0.0.1:%d" % self.port, **(overrides or {}))
+        # One spool dir for the case, named (nested: the lt factory gives
+        # each server a spool of its own otherwise), so that a restarted
+        # server replays what its predecessor left.
+        self.config = h.deep_merge(CONFIG, {"listen": "127.0.0.1:%d" % self.port,
+                                            "spool": {"dir": "faults-spool"}})
+        self.config = h.deep_merge(self.config, overrides or {})
         self.preexec = preexec
         self.srv = self.start_server()
         self.load = ltload.Load("127.0.0.1", self.port, stream,
@@ -220,7 +219,6 @@ def test_livetally_sigterm_restart(lt, redis):
     Case(lt, "fault-lt-sigterm").run(fault)
 
 
-@NEEDS_SPOOL
 def test_one_worker_sigkill(lt, redis):
     def fault(case):
         srv = case.srv
@@ -233,7 +231,6 @@ def test_one_worker_sigkill(lt, redis):
     Case(lt, "fault-worker-kill").run(fault)
 
 
-@NEEDS_SPOOL
 def test_process_group_sigkill_restart(lt, redis):
     def fault(case):
         srv = case.srv
@@ -268,7 +265,9 @@ class SmallDisk:
         self.filler = os.path.join(self.path, "filler")
 
     def fill(self, pids):
-        """No more room: tmpfs filled up, or RLIMIT_FSIZE 1 byte on pids."""
+        """No more room: the tmpfs filled up; or, on a plain directory, a
+        file size limit on pids at the end of the largest spool file (the
+        room they reserved stays writable, reserving more fails)."""
         if self.mounted:
             chunk = b"\0" * 65536
             with open(self.filler, "wb") as f:
@@ -281,9 +280,12 @@ class SmallDisk:
                 else:
                     raise AssertionError("a 4 MiB tmpfs took 256 MiB")
         else:
+            sizes = [os.path.getsize(os.path.join(self.path, n))
+                     for n in os.listdir(self.path) if n.endswith(".spool")]
+            assert sizes, "no spool files in %s" % self.path
             for pid in pids:
                 _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-                resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (max(sizes), hard))
 
     def free(self, pids):
         if self.mounted:
@@ -320,12 +322,37 @@ def spool_not_ready(srv):
     return body if "spool" in body["message"] else None
 
 
-@NEEDS_SPOOL
+def use_up_reserved_room(case, max_requests=600):
+    """The spool reserves room ahead (1 MiB at a time) and each request
+    needs room for all its events, so a full disk shows once that room is
+    spent: requests of 1,000 likes, each on a new connection so that they
+    spread over the workers, until six in a row are refused with
+    spool_unavailable, then of 500, 250, ... 1 likes the same way, so that
+    in the end not even one event fits. They go through the load's sums
+    like any other request."""
+    size, in_a_row = 1000, 0
+    for _ in range(max_requests):
+        likes = [{"type": "like", "n": 1}] * size
+        with h.HttpConn("127.0.0.1", case.port, timeout=8.0) as c:
+            r = case.load.exchange(c, likes if size > 1 else likes[0], 0, size)
+        if r is not None and r.status == 503 and r.json()["error"] == "spool_unavailable":
+            in_a_row += 1
+            if in_a_row == 6:
+                if size == 1:
+                    return
+                size, in_a_row = size // 2, 0
+        else:
+            in_a_row = 0
+    raise AssertionError("%d requests and the spool is not full (at %d likes a request)"
+                         % (max_requests, size))
+
+
 def test_spool_disk_full_then_freed(small_disk, lt, redis):
     def fault(case):
         pids = case.srv.workers()
         small_disk.fill(pids)
         try:
+            use_up_reserved_room(case)
             h.wait_until(lambda: spool_not_ready(case.srv), 5.0, interval=0.05,
                          desc="/readyz 503 naming the spool with its disk full")
             time.sleep(1.5)
@@ -333,9 +360,9 @@ def test_spool_disk_full_then_freed(small_disk, lt, redis):
             small_disk.free(pids)
         h.wait_until(lambda: case.srv.get("/readyz").status == 200, 5.0, interval=0.05,
                      desc="/readyz 200 once the disk has room again")
-    case = Case(lt, "fault-disk-full", overrides={"spool.dir": small_disk.path},
+    case = Case(lt, "fault-disk-full", overrides={"spool": {"dir": small_disk.path}},
                 preexec=None if small_disk.mounted else ignore_sigxfsz)
     tally = case.run(fault)
     refused = sum(n for what, n in tally.refusals.items() if what.endswith("spool_unavailable"))
-    assert refused > 0, "no event refused with spool_unavailable while the disk was full: %s" \
+    assert refused > 8, "no load refused with spool_unavailable while the disk was full: %s" \
         % tally.summary()
