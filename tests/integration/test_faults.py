@@ -146,6 +146,10 @@ def redis_case(lt, stream, fault):
     tally = case.run(fault)
     assert "reconnecting" in case.srv.stderr_text(), \
         "livetally never lost its Redis link during the fault:\n" + h.tail(case.srv.stderr_path)
+    # livetally itself stayed up: every request and like got its answer, so
+    # the totals must equal what was accepted.
+    assert tally.unanswered == {"views": 0, "likes": 0}, \
+        "answers lost to a Redis fault: %s" % tally.summary()
     return tally
 
 
@@ -231,7 +235,10 @@ def test_one_worker_sigkill(lt, redis):
     Case(lt, "fault-worker-kill").run(fault)
 
 
-def test_process_group_sigkill_restart(lt, redis):
+@pytest.mark.parametrize("fsync", ["everysec", "always", "no"])
+def test_process_group_sigkill_restart(lt, redis, fsync):
+    """Each spool.fsync mode keeps what it answered across a crash of every
+    process (fsync only matters for power loss)."""
     def fault(case):
         srv = case.srv
         srv.remember_workers()
@@ -240,7 +247,7 @@ def test_process_group_sigkill_restart(lt, redis):
         h.wait_until(lambda: not any(h.pid_alive(p) for p in srv.known_workers), 5.0,
                      desc="workers gone with the group")
         case.srv = case.start_server()  # the same spool dir: replays what they left
-    Case(lt, "fault-group-kill").run(fault)
+    Case(lt, "fault-group-kill-" + fsync, overrides={"spool": {"fsync": fsync}}).run(fault)
 
 
 # -- the spool's disk full, then freed
@@ -363,6 +370,8 @@ def test_spool_disk_full_then_freed(small_disk, lt, redis):
     case = Case(lt, "fault-disk-full", overrides={"spool": {"dir": small_disk.path}},
                 preexec=None if small_disk.mounted else ignore_sigxfsz)
     tally = case.run(fault)
+    assert tally.unanswered == {"views": 0, "likes": 0}, \
+        "answers lost to a full disk: %s" % tally.summary()
     refused = sum(n for what, n in tally.refusals.items() if what.endswith("spool_unavailable"))
     assert refused > 8, "no load refused with spool_unavailable while the disk was full: %s" \
         % tally.summary()
