@@ -204,10 +204,15 @@ class Load:
         try:
             conn.send(req)
             r = conn.read_final(timeout=self.answer_timeout)
-        except (h.PeerClosed, OSError, socket.timeout, AssertionError, ValueError):
+        except (h.PeerClosed, OSError, socket.timeout):
             # Sent (maybe only partly), never answered: it may or may not count.
             self.tally.count_unanswered(views, likes)
             self.tally.bump("http_unanswered")
+            return None
+        except (AssertionError, ValueError) as exc:
+            # Bytes that are no HTTP answer: out of contract (and unknown).
+            self.tally.count_unanswered(views, likes)
+            self.tally.error("not an HTTP answer: %s" % exc)
             return None
         self._http_answer(r, n_events, views, likes)
         return r
