@@ -5,7 +5,8 @@
 # of both, their ratio, and the Redis commands processed per 1,000 accepted
 # events (INFO stats total_commands_processed counts calls inside scripts).
 #
-# Usage: [LT_BINARY=path/livetally] [LT_BENCH_SEGMENT=1] bench/http_bench.sh [seconds]
+# Usage: [LT_BINARY=path/livetally] [LT_BENCH_SEGMENT=1] [LT_BENCH_FSYNC=always|everysec|no]
+#        bench/http_bench.sh [seconds]
 # LT_BENCH_SEGMENT=1: a segment runs on the stream while it is measured
 # (each batch is then counted in it too: the cost of segments).
 # (needs scripts/deps.sh bench; without LT_BINARY a release build in build/
@@ -47,12 +48,21 @@ wrk -t2 -c64 -d"${secs}s" -s bench/post_like.lua "http://127.0.0.1:$nport/v1/str
 # high as the config allows, so the checks run and refuse nothing (binaries
 # from before the per-client budget existed do not know its keys).
 budgets='"likes": {"rate_per_second": 1000000, "burst": 10000000'
-if "$bin" --help | grep -q per_client_burst; then
+# --help to a file first: `--help | grep -q` under pipefail fails at random
+# when grep exits before the help is all written (SIGPIPE).
+"$bin" --help > "$work/help.txt"
+if grep -q per_client_burst "$work/help.txt"; then
   budgets="$budgets"', "per_client_rate_per_second": 1000000, "per_client_burst": 10000000'
+fi
+# The spool (binaries that have one) in the run's own directory, with
+# spool.fsync from LT_BENCH_FSYNC (default: the default, everysec).
+spool=''
+if grep -q spool.fsync "$work/help.txt"; then
+  spool=', "spool": {"dir": "'"$work/spool"'", "fsync": "'"${LT_BENCH_FSYNC:-everysec}"'"}'
 fi
 cat > "$work/lt.json" <<CONF
 {"listen": "127.0.0.1:0", "workers": 2, "redis": {"port": $rport}, "log_level": "warn",
- $budgets}}
+ $budgets}$spool}
 CONF
 [ -n "${LT_BENCH_SEGMENT:-}" ] && export LIVETALLY_OPERATOR_TOKENS=bench-token
 start_livetally
@@ -70,7 +80,7 @@ evals() { redis-cli -p "$rport" info commandstats | awk -F'[=,:]' '/^cmdstat_eva
 evals_before=$(evals)
 acc_before=$(metric events_accepted_total)
 echo "== livetally workers=2 (${secs}s)"
-wrk -t2 -c64 -d"${secs}s" -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" | tee "$work/lt.txt"
+wrk -t2 -c64 -d"${secs}s" --latency -s bench/post_like.lua "http://127.0.0.1:$lport/v1/streams/bench/events" | tee "$work/lt.txt"
 sleep 0.5
 cmds_after=$(redis-cli -p "$rport" info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
 evals_after=$(evals)
@@ -92,3 +102,12 @@ batches=$((evals_after - evals_before))
 printf 'batches:             %10d  (%.2f redis commands per batch, %.0f events per batch)\n' \
   "$batches" "$(echo "$cmds / $batches" | bc -l)" "$(echo "$accepted / $batches" | bc -l)"
 printf 'likes in totals:     %10d  (events accepted since start: %d)\n' "$likes" "$accepted_total"
+printf 'livetally p99:       %10s  (wrk --latency)\n' "$(awk '$1=="99%" {print $2}' "$work/lt.txt")"
+if [ -n "$spool" ]; then
+  sb=$(metric spool_bytes_written_total); sr=$(metric spool_records_written_total)
+  printf 'spool:               %10d bytes written, %d records, %.1f bytes per accepted event (%s)\n' \
+    "$sb" "$sr" "$(echo "$sb / $accepted_total" | bc -l)" "${LT_BENCH_FSYNC:-everysec}"
+fi
+# Anything livetally logged at error level (a worker that died, a spool that
+# filled up) makes the figures above suspect: shown here.
+grep -E " error " "$work/lt.err" | head -5 || true

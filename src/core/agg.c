@@ -525,6 +525,10 @@ static void flush(struct lt_agg *agg, bool force)
             s->inflight = s->queued[0];
             memmove(s->queued, s->queued + 1, --s->n_queued * sizeof *s->queued);
         } else if (!s->inflight && s->pending) {
+            /* A spool too full for the SEAL: the deltas wait (the spool is
+             * unavailable meanwhile, so no more come). */
+            if (agg->spool && !lt_spool_room_for_seal(agg->spool))
+                continue;
             s->inflight = seal(agg, s);
             seal_record(agg, s);
         }
@@ -696,7 +700,8 @@ void lt_agg_adopt_replay(struct lt_agg *agg, struct lt_spool_replay *r)
             b->online = -1;
             b->n_sources = p->b.n_sources;
             b->sources = lt_malloc((p->b.n_sources ? p->b.n_sources : 1) * sizeof *b->sources);
-            memcpy(b->sources, p->b.sources, p->b.n_sources * sizeof *b->sources);
+            if (p->b.n_sources) /* NULL when none: memcpy may not take it */
+                memcpy(b->sources, p->b.sources, p->b.n_sources * sizeof *b->sources);
             b->n_counters = agg->n_counters;
             if (first) {
                 b->counters = map_counters(agg, p);
@@ -708,7 +713,8 @@ void lt_agg_adopt_replay(struct lt_agg *agg, struct lt_spool_replay *r)
                     b->sources[k].likes = 0;
             }
             b->views = lt_malloc((take ? take : 1) * sizeof *b->views);
-            memcpy(b->views, p->b.views + done, take * sizeof *b->views);
+            if (take)
+                memcpy(b->views, p->b.views + done, take * sizeof *b->views);
             b->n_views = take;
             done += take;
             first = false;

@@ -520,9 +520,11 @@ static void dispatch(struct lt_http_conn *c, const char *body, size_t body_len)
     lt_log_set_request(outer_id);
     if (c->request_pending && c->state == CONN_HANDLING) {
         /* Answered later: read nothing more until then (pipelined requests
-         * wait in the buffer, back-pressure reaches the client). */
+         * wait in the buffer, back-pressure reaches the client). Reading
+         * is paused by on_read, when bytes come before the answer: an
+         * answer later in this loop pass (an event's, once the spool has
+         * written it) then costs no epoll_ctl at all. */
         evtimer_del(c->timer);
-        event_del(c->read_ev);
     }
 }
 
@@ -658,6 +660,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct lt_http_conn *c = arg;
+    if (c->state == CONN_HANDLING) {
+        event_del(c->read_ev); /* until the answer (CONN_IDLE adds it again) */
+        return;
+    }
     c->in_callback++;
     conn_read(c);
     /* An idle connection keeps no input buffer: most are idle most of the time. */

@@ -582,6 +582,15 @@ int lt_spool_append_event(struct lt_spool *sp, const struct lt_spool_event *e)
     return 0;
 }
 
+/* The largest SEAL or ACK record: two strings at their bounds and 20 bytes. */
+#define LT_SPOOL_SEAL_MAX (LT_SPOOL_RECORD_HEAD + 4 + LT_STREAM_ID_MAX + LT_SPOOL_INCARNATION_MAX + 20)
+
+bool lt_spool_room_for_seal(struct lt_spool *sp)
+{
+    int64_t need = current(sp)->bytes + (int64_t)sp->buf.len + LT_SPOOL_SEAL_MAX;
+    return reserve_to(sp, need) == 0;
+}
+
 void lt_spool_append_seal(struct lt_spool *sp, const char *stream, const char *incarnation,
                           uint64_t seq, int64_t at_ms, uint32_t n_views)
 {
@@ -597,7 +606,7 @@ void lt_spool_append_ack(struct lt_spool *sp, const char *stream, const char *in
     /* An ACK that finds no room is left out: replay then resends the batch,
      * which Redis answers as a duplicate. Space for it is never taken from
      * what events need. */
-    if (current(sp)->bytes + (int64_t)sp->buf.len + 256 > sp->alloc_end)
+    if (current(sp)->bytes + (int64_t)sp->buf.len + LT_SPOOL_SEAL_MAX > sp->alloc_end)
         return;
     size_t before = sp->buf.len;
     lt_spool_put_ack(&sp->buf, stream, incarnation ? incarnation : sp->incarnation, seq);

@@ -168,7 +168,8 @@ static void seal(struct lt_spool_replay *r, const struct lt_spool_record *rec)
     rest->b.online = -1;
     rest->b.n_sources = p->b.n_sources;
     rest->b.sources = lt_malloc((p->b.n_sources ? p->b.n_sources : 1) * sizeof *rest->b.sources);
-    memcpy(rest->b.sources, p->b.sources, p->b.n_sources * sizeof *rest->b.sources);
+    if (p->b.n_sources)
+        memcpy(rest->b.sources, p->b.sources, p->b.n_sources * sizeof *rest->b.sources);
     for (size_t i = 0; i < rest->b.n_sources; i++)
         rest->b.sources[i].likes = 0;
     for (size_t i = take; i < p->b.n_views; i++)

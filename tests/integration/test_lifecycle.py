@@ -156,7 +156,13 @@ def test_refused_figures_for_operators(lt, redis):
     assert r.status == 202 and r.json() == {"accepted": 1, "rejected": 2}, r
 
     def refused():
-        t = op_get(srv, "/v1/streams/%s" % s)
+        # The first batch is sent once its seal is in the spool (an fsync):
+        # until then the stream may not exist yet.
+        r = srv.get("/v1/streams/%s" % s, headers=auth())
+        if r.status == 404:
+            return None
+        assert r.status == 200, r
+        t = r.json()
         return t if t["refused"]["rejected"] == 2 else None
     t = h.wait_until(refused, 3.0, desc="refused.rejected == 2")
     assert t["refused"]["dropped_taps"] == 0 and t["history"] == [], t

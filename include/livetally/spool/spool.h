@@ -91,9 +91,15 @@ const char *lt_spool_dir(const struct lt_spool *sp);
 const char *lt_spool_incarnation(const struct lt_spool *sp);
 enum lt_spool_fsync lt_spool_mode(const struct lt_spool *sp);
 
+/* Room for a SEAL (or an ACK) now, reserving more when needed: false when
+ * the spool is full. A batch is not sealed then (its deltas wait): a
+ * record written past the space reserved could fail, which is fatal. */
+bool lt_spool_room_for_seal(struct lt_spool *sp);
+
 /* Appends one record to this pass' buffer. EVENT needs room reserved
- * (lt_spool_reserve) and returns LT_EAGAIN without it; SEAL, ACK are
- * appended in any case (small: they ride on the chunk reserved ahead). */
+ * (lt_spool_reserve) and returns LT_EAGAIN without it; SEAL needs
+ * lt_spool_room_for_seal first; an ACK without room is left out (replay
+ * then resends its batch, which Redis answers as a duplicate). */
 int lt_spool_append_event(struct lt_spool *sp, const struct lt_spool_event *e);
 void lt_spool_append_seal(struct lt_spool *sp, const char *stream, const char *incarnation,
                           uint64_t seq, int64_t at_ms, uint32_t n_views);
