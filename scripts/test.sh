@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs what is missing, builds a release
 # build and an ASan+UBSan build, and runs CTest in both (unit, fuzz corpus
-# replay, integration against throwaway redis-servers the tests start).
+# replay, integration against throwaway redis-servers the tests start, the
+# fault suite).
 #
 # LT_NO_SKIP: a test that cannot run (no redis-server, node, Chromium,
 # playwright-core, python3-websockets, wsconf.py) fails instead of skipping,
@@ -18,12 +19,13 @@ cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLT_NO_SKIP=$no_skip
 cmake --build build-test -j"$jobs"
 ctest --test-dir build-test --output-on-failure -j"$jobs"
 
-# The sanitizer build runs the unit tests, the fuzz corpora and the
-# integration tests again, so memory errors on the real paths fail CI.
+# The sanitizer build runs the unit tests, the fuzz corpora, the
+# integration tests and the fault suite again, so memory errors on the real
+# paths (crash recovery and replay included) fail CI.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLT_SANITIZE=ON -DLT_NO_SKIP=$no_skip >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|fuzz|integration' -E '^web/'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|fuzz|integration|faults' -E '^web/'
 
 # libFuzzer (clang): every parser's fuzz target runs briefly from its corpus.
 if command -v clang >/dev/null 2>&1; then
