@@ -302,6 +302,60 @@ def deployment(lt, redis, tmp_path):
 # tests
 
 
+def nginx_size(value):
+    m = re.fullmatch(r"(\d+)([kKmM]?)", value)
+    assert m, value
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+
+
+def nginx_seconds(value):
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", value)
+    assert m, value
+    return int(m.group(1)) * {None: 1, "s": 1, "ms": 0.001, "m": 60}[m.group(2)]
+
+
+def nginx_directive(block, name):
+    found = re.findall(r"^[ \t]*%s[ \t]+([^;\n]+);" % re.escape(name), block, re.M)
+    assert len(found) == 1, "%s: %r" % (name, found)
+    return found[0].strip()
+
+
+def nginx_block(text, head):
+    """The text of the block whose opening line starts with head (blocks
+    with no nested braces)."""
+    m = re.search(r"^[ \t]*%s[^\n]*\{\n(.*?)^[ \t]*\}" % re.escape(head), text, re.M | re.S)
+    assert m, "no block %r in %s" % (head, NGINX_CONF)
+    return m.group(1)
+
+
+def test_nginx_limits_match_the_instances_config():
+    """The shipped nginx file against the shipped instance config: the same
+    body limit, nginx's upstream keep-alive ending before the instances'
+    idle timeout, long-lived locations outlasting livetally's pings and
+    keep-alive comments, the same head deadline. (No nginx needed.)"""
+    with open(NGINX_CONF) as f:
+        text = f.read()
+    with open(SAMPLE_CONF) as f:
+        limits = json.load(f)["limits"]
+    assert nginx_size(nginx_directive(text, "client_max_body_size")) == limits["max_body_bytes"]
+    upstream = nginx_block(text, "upstream livetally")
+    assert nginx_seconds(nginx_directive(upstream, "keepalive_timeout")) * 1000 \
+        < limits["idle_timeout_ms"]
+    assert nginx_seconds(nginx_directive(text, "client_header_timeout")) * 1000 \
+        == limits["header_timeout_ms"]
+    # nginx passes at most 4 x 8k of head; the instances take that plus
+    # what nginx adds.
+    count, size = nginx_directive(text, "large_client_header_buffers").split()
+    assert int(count) * nginx_size(size) + 1024 <= limits["max_header_bytes"]
+    for head in ("location ~ ^/v1/(streams/[^/]+/)?ws$", "location ~ ^/v1/streams/[^/]+/live$"):
+        block = nginx_block(text, head)
+        for name in ("proxy_read_timeout", "proxy_send_timeout"):
+            seconds = nginx_seconds(nginx_directive(block, name))
+            assert seconds * 1000 > limits["idle_timeout_ms"] / 2 and seconds > 15, (head, name)
+    sse = nginx_block(text, "location ~ ^/v1/streams/[^/]+/live$")
+    assert nginx_directive(sse, "proxy_buffering") == "off"
+
+
 def test_rendered_config_is_the_shipped_file(deployment):
     """Only the addresses changed: every other line of the shipped file is in
     what nginx runs, in order."""
