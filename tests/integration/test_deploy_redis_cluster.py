@@ -98,7 +98,7 @@ class Node:
                                          cwd=self.dir, start_new_session=True)
 
     def client(self):
-        r = h.Resp("127.0.0.1", self.port, timeout=3)
+        r = h.Resp("127.0.0.1", self.port, timeout=5)
         r.cmd("AUTH", PASSWORD)
         return r
 
@@ -218,9 +218,12 @@ def test_sample_makes_a_cluster_with_replicas(nodes):
     by_port = {n.port: n for n in started}
     owner = next(by_port[int(s[2][1])] for s in started[0].cmd("CLUSTER", "SLOTS")
                  if s[0] <= slot <= s[1])
+    # (the replica's first full sync may still run after the create)
+    h.wait_until(lambda: "state=online" in owner.cmd("INFO", "replication").decode(), 20,
+                 interval=0.1, desc="the replica of the slot's master online")
     with owner.client() as r:
         r.cmd("HINCRBY", key, "likes", 7)
-        assert r.cmd("WAIT", 1, 5000) == 1, "no replica acknowledged the write"
+        assert r.cmd("WAIT", 1, 2000) == 1, "no replica acknowledged the write"
     replica_of_owner = next(n for n in started
                             if n is not owner and n.cmd("ROLE")[0] == b"slave"
                             and n.cmd("ROLE")[2] == owner.port)
