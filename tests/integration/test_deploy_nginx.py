@@ -219,7 +219,8 @@ class Nginx:
             if now == expect:
                 break
             assert time.monotonic() < deadline, \
-                "totals of %s through nginx: expected %r, got %r\nfull: %r" % (stream, expect, now, t)
+                "totals of %s through nginx: expected %r, got %r\nfull: %r" \
+                % (stream, expect, now, t)
             time.sleep(0.03)
         time.sleep(settle)
         t, now = got()
@@ -569,7 +570,8 @@ def test_traffic_goes_on_when_an_instance_dies(deployment):
     ngx = deployment.nginx
     stream = "deploy-kill"
     for i in range(12):
-        assert ngx.post_events(stream, {"type": "like", "n": 1, "viewer": "viewer-a-%d" % i}).status == 202
+        r = ngx.post_events(stream, {"type": "like", "n": 1, "viewer": "viewer-a-%d" % i})
+        assert r.status == 202, r
     ngx.wait_totals(stream, {"likes": 12})
     sub = h.ws_connect(ngx, "/v1/streams/%s/ws" % stream)
     sub.wait_message(lambda m: m.get("type") == "totals" and m["likes"] == 12)

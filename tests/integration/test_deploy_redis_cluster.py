@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
