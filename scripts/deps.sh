@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-de
       redis-server redis-tools curl)
 case "$what" in
   test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets lua5.1 clang libfuzzer-14-dev
-               libclang-rt-14-dev chromium fonts-wqy-zenhei faketime tzdata) ;;
+               libclang-rt-14-dev chromium fonts-wqy-zenhei faketime tzdata
+               nginx-light systemd strace) ;;  # the last three: tests/integration/test_deploy_*.py
   bench) pkgs+=(nginx-light wrk) ;;
   run) ;;
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;

@@ -1264,9 +1264,53 @@ class WsClient:
         self.close()
 
 
+class Dechunked:
+    """The body of a chunked response on conn, decoded as it arrives, with
+    the one reader SseClient needs (_read_until). livetally ends an event
+    stream by closing (no framing); a proxy in front (nginx) re-frames it
+    chunked for an HTTP/1.1 client. A timeout in the middle of a chunk keeps
+    the state: the next call goes on from there."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = b""
+        self.left = None  # bytes left of the current chunk; None: a size line is next
+
+    def _more(self, deadline):
+        c = self.conn
+        if self.left == 0:  # the CRLF after a chunk's data
+            crlf = c._read_exact(2, deadline=deadline)
+            assert crlf == b"\r\n", "bad chunk framing: %r" % crlf
+            self.left = None
+        if self.left is None:
+            line = c._read_until(b"\r\n", deadline=deadline)
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                raise PeerClosed("the chunked body ended; decoded: %r" % self.buf[:200])
+            self.left = size
+        if not c.buf:
+            c._fill(deadline)
+        take = c.buf[:self.left]
+        c.buf = c.buf[len(take):]
+        self.left -= len(take)
+        self.buf += take
+
+    def _read_until(self, sep, limit=1 << 20, deadline=None):
+        while True:
+            i = self.buf.find(sep)
+            if i >= 0:
+                out = self.buf[:i + len(sep)]
+                self.buf = self.buf[i + len(sep):]
+                return out
+            if len(self.buf) > limit:
+                raise AssertionError("no %r within %d bytes" % (sep, limit))
+            self._more(deadline)
+
+
 class SseClient:
     """GET an event stream over a raw socket and read it block by block
-    (a block: lines up to an empty line)."""
+    (a block: lines up to an empty line). A chunked answer (through a proxy)
+    is decoded."""
 
     def __init__(self, host, port, path, headers=None, timeout=5.0):
         self.conn = HttpConn(host, port, timeout=timeout)
@@ -1286,6 +1330,8 @@ class SseClient:
                                  (m.group(3) or b"").decode("latin-1"), headers_out, b"", raw)
         self.comments = []   # (monotonic time, text) of every comment line
         self.blocks = []     # every block read, as lists of (field, value)
+        chunked = "chunked" in self.response.header_tokens("transfer-encoding")
+        self.body = Dechunked(self.conn) if chunked else self.conn
 
     def read_block(self, timeout=None):
         """The next block as a list of (field, value); comment lines are
@@ -1294,7 +1340,7 @@ class SseClient:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         block = []
         while True:
-            line = self.conn._read_until(b"\n", deadline=deadline)[:-1]
+            line = self.body._read_until(b"\n", deadline=deadline)[:-1]
             if line.endswith(b"\r"):
                 line = line[:-1]
             text = line.decode("utf-8")
