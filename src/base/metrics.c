@@ -178,6 +178,16 @@ static void render_rejections(struct evbuffer *out, const uint64_t *by_reason)
                             reject_labels[r], (unsigned long long)by_reason[r]);
 }
 
+/* How the workers' slots combine, and the Prometheus type, per kind of
+ * metric (metrics.h): counters and gauges add up, gauge_max takes the
+ * highest (an age: the oldest of any worker, not their sum). */
+#define LT_AGG_counter(acc, v) ((acc) += (v))
+#define LT_AGG_gauge(acc, v) ((acc) += (v))
+#define LT_AGG_gauge_max(acc, v) ((acc) = (v) > (acc) ? (v) : (acc))
+#define LT_TYPE_counter "counter"
+#define LT_TYPE_gauge "gauge"
+#define LT_TYPE_gauge_max "gauge"
+
 void lt_metrics_render(struct evbuffer *out)
 {
     struct lt_metrics sum;
@@ -185,7 +195,7 @@ void lt_metrics_render(struct evbuffer *out)
     const struct lt_metrics *from = slots ? slots : &private_slot;
     int count = slots ? n_slots : 1;
     for (int i = 0; i < count; i++) {
-#define LT_METRIC_SUM(name, type, help) sum.name += from[i].name;
+#define LT_METRIC_SUM(name, type, help) LT_AGG_##type(sum.name, from[i].name);
         LT_METRICS(LT_METRIC_SUM)
 #undef LT_METRIC_SUM
         for (int r = 0; r < LT_REJECT_COUNT; r++)
@@ -202,7 +212,7 @@ void lt_metrics_render(struct evbuffer *out)
 #define LT_METRIC_TEXT(name, type, help)                                                           \
     evbuffer_add_printf(out,                                                                       \
                         "# HELP livetally_%s %s\n# TYPE livetally_%s %s\nlivetally_%s %llu\n",     \
-                        #name, help, #name, #type, #name, (unsigned long long)sum.name);
+                        #name, help, #name, LT_TYPE_##type, #name, (unsigned long long)sum.name);
     LT_METRICS(LT_METRIC_TEXT)
 #undef LT_METRIC_TEXT
     render_rejections(out, sum.rejected_by_reason);

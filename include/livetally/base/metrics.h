@@ -16,7 +16,8 @@
 
 struct evbuffer;
 
-/* X(name, type, help); type is counter or gauge. */
+/* X(name, type, help); type is counter, gauge (summed over workers) or
+ * gauge_max (the highest of the workers': an age). */
 #define LT_METRICS(X)                                                                              \
     X(http_connections_accepted_total, counter, "TCP connections accepted")                        \
     X(http_connections_refused_total, counter, "connections refused over limits.max_connections")  \
@@ -56,8 +57,8 @@ struct evbuffer;
     X(sse_events_pushed_total, counter, "totals events handed to SSE subscribers")                 \
     X(sse_dropped_slow_total, counter, "SSE subscribers dropped: too much output pending")         \
     X(spool_bytes, gauge, "bytes in the workers' spool files")                                     \
-    X(spool_oldest_unapplied_seconds, gauge,                                                       \
-      "per worker, age of its oldest spooled event Redis has not acknowledged (0: none), summed")  \
+    X(spool_oldest_unapplied_seconds, gauge_max,                                                   \
+      "age of the oldest spooled event Redis has not acknowledged, the highest of any worker")     \
     X(spool_records_written_total, counter, "spool records written")                               \
     X(spool_bytes_written_total, counter, "bytes written to spool files")                          \
     X(spool_fsyncs_total, counter, "fsyncs of spool files")                                        \

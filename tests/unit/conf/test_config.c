@@ -72,6 +72,9 @@ static const char *const all_keys[] = {
     "shutdown_timeout_ms",
     "log_level",
     "log_format",
+    "spool.dir",
+    "spool.fsync",
+    "spool.segment_bytes",
     "web_root",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
