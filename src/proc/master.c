@@ -481,7 +481,7 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
         return master_end(&m, 1);
     }
     if (open_spool_dir(&m, cfg->spool_dir, err, sizeof err) != 0) {
-        fprintf(stderr, "livetally: %s\n", err);
+        lt_error("master", "%s", err);
         return master_end(&m, 1);
     }
     if (lt_metrics_init_shared(m.n) != 0 || pipe2(m.ready_pipe, O_CLOEXEC) != 0) {
