@@ -33,6 +33,10 @@
 #define LT_OUTPUT_HIGH_WATER (256 * 1024)
 /* Accepts per wake-up, so one listener cannot starve the loop. */
 #define LT_ACCEPTS_PER_WAKE 64
+/* At most this many connections taken from the accept queue when the drain
+ * closes the listening socket (somaxconn is at most 65535 on most kernels;
+ * what is left beyond is reset by the close). */
+#define LT_DRAIN_ACCEPT_MAX 65536
 /* Connections accepted past limits.max_connections only to be told so
  * politely (503, or WebSocket close 1013) on their first request; past
  * this many more, they are refused at once. */
@@ -77,6 +81,7 @@ struct lt_http_conn {
     size_t chunked_cap; /* its size: the largest max_body_bytes seen so far */
     bool sent_continue;
     bool keep_alive; /* of the current request */
+    bool answered;   /* one request answered at least: idle means kept alive */
     char xff_addr[INET6_ADDRSTRLEN]; /* client_address copies only what inet_pton accepted */
 
     struct lt_outq out; /* what the socket did not take yet */
@@ -437,6 +442,7 @@ static void request_finished(struct lt_http_conn *c)
     c->req.head.head_len = 0;
     c->req.head.content_length = 0;
     c->req.head.chunked = false;
+    c->answered = true;
     conn_set_state(c, CONN_IDLE);
     /* An asynchronous answer arrives outside our callbacks: resume here. */
     if (was_handling && c->in_callback == 0) {
@@ -747,16 +753,18 @@ static void refuse_connection(int fd)
     close(fd);
 }
 
-static void on_accept(evutil_socket_t lfd, short what, void *arg)
+/* Accepts up to max connections from the listening socket's queue. Returns
+ * true when it stopped short: the queue is empty (or accept failed). */
+static bool accept_some(struct lt_http_server *srv, int max)
 {
-    (void)what;
-    struct lt_http_server *srv = arg;
-    for (int i = 0; i < LT_ACCEPTS_PER_WAKE; i++) {
+    for (int i = 0; i < max; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue; /* that one is gone; the queue may hold more */
+            if ((errno == EMFILE || errno == ENFILE) && !srv->draining) {
                 /* Out of descriptors: pause accepting for a moment rather
                  * than spin on a listener that stays readable. */
                 lt_warn("http", "accept: %s; pausing accepts for 100 ms", strerror(errno));
@@ -764,7 +772,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                 struct timeval tv = {0, 100000};
                 evtimer_add(srv->accept_retry, &tv);
             }
-            return;
+            return true;
         }
         lt_metrics->http_connections_accepted_total++;
         size_t load = srv->n_conns + srv->n_taken;
@@ -815,6 +823,14 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         lt_metrics->http_connections_open++;
         conn_set_state(c, CONN_IDLE);
     }
+    return false;
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    (void)lfd;
+    (void)what;
+    accept_some(arg, LT_ACCEPTS_PER_WAKE);
 }
 
 static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
@@ -850,13 +866,30 @@ void lt_http_server_set_config(struct lt_http_server *srv, const struct lt_confi
 
 void lt_http_server_drain(struct lt_http_server *srv)
 {
+    if (srv->draining)
+        return;
     srv->draining = true;
     event_del(srv->accept_ev);
     evtimer_del(srv->accept_retry);
+    /* Connections the kernel already took for us are accepted and served
+     * (their answers say Connection: close) rather than reset at exit;
+     * then the socket is closed, so that once every process holding it
+     * (the master too: listen.h) has closed it, a connect is refused at
+     * once and a proxy goes to another instance. */
+    uint64_t before = lt_metrics->http_connections_accepted_total;
+    for (int n = 0; n < LT_DRAIN_ACCEPT_MAX; n += LT_ACCEPTS_PER_WAKE)
+        if (accept_some(srv, LT_ACCEPTS_PER_WAKE))
+            break;
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    lt_info("http", "listening socket closed; %llu connections taken from its queue",
+            (unsigned long long)(lt_metrics->http_connections_accepted_total - before));
+    /* Idle keep-alive connections go now; one that has not sent its first
+     * request yet gets the chance (a proxy sends it right after connect). */
     struct lt_http_conn *c = srv->conns;
     while (c) {
         struct lt_http_conn *next = c->next;
-        if (c->state == CONN_IDLE && c->in_len == 0 && !conn_output_pending(c))
+        if (c->answered && c->state == CONN_IDLE && c->in_len == 0 && !conn_output_pending(c))
             conn_close(c, "server shutting down");
         c = next;
     }
@@ -930,6 +963,8 @@ void lt_http_server_free(struct lt_http_server *srv)
     }
     event_free(srv->accept_ev);
     event_free(srv->accept_retry);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
     lt_client_cap_free(&srv->per_client);
     lt_free(srv);
 }

@@ -371,6 +371,22 @@ static int reap(struct master *m, bool shutting_down, int *exit_code)
     return running;
 }
 
+/* Shutdown: the master lets go of its copies of the listening sockets (it
+ * will not start a worker again), so each socket closes, and leaves the
+ * port's SO_REUSEPORT group, when its worker closes its own (drain). A
+ * socket some process still holds stays in the group, and connections the
+ * kernel sends it wait in its queue until they are reset at exit; once all
+ * are closed, a connect is refused at once and a proxy tries another
+ * instance. */
+static void close_listeners(struct master *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        if (m->fds[i] >= 0)
+            close(m->fds[i]);
+        m->fds[i] = -1;
+    }
+}
+
 static void forward(struct master *m, int sig)
 {
     for (int i = 0; i < m->n; i++)
@@ -535,6 +551,7 @@ int lt_master_run(const struct lt_config *cfg, int argc, char **argv)
         }
         if (got_term && term_deadline == 0) {
             lt_info("master", "SIGTERM: stopping workers");
+            close_listeners(&m);
             forward(&m, SIGTERM);
             /* Workers flush within shutdown_timeout_ms; then they are killed. */
             term_deadline = lt_mono_ms() + m.cfg->shutdown_timeout_ms + 2000;

@@ -193,7 +193,9 @@ static void on_stream_control(void *arg, const char *stream, enum lt_stream_stat
     lt_hub_stream_status(w->app.hub, stream, status);
 }
 
-/* SIGTERM, step by step: stop accepting, flush every accepted event, then
+/* SIGTERM, step by step: stop accepting (the connections already queued are
+ * taken and the listening socket closed: lt_http_server_drain), flush every
+ * accepted event, then
  * close WebSockets with 1001 and event streams, flush again (their online
  * share drops to zero), and exit once that is in Redis. */
 static void shutdown_check(evutil_socket_t fd, short what, void *arg)

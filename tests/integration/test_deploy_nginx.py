@@ -603,3 +603,67 @@ def test_traffic_goes_on_when_an_instance_dies(deployment):
     r = ngx.post_events(stream, {"type": "like", "n": 1, "viewer": "viewer-late"})
     h.assert_error(r, 503, "not_ready")
     assert r.header("Retry-After") == "1", r
+
+
+def connect_refused(srv):
+    """Is a connection to the instance's port refused? (A connect that
+    succeeds is queued on a listening socket still open.)"""
+    try:
+        with socket.create_connection((srv.host, srv.port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except ConnectionResetError:  # queued just as the socket closed
+        return False
+
+
+def test_posts_go_elsewhere_while_an_instance_drains(deployment, redis):
+    """SIGTERM to the instance holding a WebSocket while Redis holds every
+    write (CLIENT PAUSE WRITE) and likes it accepted directly are still to
+    flush, so its drain lasts: its port refuses
+    connections at once, and nginx sends every POST to the two others
+    (a refused connection moves on, even for a POST) instead of to a queue
+    reset at exit. Once Redis is back, the WebSocket gets 1001 through nginx,
+    the instance exits 0 and the totals are exact."""
+    ngx = deployment.nginx
+    stream = "deploy-drain"
+    for i in range(6):
+        r = ngx.post_events(stream, {"type": "like", "n": 1, "viewer": "viewer-d-%d" % i})
+        assert r.status == 202, r
+    ngx.wait_totals(stream, {"likes": 6})
+    sub = h.ws_connect(ngx, "/v1/streams/%s/ws" % stream)
+    try:
+        sub.wait_message(lambda m: m.get("type") == "totals" and m["likes"] == 6)
+        victim = deployment.instances[ws_instance(deployment)]
+        with redis.client() as r:
+            assert r.cmd("CLIENT", "PAUSE", "30000", "WRITE") == "OK"
+        try:
+            # Likes the instance accepts now wait for Redis: its drain lasts
+            # until the pause ends.
+            for i in range(4):
+                r = victim.post_events(stream, {"type": "like", "n": 1,
+                                                "viewer": "viewer-v-%d" % i})
+                assert r.status == 202, r
+            victim.send_signal(signal.SIGTERM)
+            h.wait_until(lambda: connect_refused(victim), 5,
+                         desc="the draining instance refusing connections")
+            for i in range(30):
+                r = ngx.post_events(stream, {"type": "like", "n": 1,
+                                             "viewer": "viewer-e-%d" % i})
+                assert r.status == 202, "POST %d during the drain: %r" % (i, r)
+            assert victim.running(), "the drain ended while Redis was paused"
+            refused = [line for line in open(ngx.error_log, errors="replace")
+                       if "Connection refused" in line and ":%d" % victim.port in line]
+            assert refused, "nginx never met the draining instance's refusal:\n%s" \
+                % h.tail(ngx.error_log)
+        finally:
+            with redis.client() as r:
+                r.cmd("CLIENT", "UNPAUSE")
+        # Redis connections that timed out while it was paused come back
+        # after their backoff: bounded waits, generous for a loaded machine.
+        code, reason = sub.wait_close(timeout=15.0)
+        assert code == 1001, (code, reason)
+    finally:
+        sub.close()
+    assert victim.wait_exit(15) == 0, h.tail(victim.stderr_path)
+    ngx.wait_totals(stream, {"likes": 40}, timeout=15)

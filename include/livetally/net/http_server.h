@@ -54,15 +54,19 @@ struct lt_request {
 typedef void lt_request_handler(struct lt_request *req);
 
 /* The server owns a listening socket (already bound and listening, made by the
- * master) and the connections it accepts. cfg must outlive the server; it may
+ * master; closed by lt_http_server_drain or lt_http_server_free) and the
+ * connections it accepts. cfg must outlive the server; it may
  * be replaced with lt_http_server_set_config (SIGHUP). */
 struct lt_http_server *lt_http_server_new(struct event_base *base, int listen_fd,
                                           const struct lt_config *cfg,
                                           lt_request_handler *handler, void *user);
 void lt_http_server_set_config(struct lt_http_server *srv, const struct lt_config *cfg);
 
-/* Stops accepting and closes idle keep-alive connections; connections with a
- * request under way get their answer with "Connection: close". */
+/* Stops accepting: takes the connections already in the listening socket's
+ * queue, then closes the socket (a connect is refused once no other process
+ * holds it either), and closes idle keep-alive connections. Connections
+ * with a request under way, and those taken from the queue, get their
+ * answer with "Connection: close". */
 void lt_http_server_drain(struct lt_http_server *srv);
 /* Connections still open. */
 size_t lt_http_server_connections(const struct lt_http_server *srv);

@@ -1,7 +1,14 @@
 /* The listening sockets of the workers, made by the master before it forks:
  * one per worker with SO_REUSEPORT, the first bound to the asked port (0
  * included) and the others to the port it got, so one port serves them all
- * and the kernel spreads connections across the workers. */
+ * and the kernel spreads connections across the workers.
+ *
+ * Each socket is held by two processes: its worker and the master (which
+ * hands it to the worker's replacement after a crash). A socket stays in
+ * the port's group, and takes connections into its queue, until both have
+ * closed it: at SIGTERM the master closes its copies and each worker its
+ * own when it starts draining, so that the port refuses connections at
+ * once while the workers still flush. */
 #ifndef LIVETALLY_LISTEN_H
 #define LIVETALLY_LISTEN_H
 
