@@ -44,7 +44,7 @@ static char dir[] = "/tmp/lt-cluster-keyslot-XXXXXX";
             passed++;                                                                              \
         } else {                                                                                   \
             failed++;                                                                              \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                       \
+            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                        \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fputc('\n', stderr);                                                                   \
         }                                                                                          \
@@ -98,9 +98,13 @@ static redisContext *server_start(const char *bin, int port)
 {
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
-    const char *argv[] = {bin,        "--port",  port_s,     "--bind",       "127.0.0.1",
-                          "--dir",    dir,       "--save",   "",             "--appendonly",
-                          "no",       "--cluster-enabled",   "yes",          "--cluster-config-file",
+    const char *argv[] = {bin,          "--port",
+                          port_s,       "--bind",
+                          "127.0.0.1",  "--dir",
+                          dir,          "--save",
+                          "",           "--appendonly",
+                          "no",         "--cluster-enabled",
+                          "yes",        "--cluster-config-file",
                           "nodes.conf", NULL};
     pid_t pid = fork();
     if (pid == 0) {
@@ -145,8 +149,7 @@ static void test_keyslots(redisContext *c)
             for (int j = 0; j < idn; j++)
                 id[j] = alphabet[rand() % 38];
             id[idn] = '\0';
-            len = (size_t)snprintf(key, sizeof key, "lt:{%s}:%s", id,
-                                   i % 2 ? "totals" : "uniques");
+            len = (size_t)snprintf(key, sizeof key, "lt:{%s}:%s", id, i % 2 ? "totals" : "uniques");
         } else if (i % 3 == 1) { /* letters and braces, tags empty or not */
             len = (size_t)(rand() % 24);
             for (size_t j = 0; j < len; j++)
@@ -174,9 +177,9 @@ static int decode(redisContext *c, bool shards, struct lt_cluster_map **m, char 
     redisReply *r = redisCommand(c, shards ? "CLUSTER SHARDS" : "CLUSTER SLOTS");
     struct lt_strbuf sb;
     lt_strbuf_init_fixed(&sb, why, cap);
-    int rc = r ? (shards ? lt_cluster_map_from_shards(r, m, &sb)
-                         : lt_cluster_map_from_slots(r, m, &sb))
-               : LT_EIO;
+    int rc =
+        r ? (shards ? lt_cluster_map_from_shards(r, m, &sb) : lt_cluster_map_from_slots(r, m, &sb))
+          : LT_EIO;
     freeReplyObject(r);
     return rc;
 }

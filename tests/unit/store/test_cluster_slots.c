@@ -449,9 +449,9 @@ static void test_endpoints(void **state)
     /* a shard without slots (an empty master) adds no master */
     assert_int_equal(
         shards("*2\r\n*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n" NODE(
-                   ID_B, ":7001", LOCAL,
-                   MASTER, ONLINE) "*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*"
-                                   "1\r\n" NODE(ID_A, ":7000", LOCAL, MASTER, ONLINE),
+                   ID_B, ":7001", LOCAL, MASTER,
+                   ONLINE) "*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*"
+                           "1\r\n" NODE(ID_A, ":7000", LOCAL, MASTER, ONLINE),
                &m, why, sizeof why),
         0);
     assert_int_equal(lt_cluster_map_n_masters(m), 1);
