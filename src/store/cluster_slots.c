@@ -246,7 +246,8 @@ static int pick_host(const redisReply *endpoint, const redisReply *ip, char **ho
         *host = lt_strndup(use->str, use->len);
         return 1;
     }
-    if (endpoint && !(endpoint->type == REDIS_REPLY_NIL || is_str(endpoint)))
+    if ((endpoint && !(endpoint->type == REDIS_REPLY_NIL || is_str(endpoint))) ||
+        (ip && !(ip->type == REDIS_REPLY_NIL || is_str(ip))))
         return LT_EPROTO;
     if (str_is(endpoint, "?") || (!endpoint && str_is(ip, "?")))
         return 0;

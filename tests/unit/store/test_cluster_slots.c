@@ -355,6 +355,11 @@ static void test_malformed(void **state)
          "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:1\r\n$5\r\nnodes\r\n*1\r\n" NODE(
              ID_A, ":1", "$3\r\na b", MASTER, ONLINE),
          "CLUSTER SHARDS: shard 0, node 0: a malformed ip or endpoint"},
+        {true,
+         "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:1\r\n$5\r\nnodes\r\n*1\r\n"
+         "*10\r\n$2\r\nid\r\n$1\r\nA\r\n$4\r\nport\r\n:1\r\n$2\r\nip\r\n:1\r\n"
+         "$8\r\nendpoint\r\n$-1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n",
+         "CLUSTER SHARDS: shard 0, node 0: a malformed ip or endpoint"},
         {true, "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:1\r\n$5\r\nnodes\r\n*1\r\n*1\r\n:1\r\n",
          "CLUSTER SHARDS: shard 0, node 0: not a list of names and values"},
         {true,
