@@ -14,16 +14,9 @@
 
 #include "livetally/base/error.h"
 #include "livetally/store/cluster_slots.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* hiredis 0.14 allocates an array's element pointers as soon as it reads
  * the count (it has no maxelements): "*999999999" would be an 8 GB calloc,

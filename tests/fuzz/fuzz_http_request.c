@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "livetally/net/http_parse.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,13 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BODY_CAP 4096
 
 /* Not assert(): fuzz builds may define NDEBUG. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static int is_tchar(unsigned char c)
 {

@@ -14,16 +14,9 @@
 
 #include "livetally/store/store_decode.h"
 #include "livetally/store/totals.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static char shares[] = "shares", gifts[] = "gifts";
 static char *const counters[] = {shares, gifts};

@@ -16,16 +16,9 @@
 #include "livetally/conf/config.h"
 #include "livetally/store/timeseries.h"
 #include "livetally/api/timeseries_out.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static char shares[] = "shares", gifts[] = "gifts";
 static char *items[] = {shares, gifts};
