@@ -308,7 +308,24 @@ def chunked(body, sizes=(7, 1, 100), extension=True, trailers=()):
     return out
 
 
-class HttpConn:
+class Buffered:
+    """A reader over self.buf that self._fill(deadline) adds to (raising
+    PeerClosed or socket.timeout when it cannot): HttpConn over its socket,
+    Dechunked over a chunked body."""
+
+    def _read_until(self, sep, limit=1 << 20, deadline=None):
+        while True:
+            i = self.buf.find(sep)
+            if i >= 0:
+                out = self.buf[:i + len(sep)]
+                self.buf = self.buf[i + len(sep):]
+                return out
+            if len(self.buf) > limit:
+                raise AssertionError("no %r within %d bytes" % (sep, limit))
+            self._fill(deadline)
+
+
+class HttpConn(Buffered):
     """One client connection. Sends raw bytes and reads responses one at a
     time (Content-Length, chunked, or until close)."""
 
@@ -348,16 +365,6 @@ class HttpConn:
             raise PeerClosed("connection closed by peer; buffered: %r" % self.buf[:200])
         self.buf += chunk
 
-    def _read_until(self, sep, limit=1 << 20, deadline=None):
-        while True:
-            i = self.buf.find(sep)
-            if i >= 0:
-                out = self.buf[:i + len(sep)]
-                self.buf = self.buf[i + len(sep):]
-                return out
-            if len(self.buf) > limit:
-                raise AssertionError("no %r within %d bytes" % (sep, limit))
-            self._fill(deadline)
 
     def _read_exact(self, n, deadline=None):
         while len(self.buf) < n:
@@ -1264,9 +1271,9 @@ class WsClient:
         self.close()
 
 
-class Dechunked:
+class Dechunked(Buffered):
     """The body of a chunked response on conn, decoded as it arrives, with
-    the one reader SseClient needs (_read_until). livetally ends an event
+    the one reader SseClient needs (Buffered._read_until). livetally ends an event
     stream by closing (no framing); a proxy in front (nginx) re-frames it
     chunked for an HTTP/1.1 client. A timeout in the middle of a chunk keeps
     the state: the next call goes on from there."""
@@ -1276,7 +1283,7 @@ class Dechunked:
         self.buf = b""
         self.left = None  # bytes left of the current chunk; None: a size line is next
 
-    def _more(self, deadline):
+    def _fill(self, deadline=None):
         c = self.conn
         if self.left == 0:  # the CRLF after a chunk's data
             crlf = c._read_exact(2, deadline=deadline)
@@ -1294,17 +1301,6 @@ class Dechunked:
         c.buf = c.buf[len(take):]
         self.left -= len(take)
         self.buf += take
-
-    def _read_until(self, sep, limit=1 << 20, deadline=None):
-        while True:
-            i = self.buf.find(sep)
-            if i >= 0:
-                out = self.buf[:i + len(sep)]
-                self.buf = self.buf[i + len(sep):]
-                return out
-            if len(self.buf) > limit:
-                raise AssertionError("no %r within %d bytes" % (sep, limit))
-            self._more(deadline)
 
 
 class SseClient:
