@@ -63,6 +63,7 @@ struct lt_spool {
     uint64_t trim_at; /* > 0: delete the older segments once durable up to it */
     int64_t rotate_retry_ms;
     struct queue on_written, on_synced;
+    struct waiter *spare; /* run waiters, kept for the next waits (queue_run) */
     struct event *flush_ev;
     bool flush_active;
     struct event *tick;
@@ -176,15 +177,21 @@ static void queue_push(struct queue *q, struct waiter *w)
 
 /* Runs the waits of q up to position upto. A callback may append and wait
  * again: its new waits come after upto, so they stay queued. */
-static void queue_run(struct queue *q, uint64_t upto)
+/* Runs the waits up to upto; their waiters go to the spare list, so that
+ * a wait (one per answered request) costs no allocation once the spool has
+ * met as many at once as it will. */
+static void queue_run(struct queue *q, uint64_t upto, struct waiter **spare)
 {
     while (q->head && q->head->ticket <= upto) {
         struct waiter *w = q->head;
         q->head = w->next;
         if (!q->head)
             q->tail = NULL;
-        w->cb(w->arg);
-        lt_free(w);
+        lt_spool_done_cb *cb = w->cb;
+        void *arg = w->arg;
+        w->next = *spare;
+        *spare = w;
+        cb(arg);
     }
 }
 
@@ -283,7 +290,7 @@ static void on_sync_done(evutil_socket_t fd, short what, void *arg)
     if (sp->sync_target > sp->synced)
         sp->synced = sp->sync_target;
     trim_if_due(sp);
-    queue_run(&sp->on_synced, sp->synced);
+    queue_run(&sp->on_synced, sp->synced, &sp->spare);
     if (sync_wanted(sp))
         start_sync(sp);
 }
@@ -353,8 +360,8 @@ static void flush_now(struct lt_spool *sp)
     if (sp->mode == LT_SPOOL_FSYNC_NO)
         sp->synced = sp->written;
     trim_if_due(sp);
-    queue_run(&sp->on_written, sp->written);
-    queue_run(&sp->on_synced, sp->synced);
+    queue_run(&sp->on_written, sp->written, &sp->spare);
+    queue_run(&sp->on_synced, sp->synced, &sp->spare);
     if (sync_wanted(sp))
         start_sync(sp);
 }
@@ -479,6 +486,11 @@ void lt_spool_free(struct lt_spool *sp)
     event_free(sp->tick);
     queue_drop(&sp->on_written);
     queue_drop(&sp->on_synced);
+    while (sp->spare) {
+        struct waiter *w = sp->spare;
+        sp->spare = w->next;
+        lt_free(w);
+    }
     for (size_t i = 0; i < sp->n_segs; i++)
         close(sp->segs[i].fd);
     close(sp->dir_fd);
@@ -616,7 +628,11 @@ void lt_spool_append_ack(struct lt_spool *sp, const char *stream, const char *in
 
 void lt_spool_wait(struct lt_spool *sp, enum lt_spool_wait wait, lt_spool_done_cb *cb, void *arg)
 {
-    struct waiter *w = lt_malloc(sizeof *w);
+    struct waiter *w = sp->spare;
+    if (w)
+        sp->spare = w->next;
+    else
+        w = lt_malloc(sizeof *w);
     w->ticket = sp->appended;
     w->cb = cb;
     w->arg = arg;
@@ -641,8 +657,8 @@ void lt_spool_drain(struct lt_spool *sp)
         lt_metrics->spool_fsyncs_total++;
     }
     sp->synced = sp->written;
-    queue_run(&sp->on_written, sp->written);
-    queue_run(&sp->on_synced, sp->synced);
+    queue_run(&sp->on_written, sp->written, &sp->spare);
+    queue_run(&sp->on_synced, sp->synced, &sp->spare);
 }
 
 void lt_spool_remove_files(struct lt_spool *sp)
