@@ -44,8 +44,8 @@ const struct option conf_options[] = {
      "environment variable holding the Redis password; null = no AUTH", true},
     {"redis.db", OPT_INT, FIELD(redis_db), 0, "0", 0, 255, NULL,
      "Redis database number", true},
-    {"redis.cluster", OPT_RESERVED, 0, 0, "[]", 0, 0, conf_refuse_cluster,
-     "seed nodes of a Redis Cluster: not supported yet, so only [] is accepted", true},
+    {"redis.cluster", OPT_STRING_LIST, FIELD(redis_cluster), 0, "[]", 0, 64, conf_check_cluster_seed,
+     "HOST:PORT seed nodes of a Redis Cluster (any of its nodes; the rest are learnt from CLUSTER SHARDS); when set, redis.host, redis.port and redis.db are unused (README \"Redis Cluster\")", true},
     {"redis.connect_timeout_ms", OPT_INT, FIELD(redis_connect_timeout_ms), 0, "1000", 100, 60000, NULL,
      "how long connecting to Redis may take", true},
     {"redis.command_timeout_ms", OPT_INT, FIELD(redis_command_timeout_ms), 0, "2000", 100, 60000, NULL,
@@ -250,7 +250,6 @@ static void option_free(struct lt_config *cfg, const struct option *opt)
     switch (opt->type) {
     case OPT_INT:
     case OPT_BOOL:
-    case OPT_RESERVED:
         break;
     case OPT_STRING:
     case OPT_NULLABLE_STRING:
@@ -390,21 +389,6 @@ out:
     return rc;
 }
 
-/* A reserved key holds its default or nothing: anything else is refused
- * with the option's reason. */
-static int apply_reserved(const struct option *opt, const json_t *v, const char *key,
-                          struct errctx *e)
-{
-    char why[256];
-    json_t *def = json_loads(opt->def, JSON_DECODE_ANY, NULL);
-    bool same = def && json_equal(def, v);
-    json_decref(def);
-    if (same)
-        return 0;
-    opt->check("", why, sizeof why);
-    return fail(e, key, "%s", why);
-}
-
 static int apply_proxies(struct lt_config *cfg, const struct option *opt, json_t *v,
                          const char *key, struct errctx *e)
 {
@@ -519,8 +503,6 @@ static int apply(struct lt_config *cfg, const struct option *opt, json_t *v, con
         return apply_host_port(cfg, opt, v, key, e);
     case OPT_STRING_LIST:
         return apply_string_list(cfg, opt, v, key, e);
-    case OPT_RESERVED:
-        return apply_reserved(opt, v, key, e);
     case OPT_PROXIES:
         return apply_proxies(cfg, opt, v, key, e);
     case OPT_SOURCES:
@@ -584,8 +566,9 @@ static int apply_json_text(struct lt_config *cfg, const struct option *opt, cons
  * the moment: the place for them stays. */
 static int check_combinations(struct lt_config *cfg, struct errctx *e)
 {
-    (void)cfg;
-    (void)e;
+    /* A Redis Cluster has database 0 only (SELECT is refused there). */
+    if (cfg->redis_cluster.n > 0 && cfg->redis_db != 0)
+        return fail(e, "redis.db", "must be 0 with redis.cluster (a Redis Cluster has database 0 only)");
     return 0;
 }
 

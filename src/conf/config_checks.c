@@ -124,13 +124,10 @@ bool conf_check_host(const char *s, char *why, size_t whylen)
     return false;
 }
 
-/* Keys of the contract that the server does not implement yet: refused
- * rather than accepted and ignored (the value is not looked at). */
-bool conf_refuse_cluster(const char *s, char *why, size_t whylen)
+/* A seed node of redis.cluster: HOST:PORT or [IPv6]:PORT, port 1..65535. */
+bool conf_check_cluster_seed(const char *s, char *why, size_t whylen)
 {
-    (void)s;
-    snprintf(why, whylen, "Redis Cluster is not supported yet; use redis.host/redis.port");
-    return false;
+    return conf_parse_host_port(s, 1, 65535, NULL, NULL, why, whylen);
 }
 
 bool conf_check_env_name(const char *s, char *why, size_t whylen)

@@ -21,8 +21,6 @@ enum opt_type {
     OPT_HOST_PORT,
     OPT_PROXIES,  /* trusted_proxies: ["10.0.0.0/8", "::1"] */
     OPT_SOURCES,  /* auth.sources: {"<source>": {"key_env": "VAR"}} */
-    OPT_RESERVED, /* a contract key not implemented yet: only its default is
-                   * accepted; check() writes why anything else is refused */
 };
 
 struct option {
@@ -95,7 +93,7 @@ bool conf_parse_cidr(const char *s, struct lt_cidr *out, char *why, size_t whyle
 /* struct option's check functions: false with a reason that reads after the
  * quoted value ("is not a valid origin"). */
 bool conf_check_host(const char *s, char *why, size_t whylen);
-bool conf_refuse_cluster(const char *s, char *why, size_t whylen);
+bool conf_check_cluster_seed(const char *s, char *why, size_t whylen);
 bool conf_check_env_name(const char *s, char *why, size_t whylen);
 bool conf_check_counter(const char *s, char *why, size_t whylen);
 bool conf_check_origin(const char *s, char *why, size_t whylen);

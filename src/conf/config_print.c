@@ -54,8 +54,6 @@ json_t *conf_option_to_json(const struct lt_config *cfg, const struct option *op
         }
         return a;
     }
-    case OPT_RESERVED:
-        return json_loads(opt->def, JSON_DECODE_ANY, NULL);
     case OPT_SOURCES: { /* the variables' names, never the keys */
         const struct lt_source_key *list = *(struct lt_source_key **)conf_field(c, opt->off);
         size_t n = *(size_t *)conf_field(c, opt->off2);
@@ -110,7 +108,6 @@ static const char *opt_type_name(const struct option *opt)
         [OPT_STRING_LIST] = "list of strings",
         [OPT_HOST_PORT] = "string HOST:PORT",
         [OPT_PROXIES] = "list of addresses",
-        [OPT_RESERVED] = "reserved",
         [OPT_SOURCES] = "object",
     };
     return names[opt->type];

@@ -557,20 +557,8 @@ static bool parse_bounded(const char *digits, size_t n, long max, long *v)
     return x <= max;
 }
 
-int lt_cluster_redirect_parse(const char *msg, size_t len, struct lt_cluster_redirect *out)
+int lt_cluster_parse_address(const char *addr, size_t addr_len, char *host_out, int *port_out)
 {
-    enum lt_cluster_error kind = lt_cluster_error_kind(msg, len);
-    if (kind != LT_CLUSTER_ERR_MOVED && kind != LT_CLUSTER_ERR_ASK)
-        return LT_EINVAL;
-    size_t at = kind == LT_CLUSTER_ERR_MOVED ? 6 : 4; /* past "MOVED " / "ASK " */
-    if (at > len)
-        return LT_EPROTO;
-    const char *sp = memchr(msg + at, ' ', len - at);
-    long slot, port;
-    if (!sp || !parse_bounded(msg + at, (size_t)(sp - (msg + at)), LT_CLUSTER_SLOTS - 1, &slot))
-        return LT_EPROTO;
-    const char *addr = sp + 1;
-    size_t addr_len = len - (size_t)(addr - msg);
     /* The port follows the last ':', so an IPv6 host keeps its colons. */
     const char *colon = NULL;
     for (size_t i = 0; i < addr_len; i++)
@@ -580,6 +568,7 @@ int lt_cluster_redirect_parse(const char *msg, size_t len, struct lt_cluster_red
         return LT_EPROTO;
     size_t host_len = (size_t)(colon - addr);
     size_t port_len = addr_len - host_len - 1;
+    long port;
     if (!parse_bounded(colon + 1, port_len, 65535, &port) || port < 1)
         return LT_EPROTO;
     const char *host = addr;
@@ -589,10 +578,28 @@ int lt_cluster_redirect_parse(const char *msg, size_t len, struct lt_cluster_red
     }
     if (bad_text(host, host_len) || memchr(host, '[', host_len) || memchr(host, ']', host_len))
         return LT_EPROTO;
-    out->kind = kind;
-    out->slot = (unsigned)slot;
-    memcpy(out->host, host, host_len);
-    out->host[host_len] = '\0';
-    out->port = (int)port;
+    memcpy(host_out, host, host_len);
+    host_out[host_len] = '\0';
+    *port_out = (int)port;
     return 0;
+}
+
+int lt_cluster_redirect_parse(const char *msg, size_t len, struct lt_cluster_redirect *out)
+{
+    enum lt_cluster_error kind = lt_cluster_error_kind(msg, len);
+    if (kind != LT_CLUSTER_ERR_MOVED && kind != LT_CLUSTER_ERR_ASK)
+        return LT_EINVAL;
+    size_t at = kind == LT_CLUSTER_ERR_MOVED ? 6 : 4; /* past "MOVED " / "ASK " */
+    if (at > len)
+        return LT_EPROTO;
+    const char *sp = memchr(msg + at, ' ', len - at);
+    long slot;
+    if (!sp || !parse_bounded(msg + at, (size_t)(sp - (msg + at)), LT_CLUSTER_SLOTS - 1, &slot))
+        return LT_EPROTO;
+    const char *addr = sp + 1;
+    struct lt_cluster_redirect r = {.kind = kind, .slot = (unsigned)slot};
+    int rc = lt_cluster_parse_address(addr, len - (size_t)(addr - msg), r.host, &r.port);
+    if (rc == 0)
+        *out = r;
+    return rc;
 }

@@ -37,6 +37,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -797,20 +798,27 @@ int lt_redis_command_argv(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg
     return rc;
 }
 
-int lt_redis_command(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg, const char *fmt, ...)
+int lt_redis_vcommand(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg, const char *fmt,
+                      va_list ap)
 {
     int rc = check_ready(conn);
     if (rc < 0)
         return rc;
     char *buf = NULL;
-    va_list ap;
-    va_start(ap, fmt);
     int len = redisvFormatCommand(&buf, fmt, ap);
-    va_end(ap);
     if (len < 0)
         return LT_EINVAL;
     rc = submit(conn, cmd_new(conn, cb, arg), buf, len);
     redisFreeCommand(buf);
+    return rc;
+}
+
+int lt_redis_command(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = lt_redis_vcommand(conn, cb, arg, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -843,8 +851,36 @@ const char *lt_redis_script_sha(const struct lt_redis_script *script)
     return script->sha;
 }
 
-int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *script, int numkeys,
-                  int argc, const char **argv, const size_t *argvlen, lt_redis_cb *cb, void *arg)
+/* ASKING goes first on the same link: Redis applies it to the next
+ * command only (a Redis Cluster's ASK redirection). Internal: its reply is
+ * not the owner's. */
+static int send_asking(struct lt_redis_conn *conn)
+{
+    static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+    struct cmd *c = cmd_new(conn, NULL, NULL);
+    c->internal = true;
+    int rc = send_formatted(conn, c, asking, (int)sizeof asking - 1);
+    if (rc < 0)
+        cmd_free(c);
+    return rc;
+}
+
+int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb,
+                               void *arg, const char *cmd, size_t len)
+{
+    int rc = check_ready(conn);
+    if (rc < 0)
+        return rc;
+    if (len == 0 || len > INT_MAX)
+        return LT_EINVAL;
+    if (asking && send_asking(conn) < 0)
+        return LT_EAGAIN;
+    return submit(conn, cmd_new(conn, cb, arg), cmd, (int)len);
+}
+
+static int eval(struct lt_redis_conn *conn, bool asking, const struct lt_redis_script *script,
+                int numkeys, int argc, const char **argv, const size_t *argvlen, lt_redis_cb *cb,
+                void *arg)
 {
     int rc = check_ready(conn);
     if (rc < 0)
@@ -875,12 +911,27 @@ int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *scri
         c->argvlen[3 + i] = n;
         data += n;
     }
-    if (send_eval(conn, c, false) < 0) {
+    /* After ASKING the source goes at once: a NOSCRIPT retry would come
+     * without ASKING and be redirected again. */
+    if ((asking && send_asking(conn) < 0) || send_eval(conn, c, asking) < 0) {
         cmd_free(c);
         return LT_EAGAIN;
     }
     conn->npending++;
     return 0;
+}
+
+int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *script, int numkeys,
+                  int argc, const char **argv, const size_t *argvlen, lt_redis_cb *cb, void *arg)
+{
+    return eval(conn, false, script, numkeys, argc, argv, argvlen, cb, arg);
+}
+
+int lt_redis_eval_asking(struct lt_redis_conn *conn, const struct lt_redis_script *script,
+                         int numkeys, int argc, const char **argv, const size_t *argvlen,
+                         lt_redis_cb *cb, void *arg)
+{
+    return eval(conn, true, script, numkeys, argc, argv, argvlen, cb, arg);
 }
 
 int lt_redis_subscribe(struct lt_redis_conn *conn, const char *channel, lt_redis_message_cb *cb,

@@ -31,6 +31,18 @@ size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind 
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+size_t store_series_key(char *buf, size_t cap, const char *series)
+{
+    int n = snprintf(buf, cap, "lt:series:%s", series);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t store_online_streams_key(char *buf, size_t cap, const char *online_field)
+{
+    int n = snprintf(buf, cap, "%s%s", LT_ONLINE_STREAMS_PREFIX, online_field);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* A worker publishes to its own channel and expects to hear it back on its
  * subscriber connection: the only liveness check hiredis 0.14 allows there. */
 #define LT_LIVENESS_INTERVAL_MS 2000
@@ -75,7 +87,8 @@ int store_publish_control(struct lt_store *store, const char *word, const char *
 {
     char payload[96]; /* a word of at most 9 bytes, a space and a validated id of at most 64 */
     snprintf(payload, sizeof payload, "%s %s", word, stream);
-    return lt_redis_command(store->data, cb, arg, "PUBLISH %s %s", LT_CONTROL_CHANNEL, payload);
+    /* On a cluster any master takes it: a PUBLISH reaches every node. */
+    return store_command(store, NULL, cb, arg, "PUBLISH %s %s", LT_CONTROL_CHANNEL, payload);
 }
 
 static void on_pubsub_state(struct lt_redis_conn *conn, enum lt_redis_state state, void *arg)
@@ -106,7 +119,10 @@ static void on_health(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct lt_store *store = arg;
-    if (lt_store_ready(store) && lt_redis_conn_pending(store->data) == 0)
+    if (store->cluster)
+        store_shard_tick(store);
+    /* (a cluster's router pings its own idle links) */
+    if (store->data && lt_store_ready(store) && lt_redis_conn_pending(store->data) == 0)
         lt_redis_command(store->data, NULL, NULL, "PING");
     /* The subscriber connection cannot PING in hiredis 0.14: publish to
      * ourselves and expect to hear it back before the next probe. */
@@ -118,8 +134,8 @@ static void on_health(evutil_socket_t fd, short what, void *arg)
         store->liveness_sent_ms = 0;
     } else if (!store->liveness_sent_ms && lt_store_ready(store) &&
                lt_store_control_ready(store) &&
-               lt_redis_command(store->data, NULL, NULL, "PUBLISH %s %lld",
-                                store->liveness_channel, (long long)now) == 0) {
+               store_command(store, NULL, NULL, NULL, "PUBLISH %s %lld", store->liveness_channel,
+                             (long long)now) == 0) {
         store->liveness_sent_ms = now;
     }
 }
@@ -137,11 +153,9 @@ static void on_liveness(struct lt_redis_conn *conn, const char *channel, size_t 
 }
 
 /* Messages of lt:{id}:totals channels. */
-static void on_stream_message(struct lt_redis_conn *conn, const char *channel, size_t channel_len,
-                              const char *payload, size_t len, void *arg)
+void store_stream_message(struct lt_store *store, const char *channel, size_t channel_len,
+                          const char *payload, size_t len)
 {
-    (void)conn;
-    struct lt_store *store = arg;
     /* "lt:{" id "}:totals": only channels we subscribed to come here, but
      * the offsets are checked anyway. channel_len > 12 makes id_len at
      * least 1 (no wrap), the prefix and suffix are compared, and id_len is
@@ -173,6 +187,13 @@ static void on_stream_message(struct lt_redis_conn *conn, const char *channel, s
     lt_totals_free(&t);
 }
 
+static void on_stream_message(struct lt_redis_conn *conn, const char *channel, size_t channel_len,
+                              const char *payload, size_t len, void *arg)
+{
+    (void)conn;
+    store_stream_message(arg, channel, channel_len, payload, len);
+}
+
 void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
                       lt_store_resync_cb *on_resync, void *arg)
 {
@@ -183,6 +204,8 @@ void lt_store_on_push(struct lt_store *store, lt_store_push_cb *on_push,
 
 int lt_store_subscribe_stream(struct lt_store *store, const char *stream)
 {
+    if (store->cluster)
+        return store_shard_subscribe(store, stream);
     char channel[128]; /* "lt:{" + a validated id of at most 64 + "}:totals": 76 */
     snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
     return lt_redis_subscribe(store->pubsub, channel, on_stream_message, store);
@@ -190,9 +213,92 @@ int lt_store_subscribe_stream(struct lt_store *store, const char *stream)
 
 int lt_store_unsubscribe_stream(struct lt_store *store, const char *stream)
 {
+    if (store->cluster)
+        return store_shard_unsubscribe(store, stream);
     char channel[128]; /* as in lt_store_subscribe_stream */
     snprintf(channel, sizeof channel, "lt:{%s}:totals", stream);
     return lt_redis_unsubscribe(store->pubsub, channel);
+}
+
+/* ---- a Redis Cluster ---------------------------------------------------- */
+
+static struct lt_redis_conn *control_conn_new(struct lt_store *store, const char *host, int port)
+{
+    const struct lt_config *cfg = store->cfg;
+    struct lt_redis_conn_opts opts = {
+        .name = "pubsub",
+        .host = host,
+        .port = port,
+        .password = cfg->redis_password,
+        .db = store->cluster ? 0 : cfg->redis_db,
+        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
+        .on_state = on_pubsub_state,
+        .arg = store,
+    };
+    struct lt_redis_conn *conn = lt_redis_conn_new(store->base, &opts);
+    lt_redis_subscribe(conn, LT_CONTROL_CHANNEL, on_control_message, store);
+    lt_redis_subscribe(conn, store->liveness_channel, on_liveness, store);
+    return conn;
+}
+
+/* The control channel's subscriber sits on one master (a PUBLISH reaches
+ * every node); when that node stops being a master it moves to another. */
+static void control_attach(struct lt_store *store)
+{
+    size_t n = lt_redis_cluster_n_masters(store->cluster);
+    for (size_t i = 0; store->pubsub && i < n; i++) {
+        const char *host;
+        int port;
+        if (lt_redis_cluster_any_master(store->cluster, (unsigned)i, &host, &port) == 0 &&
+            port == store->pubsub_port && strcmp(host, store->pubsub_host) == 0)
+            return; /* still a master: it reconnects by itself if it must */
+    }
+    const char *host;
+    int port;
+    if (lt_redis_cluster_any_master(store->cluster, store->control_pick++, &host, &port) != 0)
+        return;
+    if (store->pubsub) {
+        lt_info("store", "control subscriber moves from %s:%d to %s:%d", store->pubsub_host,
+                store->pubsub_port, host, port);
+        lt_redis_conn_free(store->pubsub);
+    }
+    snprintf(store->pubsub_host, sizeof store->pubsub_host, "%s", host);
+    store->pubsub_port = port;
+    store->pubsub = control_conn_new(store, host, port);
+}
+
+static void on_cluster_ready(struct lt_redis_cluster *cl, bool ready, void *arg)
+{
+    (void)cl;
+    struct lt_store *store = arg;
+    lt_metrics->redis_connected = ready;
+    if (ready)
+        control_attach(store);
+}
+
+static void on_cluster_map(struct lt_redis_cluster *cl, void *arg)
+{
+    (void)cl;
+    struct lt_store *store = arg;
+    control_attach(store);
+    store_shard_map_changed(store);
+}
+
+static struct lt_redis_cluster *cluster_new(struct lt_store *store)
+{
+    const struct lt_config *cfg = store->cfg;
+    struct lt_redis_cluster_opts opts = {
+        .seeds = (const char *const *)cfg->redis_cluster.items,
+        .n_seeds = cfg->redis_cluster.n,
+        .password = cfg->redis_password,
+        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
+        .on_ready = on_cluster_ready,
+        .on_map = on_cluster_map,
+        .arg = store,
+    };
+    return lt_redis_cluster_new(store->base, &opts);
 }
 
 struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *cfg,
@@ -201,39 +307,42 @@ struct lt_store *lt_store_new(struct event_base *base, const struct lt_config *c
 {
     struct lt_store *store = lt_calloc(1, sizeof *store);
     store->cfg = cfg;
+    store->base = base;
+    if (cfg->redis_cluster.n > 0)
+        store->cluster = cluster_new(store); /* first: the scripts depend on it */
     store->incarnation = lt_strdup(incarnation);
     store->online_field = lt_strdup(online_field);
     lt_map_init(&store->online_registered);
+    lt_map_init(&store->shard_streams);
     snprintf(store->liveness_channel, sizeof store->liveness_channel, "lt:probe:%s", incarnation);
-    store->drop_share = lt_redis_script_new(lt_script_drop_share);
+    store->drop_share = store_script_new(store, lt_script_drop_share);
     store->on_control = on_control;
     store->control_arg = control_arg;
-    store->apply = lt_redis_script_new(lt_script_apply);
-    store->read = lt_redis_script_new(lt_script_read);
-    store->timeseries = lt_redis_script_new(lt_script_timeseries);
-    store->put = lt_redis_script_new(lt_script_put);
-    store->series = lt_redis_script_new(lt_script_series);
-    store->put_reported = lt_redis_script_new(lt_script_put_reported);
-    store->segment = lt_redis_script_new(lt_script_segment);
-    store->delete_stream = lt_redis_script_new(lt_script_delete);
+    store->apply = store_script_new(store, lt_script_apply);
+    store->read = store_script_new(store, lt_script_read);
+    store->timeseries = store_script_new(store, lt_script_timeseries);
+    store->put = store_script_new(store, lt_script_put);
+    store->series = store_script_new(store, lt_script_series);
+    store->put_reported = store_script_new(store, lt_script_put_reported);
+    store->segment = store_script_new(store, lt_script_segment);
+    store->delete_stream = store_script_new(store, lt_script_delete);
+    store->merge_uniques = store_script_new(store, lt_script_merge_uniques);
 
-    struct lt_redis_conn_opts opts = {
-        .name = "data",
-        .host = cfg->redis_host,
-        .port = cfg->redis_port,
-        .password = cfg->redis_password,
-        .db = cfg->redis_db,
-        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = cfg->redis_command_timeout_ms,
-        .on_state = on_data_state,
-        .arg = store,
-    };
-    store->data = lt_redis_conn_new(base, &opts);
-    opts.name = "pubsub";
-    opts.on_state = on_pubsub_state;
-    store->pubsub = lt_redis_conn_new(base, &opts);
-    lt_redis_subscribe(store->pubsub, LT_CONTROL_CHANNEL, on_control_message, store);
-    lt_redis_subscribe(store->pubsub, store->liveness_channel, on_liveness, store);
+    if (!store->cluster) {
+        struct lt_redis_conn_opts opts = {
+            .name = "data",
+            .host = cfg->redis_host,
+            .port = cfg->redis_port,
+            .password = cfg->redis_password,
+            .db = cfg->redis_db,
+            .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+            .command_timeout_ms = cfg->redis_command_timeout_ms,
+            .on_state = on_data_state,
+            .arg = store,
+        };
+        store->data = lt_redis_conn_new(base, &opts);
+        store->pubsub = control_conn_new(store, cfg->redis_host, cfg->redis_port);
+    }
     store->health = event_new(base, -1, EV_PERSIST, on_health, store);
     struct timeval tv = {LT_HEALTH_INTERVAL_MS / 1000, (LT_HEALTH_INTERVAL_MS % 1000) * 1000};
     event_add(store->health, &tv);
@@ -247,6 +356,8 @@ void lt_store_free(struct lt_store *store)
     event_free(store->health);
     lt_redis_conn_free(store->data);
     lt_redis_conn_free(store->pubsub);
+    store_shard_free(store);
+    lt_redis_cluster_free(store->cluster);
     lt_free(store->incarnation);
     lt_free(store->online_field);
     lt_map_clear(&store->online_registered);
@@ -256,12 +367,14 @@ void lt_store_free(struct lt_store *store)
 
 bool lt_store_ready(const struct lt_store *store)
 {
+    if (store->cluster)
+        return lt_redis_cluster_ready(store->cluster);
     return lt_redis_conn_state(store->data) == LT_REDIS_READY;
 }
 
 bool lt_store_control_ready(const struct lt_store *store)
 {
-    return lt_redis_conn_state(store->pubsub) == LT_REDIS_READY;
+    return store->pubsub && lt_redis_conn_state(store->pubsub) == LT_REDIS_READY;
 }
 
 uint64_t lt_store_control_epoch(const struct lt_store *store)

@@ -29,6 +29,8 @@ struct delete_call {
     char series[LT_SERIES_ID_MAX + 1];
     char cursor[48]; /* "<phase> <position>": a digit, a space, an int64 */
     int slices;
+    int index_writes; /* ZREMs not answered yet */
+    int index_err;
 };
 
 static void delete_finish(struct delete_call *call, int err, bool found)
@@ -49,20 +51,49 @@ static void on_published(struct lt_redis_conn *conn, redisReply *r, int err, voi
         delete_finish(call, 0, true);
 }
 
+/* Once the indexes are clean, "deleted <id>" goes on the control channel. */
+static void index_write_done(struct delete_call *call)
+{
+    if (--call->index_writes > 0)
+        return;
+    int rc = call->index_err;
+    if (rc == 0)
+        rc = store_publish_control(call->store, "deleted", call->stream, on_published, call);
+    if (rc != 0)
+        delete_finish(call, rc, true); /* a retry finishes it (store.h) */
+}
+
+static void on_index_removed(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
+{
+    (void)conn;
+    struct delete_call *call = arg;
+    if (store_reply_is_error(r, err, "delete: index"))
+        call->index_err = err ? err : LT_EPROTO;
+    index_write_done(call);
+}
+
 /* Every key of the stream is gone: the indexes (written apart, as the PUT
- * writes them: they span streams), then "deleted <id>" on the control
- * channel. Redis answers one connection in order, so the PUBLISH's reply
- * comes after the ZREMs'. */
+ * writes them: they span streams, and on a cluster live on other slots),
+ * then, once both are answered, the word to every worker. */
 static void delete_indexes(struct delete_call *call)
 {
     struct lt_store *store = call->store;
-    lt_redis_command(store->data, NULL, NULL, "ZREM %s %s", LT_STREAM_INDEX, call->stream);
-    if (call->series[0])
-        lt_redis_command(store->data, NULL, NULL, "ZREM lt:series:%s %s", call->series,
-                         call->stream);
-    int rc = store_publish_control(store, "deleted", call->stream, on_published, call);
-    if (rc != 0)
-        delete_finish(call, rc, true);
+    char series_key[128]; /* store_series_key */
+    call->index_writes = 1; /* held until both are sent */
+    if (store_command(store, LT_STREAM_INDEX, on_index_removed, call, "ZREM %s %s",
+                      LT_STREAM_INDEX, call->stream) == 0)
+        call->index_writes++;
+    else
+        call->index_err = LT_EAGAIN;
+    if (call->series[0]) {
+        store_series_key(series_key, sizeof series_key, call->series);
+        if (store_command(store, series_key, on_index_removed, call, "ZREM %s %s", series_key,
+                          call->stream) == 0)
+            call->index_writes++;
+        else
+            call->index_err = LT_EAGAIN;
+    }
+    index_write_done(call); /* the hold */
 }
 
 static void on_slice(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
@@ -120,7 +151,7 @@ static int send_slice(struct delete_call *call)
     store_argv_add_str(&av, call->cursor);
     store_argv_add_int(&av, LT_DELETE_SLICE);
     store_argv_finish(&av);
-    int rc = lt_redis_eval(store->data, store->delete_stream, n_keys, av.argc, av.argv, av.lens,
+    int rc = store_eval(store, store->delete_stream, n_keys, av.argc, av.argv, av.lens,
                            on_slice, call);
     store_argv_free(&av);
     return rc;

@@ -6,7 +6,10 @@
 #ifndef LIVETALLY_STORE_INTERNAL_H
 #define LIVETALLY_STORE_INTERNAL_H
 
+#include "livetally/base/ids.h"
 #include "livetally/base/map.h"
+#include "livetally/store/cluster_slots.h"
+#include "livetally/store/redis_cluster.h"
 #include "livetally/store/redis_conn.h"
 #include "livetally/store/store.h"
 
@@ -41,14 +44,33 @@ enum store_key_kind {
  * callers' 128 hold it. Should one not fit, the length says 0 rather than
  * more than the buffer holds. */
 size_t store_key(char *buf, size_t cap, const char *stream, enum store_key_kind k);
+/* "lt:series:<series>" (a validated series id) and
+ * "lt:online-streams:<field>": keys that span streams, each one key (one
+ * slot on a cluster), written apart from the scripts. Same bounds and
+ * return as store_key: 128 bytes hold them. */
+size_t store_series_key(char *buf, size_t cap, const char *series);
+size_t store_online_streams_key(char *buf, size_t cap, const char *online_field);
 
 struct lt_store {
     const struct lt_config *cfg;
     char *incarnation;
     char *online_field;
     struct lt_map online_registered; /* streams already in our registry set */
+    /* One Redis: `data`. A Redis Cluster: `cluster` (data is NULL). */
     struct lt_redis_conn *data;
+    struct lt_redis_cluster *cluster;
+    /* The control channel's subscriber (on a cluster: to one master,
+     * moved to another when that one goes). */
     struct lt_redis_conn *pubsub;
+    char pubsub_host[LT_CLUSTER_HOST_MAX + 1]; /* a cluster: where pubsub goes */
+    int pubsub_port;
+    unsigned control_pick; /* a cluster: the next master to try for pubsub */
+    /* A cluster's live pushes (store_shard_push.c): one sharded subscriber
+     * per master, and each subscribed stream -> its store_shard. */
+    struct store_shard **shards;
+    size_t n_shards, cap_shards;
+    struct lt_map shard_streams;
+    struct event_base *base;
     struct lt_redis_script *apply;
     struct lt_redis_script *read;
     struct lt_redis_script *timeseries;
@@ -58,6 +80,7 @@ struct lt_store {
     struct lt_redis_script *put_reported; /* store_sources.c */
     struct lt_redis_script *segment;      /* store_segments.c */
     struct lt_redis_script *delete_stream; /* store_delete.c */
+    struct lt_redis_script *merge_uniques; /* store_series_cluster.c */
     lt_store_push_cb *on_push;
     lt_store_resync_cb *on_resync;
     void *push_arg;
@@ -75,6 +98,23 @@ struct lt_store {
  * arguments after the channel, which Redis refuses. cb may be NULL. */
 int store_publish_control(struct lt_store *store, const char *word, const char *stream,
                           lt_redis_cb *cb, void *arg);
+
+/* ---- where commands go (store_route.c) ------------------------------------ */
+
+/* A command in hiredis' format, to the one Redis or to the master of
+ * route_key's slot (the command's key; NULL: any master, for PUBLISH).
+ * Returns and calls back as lt_redis_command. */
+int store_command(struct lt_store *store, const char *route_key, lt_redis_cb *cb, void *arg,
+                  const char *fmt, ...);
+/* lt_redis_eval, routed by the first key. */
+int store_eval(struct lt_store *store, const struct lt_redis_script *script, int numkeys,
+               int argc, const char **argv, const size_t *lens, lt_redis_cb *cb, void *arg);
+/* cb(arg, 0) once what conn wrote is safe from a failover (a replica has
+ * it: WAIT); at once on one Redis. Else an LT_E* code: send it again. */
+void store_confirm_replicated(struct lt_store *store, struct lt_redis_conn *conn,
+                              lt_redis_cluster_done_cb *cb, void *arg);
+/* A script as this store runs it (on a cluster: SPUBLISH for PUBLISH). */
+struct lt_redis_script *store_script_new(const struct lt_store *store, const char *source);
 
 /* ---- reply helpers (store.c) ------------------------------------------- */
 
@@ -108,5 +148,29 @@ int store_send_read(struct lt_store *store, const char *stream, int64_t now_ms, 
  * code. */
 int store_read_result(const struct lt_store *store, const char *stream, int64_t now_ms,
                       const redisReply *r, int err, struct lt_totals *t);
+
+/* ---- live pushes on a Redis Cluster (store_shard_push.c) ----------------- */
+
+/* A message of a stream's totals channel, from either kind of subscriber
+ * (store.c decodes it and calls on_push); payload NULL: subscribed. */
+void store_stream_message(struct lt_store *store, const char *channel, size_t channel_len,
+                          const char *payload, size_t len);
+int store_shard_subscribe(struct lt_store *store, const char *stream);
+int store_shard_unsubscribe(struct lt_store *store, const char *stream);
+/* A new slot map: streams move to their slot's master. */
+void store_shard_map_changed(struct lt_store *store);
+/* Once a second: streams left unplaced are placed again. */
+void store_shard_tick(struct lt_store *store);
+/* Every sharded subscriber that holds a channel is connected. */
+bool store_shard_ready(const struct lt_store *store);
+void store_shard_free(struct lt_store *store);
+
+/* ---- a series on a Redis Cluster (store_series_cluster.c) --------------- */
+
+/* Reads the n_ids streams of series (ids copied) and answers cb as
+ * lt_store_get_series does: series.lua's reads, one slot at a time. */
+int store_read_series_cluster(struct lt_store *store, const char *series,
+                              char (*ids)[LT_STREAM_ID_MAX + 1], size_t n_ids, bool truncated,
+                              int64_t now_ms, lt_store_series_cb *cb, void *arg);
 
 #endif

@@ -196,7 +196,7 @@ static void list_fetch(struct list_call *call)
     else
         snprintf(max, sizeof max, "+inf");
     /* Fetch extra members to step over same-score ties the cursor covers. */
-    int rc = lt_redis_command(call->store->data, on_list_index, call,
+    int rc = store_command(call->store, call->index_key, on_list_index, call,
                               "ZREVRANGEBYSCORE %s %s -inf WITHSCORES LIMIT 0 %d", call->index_key,
                               max, call->limit + 1 + 64);
     if (rc != 0)
@@ -250,13 +250,11 @@ int lt_store_list_streams(struct lt_store *store, const char *status, const char
  * PFCOUNT over all their HyperLogLogs.
  *
  * Those keys carry different hash tags: on a Redis Cluster they sit on
- * different slots, and one script cannot take them. A cluster store keeps
- * the first step and replaces series_read_streams alone: one read.lua per
- * stream (each in its own slot, pipelined per node, decoded with the same
- * read_result), the sums made the same way by lt_series_add_stream, and the
- * union of the HyperLogLogs made by copying them (DUMP, or GET of the HLL
- * string) into one scratch key and PFCOUNTing that. The model and the
- * callers do not change. */
+ * different slots, and one script cannot take them. There the first step
+ * stays and store_series_cluster.c replaces the second: read.lua and a GET
+ * of the HLL per stream (each at its slot's master), the same sums, and the
+ * HLLs' union counted by merge_uniques.lua on scratch keys of one tag. The
+ * model and the callers do not change. */
 
 struct series_call {
     struct lt_store *store;
@@ -338,7 +336,7 @@ static int series_read_streams(struct series_call *call)
     lens[nkeys + 1] = strlen(call->series);
     argv[nkeys + 1] = call->series;
     /* lt_redis_eval copies argv: the buffers can go at once. */
-    int rc = lt_redis_eval(call->store->data, call->store->series, (int)nkeys, (int)nkeys + 2, argv,
+    int rc = store_eval(call->store, call->store->series, (int)nkeys, (int)nkeys + 2, argv,
                            lens, on_series_reads, call);
     lt_free(keys);
     lt_free(argv);
@@ -374,6 +372,12 @@ static void on_series_index(struct lt_redis_conn *conn, redisReply *r, int err, 
         series_call_free(call);
         return;
     }
+    if (call->store->cluster) {
+        store_read_series_cluster(call->store, call->series, call->ids, call->n_ids,
+                                  call->truncated, call->now_ms, call->cb, call->arg);
+        series_call_free(call);
+        return;
+    }
     int rc = series_read_streams(call);
     if (rc != 0) {
         call->cb(call->arg, rc, NULL);
@@ -394,8 +398,10 @@ int lt_store_get_series(struct lt_store *store, const char *series, lt_store_ser
     call->arg = arg;
     call->now_ms = lt_wall_ms();
     snprintf(call->series, sizeof call->series, "%s", series);
-    int rc = lt_redis_command(store->data, on_series_index, call, "ZRANGE lt:series:%s 0 %d",
-                              series, LT_SERIES_MAX_STREAMS);
+    char key[128]; /* store_series_key */
+    store_series_key(key, sizeof key, series);
+    int rc = store_command(store, key, on_series_index, call, "ZRANGE %s 0 %d", key,
+                           LT_SERIES_MAX_STREAMS);
     if (rc != 0)
         series_call_free(call);
     return rc;

@@ -49,7 +49,7 @@ int lt_store_get_status(struct lt_store *store, const char *stream, lt_store_sta
     struct status_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
     call->arg = arg;
-    int rc = lt_redis_command(store->data, on_status_reply, call, "HGET %s status", key);
+    int rc = store_command(store, key, on_status_reply, call, "HGET %s status", key);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -103,7 +103,7 @@ int store_send_read(struct lt_store *store, const char *stream, int64_t now_ms, 
     }
     lens[4] = (size_t)snprintf(now, sizeof now, "%" PRId64, now_ms);
     argv[4] = now;
-    return lt_redis_eval(store->data, store->read, 4, 5, argv, lens, cb, arg);
+    return store_eval(store, store->read, 4, 5, argv, lens, cb, arg);
 }
 
 /* One stream's read reply: 1 and t filled, 0 (no such stream), or an LT_E*
@@ -192,7 +192,7 @@ int lt_store_get_report(struct lt_store *store, const char *stream, const char *
     struct report_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
     call->arg = arg;
-    int rc = lt_redis_command(store->data, on_report_reply, call, "HGET %s %s", key, variant);
+    int rc = store_command(store, key, on_report_reply, call, "HGET %s %s", key, variant);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -205,7 +205,7 @@ int lt_store_freeze_report(struct lt_store *store, const char *stream, const cha
     store_key(key, sizeof key, stream, KEY_REPORT);
     /* HSETNX then HGET on the one connection, in order: whoever froze the
      * variant first wins, and every caller gets the winner's bytes. */
-    int rc = lt_redis_command(store->data, NULL, NULL, "HSETNX %s %s %b", key, variant, body, len);
+    int rc = store_command(store, key, NULL, NULL, "HSETNX %s %s %b", key, variant, body, len);
     if (rc != 0)
         return rc;
     return lt_store_get_report(store, stream, variant, cb, arg);
@@ -280,7 +280,7 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
     call->arg = arg;
     call->plan = *plan;
     call->n_counters = counters->n;
-    int rc = lt_redis_eval(store->data, store->timeseries, 2, av.argc, av.argv, av.lens,
+    int rc = store_eval(store, store->timeseries, 2, av.argc, av.argv, av.lens,
                            on_timeseries_reply, call);
     store_argv_free(&av);
     if (rc != 0)
@@ -334,7 +334,7 @@ int lt_store_get_history(struct lt_store *store, const char *stream, lt_store_hi
     struct history_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
     call->arg = arg;
-    int rc = lt_redis_command(store->data, on_history_reply, call, "LRANGE %s 0 -1", key);
+    int rc = store_command(store, key, on_history_reply, call, "LRANGE %s 0 -1", key);
     if (rc != 0)
         lt_free(call);
     return rc;

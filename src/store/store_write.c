@@ -22,15 +22,28 @@
 /* ---- batches ---------------------------------------------------------- */
 
 struct batch_call {
+    struct lt_store *store;
     lt_store_batch_cb *cb;
     void *arg;
+    struct lt_batch_result res;
 };
+
+/* The batch's reply is kept until a replica has the batch too (on a
+ * cluster: WAIT). Until then the caller keeps it in the spool: a master
+ * that fails before its replica has the batch takes it along, and only a
+ * batch sent again (same seq, counted once) brings it back. A batch that
+ * was a duplicate needs the same wait: the first send's effect may be the
+ * one not replicated yet. */
+static void on_batch_replicated(void *arg, int err)
+{
+    struct batch_call *call = arg;
+    call->cb(call->arg, err, err ? NULL : &call->res);
+    lt_free(call);
+}
 
 static void on_batch_reply(struct lt_redis_conn *conn, redisReply *r, int err, void *arg)
 {
-    (void)conn;
     struct batch_call *call = arg;
-    struct lt_batch_result res = {0};
     if (err) {
         call->cb(call->arg, err, NULL);
     } else if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
@@ -38,11 +51,12 @@ static void on_batch_reply(struct lt_redis_conn *conn, redisReply *r, int err, v
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
         call->cb(call->arg, LT_EPROTO, NULL);
     } else {
-        res.applied = store_reply_int(r->element[0]) == 1;
-        res.views_counted = store_reply_int(r->element[1]);
-        res.stream_seq = store_reply_int(r->element[2]);
-        res.created_ms = store_reply_int(r->element[3]);
-        call->cb(call->arg, 0, &res);
+        call->res.applied = store_reply_int(r->element[0]) == 1;
+        call->res.views_counted = store_reply_int(r->element[1]);
+        call->res.stream_seq = store_reply_int(r->element[2]);
+        call->res.created_ms = store_reply_int(r->element[3]);
+        store_confirm_replicated(call->store, conn, on_batch_replicated, call);
+        return;
     }
     lt_free(call);
 }
@@ -92,10 +106,11 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
         store_argv_add_int(&av, (int64_t)b->views[i].source + 1);
     }
     store_argv_finish(&av);
-    struct batch_call *call = lt_malloc(sizeof *call);
+    struct batch_call *call = lt_calloc(1, sizeof *call);
+    call->store = store;
     call->cb = cb;
     call->arg = arg;
-    int rc = lt_redis_eval(store->data, store->apply, 5, av.argc, av.argv, av.lens, on_batch_reply,
+    int rc = store_eval(store, store->apply, 5, av.argc, av.argv, av.lens, on_batch_reply,
                            call);
     store_argv_free(&av);
     if (rc != 0) {
@@ -107,8 +122,9 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     size_t id_len = strlen(b->stream);
     if (b->online > 0 && !lt_map_get(&store->online_registered, b->stream, id_len)) {
         lt_map_put(&store->online_registered, b->stream, id_len, store);
-        lt_redis_command(store->data, NULL, NULL, "SADD %s%s %s", LT_ONLINE_STREAMS_PREFIX,
-                         store->online_field, b->stream);
+        char reg[128]; /* store_online_streams_key */
+        store_online_streams_key(reg, sizeof reg, store->online_field);
+        store_command(store, reg, NULL, NULL, "SADD %s %s", reg, b->stream);
     }
     return 0;
 }
@@ -134,8 +150,8 @@ int lt_store_index_stream(struct lt_store *store, const char *stream, int64_t cr
     struct done_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
     call->arg = arg;
-    int rc = lt_redis_command(store->data, on_done_reply, call, "ZADD %s NX %lld %s",
-                              LT_STREAM_INDEX, (long long)created_ms, stream);
+    int rc = store_command(store, LT_STREAM_INDEX, on_done_reply, call, "ZADD %s NX %lld %s",
+                           LT_STREAM_INDEX, (long long)created_ms, stream);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -168,12 +184,16 @@ static void on_put_indexed(void *arg, int err)
         lt_free(call);
         return;
     }
-    if (call->series_given && call->old_series[0] && strcmp(call->old_series, call->series) != 0)
-        lt_redis_command(store->data, NULL, NULL, "ZREM lt:series:%s %s", call->old_series,
-                         call->stream);
-    if (call->series_given && call->series[0])
-        lt_redis_command(store->data, NULL, NULL, "ZADD lt:series:%s NX %lld %s", call->series,
-                         (long long)call->created, call->stream);
+    char key[128]; /* store_series_key */
+    if (call->series_given && call->old_series[0] && strcmp(call->old_series, call->series) != 0) {
+        store_series_key(key, sizeof key, call->old_series);
+        store_command(store, key, NULL, NULL, "ZREM %s %s", key, call->stream);
+    }
+    if (call->series_given && call->series[0]) {
+        store_series_key(key, sizeof key, call->series);
+        store_command(store, key, NULL, NULL, "ZADD %s NX %lld %s", key, (long long)call->created,
+                      call->stream);
+    }
     /* Only a change is told: workers refresh their status caches and tell
      * the stream's subscribers (a new stream is a change too). */
     if (call->changed)
@@ -250,7 +270,7 @@ int lt_store_put_stream(struct lt_store *store, const char *stream,
         call->series_given = true;
         snprintf(call->series, sizeof call->series, "%s", f->series);
     }
-    int rc = lt_redis_eval(store->data, store->put, 3, argc, argv, lens, on_put_reply, call);
+    int rc = store_eval(store, store->put, 3, argc, argv, lens, on_put_reply, call);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -315,11 +335,12 @@ static void on_drop_members(struct lt_redis_conn *conn, redisReply *r, int err, 
         store_key(online, sizeof online, el->str, KEY_ONLINE);
         const char *argv[] = {totals, online, call->field, now, el->str};
         size_t lens[] = {strlen(totals), strlen(online), strlen(call->field), strlen(now), el->len};
-        if (lt_redis_eval(store->data, store->drop_share, 2, 5, argv, lens, on_drop_one, call) == 0)
+        if (store_eval(store, store->drop_share, 2, 5, argv, lens, on_drop_one, call) == 0)
             call->pending++;
     }
-    if (lt_redis_command(store->data, on_drop_one, call, "DEL %s%s", LT_ONLINE_STREAMS_PREFIX,
-                         call->field) == 0)
+    char key[128]; /* store_online_streams_key */
+    store_online_streams_key(key, sizeof key, call->field);
+    if (store_command(store, key, on_drop_one, call, "DEL %s", key) == 0)
         call->pending++;
     drop_call_done(call); /* this reply's own count */
 }
@@ -335,8 +356,9 @@ int lt_store_drop_online_share(struct lt_store *store, const char *online_field,
     call->pending = 1;
     call->store = store;
     snprintf(call->field, sizeof call->field, "%s", online_field);
-    int rc = lt_redis_command(store->data, on_drop_members, call, "SMEMBERS %s%s",
-                              LT_ONLINE_STREAMS_PREFIX, online_field);
+    char key[128]; /* store_online_streams_key */
+    store_online_streams_key(key, sizeof key, online_field);
+    int rc = store_command(store, key, on_drop_members, call, "SMEMBERS %s", key);
     if (rc != 0)
         lt_free(call);
     return rc;

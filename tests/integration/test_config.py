@@ -87,16 +87,18 @@ BAD_CONFIGS = [
      "auth.sources.partner-a.key_env"),
     ("source_without_env", {"auth": {"sources": {"partner-a": {}}}},
      "auth.sources.partner-a.key_env"),
-    # Contract keys not implemented yet are refused, not accepted and ignored.
-    ("redis_cluster", {"redis": {"cluster": ["10.0.0.5:7000"]}}, "redis.cluster"),
+    ("redis_cluster_seed", {"redis": {"cluster": ["10.0.0.5"]}}, "redis.cluster"),
+    ("redis_cluster_db", {"redis": {"cluster": ["10.0.0.5:7000"], "db": 3}}, "redis.db"),
 ]
 
 
-def test_unimplemented_keys_say_why(lt_binary, tmp_path):
+def test_cluster_seed_errors_say_why(lt_binary, tmp_path):
     for cfg, key, why in (
-            ({"redis": {"cluster": ["10.0.0.5:7000"]}}, "redis.cluster",
-             "Redis Cluster is not supported yet; use redis.host/redis.port"),):
-        path = write(tmp_path, "unimpl.json", cfg)
+            ({"redis": {"cluster": ["10.0.0.5"]}}, "redis.cluster[0]",
+             '"10.0.0.5" is not HOST:PORT (the port is missing)'),
+            ({"redis": {"cluster": ["10.0.0.5:7000"], "db": 3}}, "redis.db",
+             "must be 0 with redis.cluster"),):
+        path = write(tmp_path, "cluster.json", cfg)
         rc, out, err = h.run_binary(lt_binary, ["--config", path])
         assert rc != 0 and "livetally ready" not in out, (rc, out, err)
         assert "%s: %s" % (key, why) in err, err

@@ -41,6 +41,12 @@ struct evbuffer;
     X(redis_batch_failures_total, counter, "batches whose outcome was unknown or failed")          \
     X(redis_connected, gauge, "1 while the data connection to Redis is up")                        \
     X(redis_pubsub_connected, gauge, "1 while the subscriber connection to Redis is up")           \
+    X(cluster_map_refreshes_total, counter, "Redis Cluster slot maps asked for (CLUSTER SHARDS)")  \
+    X(cluster_map_changes_total, counter, "Redis Cluster slot maps taken that moved a slot")       \
+    X(cluster_moved_total, counter, "Redis Cluster MOVED redirections followed")                  \
+    X(cluster_ask_total, counter, "Redis Cluster ASK redirections followed")                      \
+    X(cluster_retries_total, counter, "commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING")  \
+    X(cluster_wait_failed_total, counter, "WAITs no replica confirmed: their batches are resent")  \
     X(backlog_entries, gauge, "view entries waiting for Redis")                                    \
     X(streams_dirty, gauge, "streams with counts not yet in Redis")                                \
     X(ws_connections_accepted_total, counter, "WebSocket handshakes completed")                    \

@@ -67,8 +67,7 @@ struct lt_config {
     char *redis_password_env; /* NULL when not configured */
     char *redis_password;     /* read from that variable; NULL when unset */
     int redis_db;
-    /* redis.cluster is a reserved key: only [] is accepted until Redis
-     * Cluster is implemented. */
+    struct lt_strlist redis_cluster; /* seed nodes "host:port"; empty: one Redis */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_max_backlog; /* pending viewer entries per worker before 503 */

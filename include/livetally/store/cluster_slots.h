@@ -133,4 +133,11 @@ struct lt_cluster_redirect {
  * anything after the port). */
 int lt_cluster_redirect_parse(const char *msg, size_t len, struct lt_cluster_redirect *out);
 
+/* Parses "<host>:<port>" (addr_len bytes, not NUL-terminated; "[::1]:7000"
+ * and "::1:7000" are host ::1; ":7000" has an empty host) into host_out (at
+ * least LT_CLUSTER_HOST_MAX + 1 bytes) and *port_out: a redirection's
+ * address, or a seed node of redis.cluster. Returns 0 or LT_EPROTO (no
+ * port, a port outside 1..65535, a host too long or with spaces). */
+int lt_cluster_parse_address(const char *addr, size_t addr_len, char *host_out, int *port_out);
+
 #endif

@@ -22,6 +22,7 @@
 #ifndef LIVETALLY_REDIS_CONN_H
 #define LIVETALLY_REDIS_CONN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -73,6 +74,8 @@ int lt_redis_command_argv(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg
 
 /* printf-like, with hiredis' format (%s, %b with pointer+length, %d...). */
 int lt_redis_command(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg, const char *fmt, ...);
+int lt_redis_vcommand(struct lt_redis_conn *conn, lt_redis_cb *cb, void *arg, const char *fmt,
+                      va_list ap);
 
 /* A Lua script known by its SHA-1 (computed with libcrypto). Scripts are
  * created at start-up and live for the process. */
@@ -86,6 +89,19 @@ const char *lt_redis_script_sha(const struct lt_redis_script *script);
  * callback rules as lt_redis_command_argv. */
 int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *script, int numkeys,
                   int argc, const char **argv, const size_t *argvlen, lt_redis_cb *cb, void *arg);
+
+/* For a Redis Cluster router (redis_cluster.c), which keeps a command to
+ * send it again after a redirection: cmd is a command already in RESP
+ * (redisFormatCommand's output), copied. asking: ASKING is sent first, on
+ * the same link (an ASK redirection). Same return and callback rules as
+ * lt_redis_command_argv; LT_EINVAL when len is 0. */
+int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb,
+                               void *arg, const char *cmd, size_t len);
+/* lt_redis_eval after an ASK redirection: ASKING, then EVAL with the source
+ * (an EVALSHA answered NOSCRIPT would be sent again without ASKING). */
+int lt_redis_eval_asking(struct lt_redis_conn *conn, const struct lt_redis_script *script,
+                         int numkeys, int argc, const char **argv, const size_t *argvlen,
+                         lt_redis_cb *cb, void *arg);
 
 /* Subscriber mode. A connection used for SUBSCRIBE should carry nothing
  * else. lt_redis_subscribe records the channel and subscribes now (if READY)

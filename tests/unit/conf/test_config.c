@@ -525,17 +525,25 @@ static void test_host_port(void **state)
     expect_error("{\"listen\": \"[::1]8080\"}",
                  "config/x.json: listen: \"[::1]8080\" is not [IPv6]:PORT");
 
-    /* redis.cluster is reserved: [] is accepted, anything else refused
-     * (the server would otherwise talk to redis.host and ignore it). */
+    /* redis.cluster: seed nodes HOST:PORT; [] (one Redis) takes any db,
+     * a cluster only database 0. */
     expect_ok("{\"redis\": {\"cluster\": [], \"db\": 1}}");
     assert_int_equal(cfg.redis_db, 1);
+    assert_int_equal((int)cfg.redis_cluster.n, 0);
     lt_config_free(&cfg);
-    expect_error("{\"redis\": {\"cluster\": [\"10.0.0.5:7000\"]}}",
-                 "config/x.json: redis.cluster: Redis Cluster is not supported yet; use "
-                 "redis.host/redis.port");
+    expect_ok("{\"redis\": {\"cluster\": [\"10.0.0.5:7000\", \"[::1]:7001\", \"r-2:7002\"]}}");
+    assert_int_equal((int)cfg.redis_cluster.n, 3);
+    assert_string_equal(cfg.redis_cluster.items[1], "[::1]:7001");
+    lt_config_free(&cfg);
+    expect_error("{\"redis\": {\"cluster\": [\"10.0.0.5:7000\"], \"db\": 2}}",
+                 "config/x.json: redis.db: must be 0 with redis.cluster (a Redis Cluster has "
+                 "database 0 only)");
     expect_error("{\"redis\": {\"cluster\": \"r1:7000\"}}",
-                 "config/x.json: redis.cluster: Redis Cluster is not supported yet; use "
-                 "redis.host/redis.port");
+                 "config/x.json: redis.cluster: expected a list of strings, got a string");
+    expect_error("{\"redis\": {\"cluster\": [\"r1\"]}}",
+                 "config/x.json: redis.cluster[0]: \"r1\" is not HOST:PORT (the port is missing)");
+    expect_error("{\"redis\": {\"cluster\": [\"r1:0\"]}}",
+                 "config/x.json: redis.cluster[0]: \"r1:0\" has port 0 outside 1..65535");
 }
 
 static void test_invalid_json(void **state)
