@@ -66,7 +66,9 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
 {
     if (b->n_dims)
         return LT_EINVAL; /* no dimension is applied yet (totals.h) */
-    if (!lt_store_ready(store))
+    /* On a cluster the router answers LT_EAGAIN for this stream's master
+     * alone: while one master fails over, the others' streams flow on. */
+    if (!store->cluster && !lt_store_ready(store))
         return LT_EAGAIN;
     struct store_argv av;
     store_argv_init(&av, 18 + (int)(b->n_sources * 2 + b->n_counters * 2 + b->n_views * 2), 1024);

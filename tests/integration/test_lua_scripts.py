@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 LUA_DIR = os.path.join(SOURCE_DIR, "src", "store", "lua")
 SCRIPTS = ("apply", "read", "drop_share", "put", "series", "timeseries", "put_reported",
-           "segment", "delete")
+           "segment", "delete", "merge_uniques")
 
 DEDUP_MS = 1800 * 1000
 TTL_MS = 10000
@@ -412,6 +412,49 @@ def test_series(redis):
         assert rep == [0, 0]
         assert sorted(r.keys()) == before
 
+
+
+def test_merge_uniques_counts_the_union_series_lua_counts(redis):
+    """merge_uniques.lua (a series on a Redis Cluster): the HLLs' bytes, read
+    with GET, copied to scratch keys of one tag, give the same union as
+    series.lua's PFCOUNT, and the scratch keys are gone afterwards."""
+    with redis.client() as r:
+        for s, viewers in (("m1", ("a", "b")), ("m2", ("b", "c", "d")), ("m3", ("e",))):
+            apply_batch(r, s, seq=1, sources=[("direct", 0)],
+                        views=[("viewer-" + v, 0) for v in viewers])
+            r.cmd("HSET", "lt:{%s}:meta" % s, "series", "tour")
+        blobs = [r.cmd("GET", "lt:{%s}:uniques" % s) for s in ("m1", "m2", "m3")]
+        scratch = ["lt:{series:tour}:merge:%d" % i for i in range(3)]
+        before = sorted(r.keys())
+        assert r.cmd("EVAL", script("merge_uniques"), 3, *scratch, *blobs) == 5
+        assert sorted(r.keys()) == before
+        k = []
+        for s in ("m1", "m2", "m3"):
+            k += keys(s, "meta", "totals", "uniques", "online")
+        assert r.cmd("EVAL", script("series"), len(k), *k, 1, "tour")[0] == 5
+        # Something that is not an HLL: an error, and the scratch keys expire.
+        with pytest.raises(Exception):
+            r.cmd("EVAL", script("merge_uniques"), 2, *scratch[:2], blobs[0], b"not an hll")
+        assert 0 < r.cmd("PTTL", scratch[1]) <= 60000
+
+
+def test_scripts_publish_sharded_as_a_cluster_runs_them(redis):
+    """On a Redis Cluster the store loads each script with PUBLISH replaced by
+    SPUBLISH (store_route.c): every script that publishes does it in that one
+    form, and the sharded variant delivers the same payload to SSUBSCRIBE."""
+    for name in SCRIPTS:
+        text = script(name).decode()
+        assert text.count("PUBLISH") == text.count("redis.call('PUBLISH'"), name
+    sharded = script("apply").replace(b"redis.call('PUBLISH'", b"redis.call('SPUBLISH'")
+    with redis.client() as sub, redis.client() as r:
+        assert sub.cmd("SSUBSCRIBE", "lt:{sp1}:totals")[0] == b"ssubscribe"
+        k = keys("sp1", "meta", "totals", "uniques", "lastview", "online")
+        args = ["inc-1", 1, 1_000_000, DEDUP_MS, "sp1", "", 0, TTL_MS, *RETENTION, 0, 0, 1,
+                "direct", 3, 0]
+        r.cmd("EVAL", sharded, len(k), *k, *args)
+        kind, channel, payload = sub._reply()
+        assert (kind, channel) == (b"smessage", b"lt:{sp1}:totals")
+        assert b"likes 3" in payload
 
 # ---- time buckets (apply.lua) and their reader (timeseries.lua) ----------
 
