@@ -118,10 +118,8 @@ static void node_connect(struct node *n)
 {
     if (n->conn)
         return;
-    char name[LT_CLUSTER_HOST_MAX + 32]; /* "node " + host + ":" + port */
-    snprintf(name, sizeof name, "node %s:%d", n->host, n->port);
     struct lt_redis_conn_opts o = {
-        .name = name,
+        .name = "cluster node", /* the logs add host:port */
         .host = n->host,
         .port = n->port,
         .password = n->cl->password,
@@ -208,8 +206,10 @@ static void on_node_state(struct lt_redis_conn *conn, enum lt_redis_state state,
 
 /* ---- the slot map ------------------------------------------------------ */
 
-static void take_map(struct lt_redis_cluster *cl, struct lt_cluster_map *map, const char *from)
+static void take_map(struct lt_redis_cluster *cl, struct lt_cluster_map *map,
+                     const struct node *asked)
 {
+    const char *from = asked->host;
     size_t nm = lt_cluster_map_n_masters(map);
     struct node **masters = lt_calloc(nm ? nm : 1, sizeof *masters);
     for (size_t i = 0; i < cl->n_nodes; i++)
@@ -238,7 +238,7 @@ static void take_map(struct lt_redis_cluster *cl, struct lt_cluster_map *map, co
             node_disconnect(n);
     }
     if (changed) {
-        lt_info(MOD, "slot map from %s: %zu masters", from, nm);
+        lt_info(MOD, "slot map from %s:%d: %zu masters", from, asked->port, nm);
         lt_metrics->cluster_map_changes_total++;
     }
     update_ready(cl);
@@ -292,7 +292,7 @@ static void on_map_reply(struct lt_redis_conn *conn, redisReply *r, int err, voi
             map = NULL;
     }
     if (map) {
-        take_map(cl, map, n->host);
+        take_map(cl, map, n);
     } else {
         lt_warn(MOD, "%s from %s:%d: %s; keeping the map we had", cmd, n->host, n->port,
                 lt_strbuf_text(&sb));

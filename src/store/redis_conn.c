@@ -31,6 +31,8 @@
 #include "livetally/base/log.h"
 #include "livetally/base/mem.h"
 
+#include "redis_retry.h"
+
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
@@ -46,7 +48,6 @@
 #include <unistd.h>
 
 #define MOD "redis"
-#define LOG_EVERY_N_FAILURES 10
 
 struct lt_redis_script {
     char *source;
@@ -98,10 +99,8 @@ struct lt_redis_conn {
     redisAsyncContext *ac; /* current link, NULL while none */
     unsigned link_gen;     /* bumped per link, to match deferred teardowns */
     int handshake_left;    /* AUTH/SELECT/PING replies still awaited */
-    unsigned failures;     /* consecutive failed attempts since last READY */
-    bool ever_ready;
     bool link_up; /* handshake done on the current link */
-    uint64_t rng;
+    struct lt_redis_retry retry; /* back-off and failure logs */
     struct cmd *head, *tail;
     size_t npending;
     struct sub *subs;
@@ -132,43 +131,6 @@ static void set_state(struct lt_redis_conn *conn, enum lt_redis_state state)
     conn->state = state;
     if (state != LT_REDIS_CLOSED && conn->opts.on_state)
         conn->opts.on_state(conn, state, conn->opts.arg);
-}
-
-/* A server that stays down would otherwise log one warning per attempt:
- * warn on the first failure after READY, then every Nth, debug in between. */
-static void note_failure(struct lt_redis_conn *conn, const char *why)
-{
-    conn->failures++;
-    if (conn->failures == 1)
-        lt_warn(MOD, "%s %s:%d: %s; reconnecting", conn->name, conn->host, conn->opts.port, why);
-    else if (conn->failures % LOG_EVERY_N_FAILURES == 0)
-        lt_warn(MOD, "%s %s:%d: still down after %u attempts: %s", conn->name, conn->host,
-                conn->opts.port, conn->failures, why);
-    else
-        lt_debug(MOD, "%s %s:%d: attempt %u failed: %s", conn->name, conn->host, conn->opts.port,
-                 conn->failures, why);
-}
-
-static uint64_t next_random(struct lt_redis_conn *conn)
-{
-    /* xorshift64*: enough to keep many workers from reconnecting in step. */
-    conn->rng ^= conn->rng >> 12;
-    conn->rng ^= conn->rng << 25;
-    conn->rng ^= conn->rng >> 27;
-    return conn->rng * 2685821657736338717ULL;
-}
-
-/* Capped exponential backoff with "equal jitter": half fixed, half random,
- * so the delay still grows but simultaneous failures spread out. */
-static int backoff_ms(struct lt_redis_conn *conn)
-{
-    int64_t delay = conn->opts.backoff_min_ms;
-    for (unsigned i = 1; i < conn->failures && delay < conn->opts.backoff_max_ms; i++)
-        delay *= 2;
-    if (delay > conn->opts.backoff_max_ms)
-        delay = conn->opts.backoff_max_ms;
-    int64_t half = delay / 2;
-    return (int)(delay - half + (int64_t)(next_random(conn) % (uint64_t)(half + 1)));
 }
 
 static void add_timer_ms(struct event *ev, int64_t ms)
@@ -403,7 +365,7 @@ static void schedule_retry(struct lt_redis_conn *conn)
 {
     if (conn->state != LT_REDIS_DOWN)
         return;
-    add_timer_ms(conn->ev_retry, backoff_ms(conn));
+    add_timer_ms(conn->ev_retry, lt_redis_retry_delay_ms(&conn->retry));
 }
 
 /* The link is already detached (conn->ac is NULL or about to be freed). */
@@ -413,7 +375,7 @@ static void go_down(struct lt_redis_conn *conn, int head_err, const char *why)
     evtimer_del(conn->ev_connect_to);
     evtimer_del(conn->ev_cmd_to);
     if (conn->state != LT_REDIS_CLOSED)
-        note_failure(conn, why);
+        lt_redis_retry_failed(&conn->retry, why);
     set_state(conn, LT_REDIS_DOWN);
     fail_all(conn, head_err);
     subs_reset(conn);
@@ -484,14 +446,9 @@ static void maybe_ready(struct lt_redis_conn *conn)
 
 static void handshake_done(struct lt_redis_conn *conn)
 {
-    if (conn->failures > 0 && conn->ever_ready)
-        lt_info(MOD, "%s %s:%d: connection back after %u failed attempts", conn->name, conn->host,
-                conn->opts.port, conn->failures);
-    else
-        lt_info(MOD, "%s %s:%d: connected (db %d)", conn->name, conn->host, conn->opts.port,
-                conn->opts.db);
-    conn->failures = 0;
-    conn->ever_ready = true;
+    char db[24]; /* "db " and an int */
+    snprintf(db, sizeof db, "db %d", conn->opts.db);
+    lt_redis_retry_up(&conn->retry, db);
     conn->link_up = true;
     for (size_t i = 0; i < conn->nsubs; i++)
         if (conn->subs[i].state == SUB_IDLE)
@@ -701,15 +658,8 @@ struct lt_redis_conn *lt_redis_conn_new(struct event_base *base,
     conn->opts.name = conn->name;
     conn->opts.host = conn->host;
     conn->opts.password = conn->password;
-    if (conn->opts.backoff_min_ms <= 0)
-        conn->opts.backoff_min_ms = 50;
-    if (conn->opts.backoff_max_ms <= 0)
-        conn->opts.backoff_max_ms = 2000;
-    if (conn->opts.backoff_max_ms < conn->opts.backoff_min_ms)
-        conn->opts.backoff_max_ms = conn->opts.backoff_min_ms;
-    conn->rng = ((uint64_t)lt_mono_ms() << 20) ^ (uint64_t)(uintptr_t)conn ^ (uint64_t)getpid();
-    if (conn->rng == 0)
-        conn->rng = 88172645463325252ULL;
+    lt_redis_retry_init(&conn->retry, conn->name, conn->host, conn->opts.port,
+                        conn->opts.backoff_min_ms, conn->opts.backoff_max_ms, (uintptr_t)conn);
     conn->state = LT_REDIS_CONNECTING;
     conn->ev_retry = evtimer_new(base, on_retry, conn);
     conn->ev_connect_to = evtimer_new(base, on_connect_timeout, conn);

@@ -90,10 +90,8 @@ static struct store_shard *shard_for(struct lt_store *store, const char *host, i
     snprintf(sh->host, sizeof sh->host, "%s", host);
     sh->port = port;
     const struct lt_config *cfg = store->cfg;
-    char name[LT_CLUSTER_HOST_MAX + 32]; /* "shard " + host + ":" + port */
-    snprintf(name, sizeof name, "shard %s:%d", host, port);
     struct lt_redis_ssub_opts o = {
-        .name = name,
+        .name = "shard subscriber", /* the logs add host:port */
         .host = host,
         .port = port,
         .password = cfg->redis_password,
@@ -161,6 +159,18 @@ void store_shard_map_changed(struct lt_store *store)
     /* place() only replaces values of existing entries: iterating is safe */
     while ((e = lt_map_next(&store->shard_streams, e, &bucket)) != NULL)
         place(store, e->key, e->value);
+    /* A node left with no channel (its slots moved, or it failed over) is
+     * let go rather than reconnected to forever; it comes back on demand. */
+    for (size_t i = 0; i < store->n_shards;) {
+        struct store_shard *sh = store->shards[i];
+        if (lt_redis_ssub_count(sh->ssub) > 0) {
+            i++;
+            continue;
+        }
+        lt_redis_ssub_free(sh->ssub);
+        lt_free(sh);
+        store->shards[i] = store->shards[--store->n_shards];
+    }
 }
 
 void store_shard_tick(struct lt_store *store)
