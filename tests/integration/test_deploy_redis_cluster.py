@@ -10,59 +10,24 @@ settings the sample promises (AOF, noeviction, ...), and a write to a
 stream's slot reaches that master's replica (WAIT), which is what
 livetally's cluster support will rely on.
 
-This checks the sample only: livetally itself does not talk to a cluster on
-this branch (`redis.cluster` accepts only []).
+This checks the sample only; livetally on a cluster is test_cluster.py.
 """
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 
 import pytest
 
 import ltharness as h
+from ltcluster import binaries, cluster_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 SAMPLE_DIR = os.path.join(SOURCE_DIR, "config", "redis-cluster")
 SHIPPED_PORTS = list(range(7001, 7007))
 PASSWORD = "deploy-cluster-password-1"
-
-
-def binaries():
-    server = os.environ.get("LT_REDIS_SERVER") or shutil.which("redis-server")
-    if not server or not os.access(server, os.X_OK):
-        pytest.skip("no redis-server: set LT_REDIS_SERVER")
-    cli = os.path.join(os.path.dirname(server), "redis-cli")
-    if not os.access(cli, os.X_OK):
-        cli = shutil.which("redis-cli")
-    if not cli:
-        pytest.skip("no redis-cli (Debian's redis-tools)")
-    return server, cli
-
-
-def port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def cluster_ports(n):
-    """n ports below 55535 whose cluster bus port (+10000) is free too."""
-    out = []
-    for _ in range(2000):
-        p = h.free_port()
-        if p < 55535 and p not in out and port_free(p + 10000):
-            out.append(p)
-            if len(out) == n:
-                return out
-    raise AssertionError("found only %d usable port pairs" % len(out))
 
 
 def render(text, shipped_port, port, workdir, auth_file, log):

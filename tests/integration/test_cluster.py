@@ -1,0 +1,287 @@
+"""livetally on a Redis Cluster (issue 11): three instances on a real
+cluster of three masters with a replica each (ltcluster.py: redis-server
+nodes joined by `redis-cli --cluster create`), configured with
+`redis.cluster` naming one seed node.
+
+- events spread over the three instances and 50 streams (on every master)
+  give exact totals, read through each instance and at the stream's master;
+- a push reaches subscribers on every instance, whichever took the event;
+- the series totals (distinct viewers across streams of several slots) and
+  the stream list work across the cluster;
+- under a steady load on streams of one master (ltload.py: HTTP events and
+  acknowledged WebSocket likes on every instance), a stream's slot moves to
+  another master with `redis-cli --cluster reshard`, and later a master is
+  killed (its replica is promoted): each time accepted <= totals <=
+  accepted + unanswered (a batch the old master had applied but not passed
+  to its replica is kept in the spool until WAIT confirms, so it is sent
+  again and counted once), and subscribers on every instance still receive
+  the stream's pushes afterwards.
+
+The cluster is shared by the tests of this file (module scope) and the
+failover test comes last: it leaves one master without a replica.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import ltcluster
+import ltharness as h
+import ltload
+from conftest import OPERATOR_TOKEN
+
+# Wide budgets: all clients come from one address. Short Redis timeouts so
+# that a dead master is noticed quickly.
+OVERRIDES = {
+    "workers": 2,
+    "flush_interval_ms": 20,
+    "push_interval_ms": 50,
+    "likes": {"rate_per_second": 100000, "burst": 100000,
+              "per_client_rate_per_second": 1000000, "per_client_burst": 10000000},
+    "limits": {"ws_messages_per_second": 1000, "ws_message_burst": 1000,
+               "max_connections_per_client": 0},
+    "redis": {"connect_timeout_ms": 500, "command_timeout_ms": 1000},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = ltcluster.RedisCluster(tmp_path_factory.mktemp("cluster"), masters=3, replicas=1,
+                               node_timeout_ms=1000)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def instances(lt, cluster):
+    """Three livetally instances, each told of one (different) seed node."""
+    seeds = [n.addr for n in cluster.nodes[:3]]
+    out = []
+    for seed in seeds:
+        cfg = h.deep_merge(OVERRIDES, {"redis": {"cluster": [seed]}})
+        out.append(lt(cfg, operator=True))
+    for srv in out:
+        h.wait_until(lambda: srv.get("/readyz").status == 200, 10, desc="readyz")
+    return out
+
+
+def fresh(tag, i):
+    return "v-%s-%06d" % (tag, i)  # viewer ids: 8-64 characters
+
+
+def test_events_over_three_instances_and_50_streams_are_exact(cluster, instances):
+    masters = [p for p, _, _ in cluster.masters()]
+    streams = []
+    for port in masters:  # every master holds some of them
+        streams += cluster.streams_on(port, 17, prefix="e%d" % port)
+    streams = streams[:50]
+    assert len({cluster.owner(ltcluster.stream_slot(s)) for s in streams}) == 3
+    want = {s: {"views": 0, "likes": 0} for s in streams}
+    conns = [srv.conn() for srv in instances]
+    try:
+        for i in range(600):
+            s = streams[i % 50]
+            n = 1 + i % 4
+            body = [{"type": "view", "viewer": fresh("a", i)}, {"type": "like", "n": n}]
+            c, srv = conns[i % 3], instances[i % 3]
+            r = c.post_json("/v1/streams/%s/events" % s, body)
+            assert r.status == 202 and r.json() == {"accepted": 2, "rejected": 0}, r
+            want[s]["views"] += 1
+            want[s]["likes"] += n
+    finally:
+        for c in conns:
+            c.close()
+    for k, s in enumerate(streams):
+        srv = instances[k % 3]
+        srv.wait_totals(s, want[s], timeout=10)
+        assert cluster.hget(s, "views") == want[s]["views"]
+        assert cluster.hget(s, "likes") == want[s]["likes"]
+    # The stream list names every one of them, from any instance.
+    listed = set()
+    cursor = None
+    while True:
+        q = "/v1/streams?limit=500" + ("&cursor=" + cursor if cursor else "")
+        page = instances[2].get(q).json()
+        listed |= {t["stream"] for t in page["streams"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert set(streams) <= listed
+
+
+def _subscribe(srv, stream):
+    ws = h.WsClient(srv.host, srv.port, "/v1/streams/%s/ws" % stream)
+    assert ws.open, ws.response
+    ws.wait_message(lambda m: m.get("type") == "totals", timeout=5, desc="first totals")
+    return ws
+
+
+def _wait_likes(ws, likes, timeout=10.0):
+    ws.wait_message(lambda m: m.get("type") == "totals" and m.get("likes") == likes,
+                    timeout=timeout, desc="a push with likes=%d" % likes)
+
+
+def test_a_push_reaches_subscribers_on_every_instance(cluster, instances):
+    stream = cluster.streams_on(cluster.masters()[1][0], 1, prefix="push")[0]
+    subs = [_subscribe(srv, stream) for srv in instances]
+    try:
+        total = 0
+        for k, srv in enumerate(instances):
+            r = srv.post_events(stream, {"type": "like", "n": k + 2})
+            assert r.status == 202, r
+            total += k + 2
+            for ws in subs:
+                _wait_likes(ws, total)
+    finally:
+        for ws in subs:
+            ws.conn.close()
+
+
+def test_series_and_uniques_across_slots(cluster, instances):
+    streams = [cluster.streams_on(p, 1, prefix="ser%d" % p)[0] for p, _, _ in cluster.masters()]
+    srv = instances[0]
+    viewers = {streams[0]: ["a", "b"], streams[1]: ["b", "c", "d"], streams[2]: ["e"]}
+    for s in streams:
+        r = srv.put_stream(s, {"series": "tour-c", "title": s}, token=OPERATOR_TOKEN)
+        assert r.status in (200, 201), r
+        body = [{"type": "view", "viewer": fresh("ser", ord(v))} for v in viewers[s]]
+        body.append({"type": "like", "n": 3})
+        assert instances[1].post_events(s, body).status == 202
+    def series():
+        r = instances[2].get("/v1/series/tour-c")
+        return r.json() if r.status == 200 else None
+    h.wait_until(lambda: (series() or {}).get("totals", {}).get("likes") == 9, 10,
+                 desc="series likes 9")
+    got = series()
+    assert got["totals"]["views"] == 6
+    assert got["totals"]["uniques"] == 5  # b watched two streams: once
+    assert sorted(t["stream"] for t in got["streams"]) == sorted(streams)
+    listed = instances[1].get("/v1/streams?series=tour-c").json()["streams"]
+    assert sorted(t["stream"] for t in listed) == sorted(streams)
+
+
+class Watch:
+    """Subscribers of one stream on every instance, keeping the highest
+    likes pushed and when each push came."""
+
+    def __init__(self, instances, stream):
+        self.subs = [_subscribe(srv, stream) for srv in instances]
+        self.stop = threading.Event()
+        self.last = [(0.0, -1)] * len(self.subs)  # (monotonic time, seq) of the last push
+        self.errors = []
+        self.threads = [threading.Thread(target=self._read, args=(i,), daemon=True)
+                        for i in range(len(self.subs))]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, i):
+        ws = self.subs[i]
+        while not self.stop.is_set():
+            try:
+                m = ws.recv_json(timeout=0.5)
+            except socket.timeout:
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported, fails the test
+                self.errors.append("subscriber %d: %r" % (i, exc))
+                return
+            if m and m.get("type") == "totals":
+                self.last[i] = (time.monotonic(), m.get("seq", -1))
+
+    def pushed_since(self, t0):
+        return [t > t0 for t, _ in self.last]
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(5)
+        for ws in self.subs:
+            ws.conn.close()
+
+
+def _loads(instances, stream, tag):
+    return [ltload.Load(srv.host, srv.port, stream, http_conns=2, ws_sockets=1, http_rate=60.0,
+                        ws_rate=30.0, tag="%s%d" % (tag, k)).start()
+            for k, srv in enumerate(instances)]
+
+
+def _check_exact(cluster, instances, stream, tallies):
+    accepted = {"views": 0, "likes": 0}
+    unanswered = {"views": 0, "likes": 0}
+    for t in tallies:
+        assert not t.errors, t.errors
+        for k in accepted:
+            accepted[k] += t.accepted[k]
+            unanswered[k] += t.unanswered[k]
+    assert accepted["likes"] > 0 and accepted["views"] > 0
+
+    def settled():
+        tot = instances[0].totals(stream)
+        return all(accepted[k] <= tot[k] <= accepted[k] + unanswered[k] for k in accepted)
+    h.wait_until(settled, 20, interval=0.2,
+                 desc="accepted %r <= totals <= + unanswered %r" % (accepted, unanswered))
+    time.sleep(1.0)  # anything still arriving would break the bounds
+    tot = instances[0].totals(stream)
+    for k in accepted:
+        assert accepted[k] <= tot[k] <= accepted[k] + unanswered[k], (k, tot, accepted, unanswered)
+        assert cluster.hget(stream, k) == tot[k]
+    return accepted, unanswered, tot
+
+
+def test_reshard_under_load_is_exact_and_pushes_follow(cluster, instances):
+    src, dst = cluster.masters()[0][0], cluster.masters()[2][0]
+    stream = cluster.streams_on(src, 1, prefix="rs", lowest=True)[0]
+    watch = Watch(instances, stream)
+    loads = _loads(instances, stream, "rs")
+    try:
+        time.sleep(1.5)
+        slot = cluster.reshard_lowest_slot(src, dst)
+        assert slot == ltcluster.stream_slot(stream)
+        moved_at = time.monotonic()
+        time.sleep(2.5)
+    finally:
+        tallies = [ld.stop(drain=3.0) for ld in loads]
+    try:
+        accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
+        assert cluster.owner(slot) == dst
+        # Every instance's subscriber heard pushes after the move.
+        h.wait_until(lambda: all(watch.pushed_since(moved_at + 0.5)), 10,
+                     desc="a push on every instance after the move")
+        assert not watch.errors, watch.errors
+        # One more event: every subscriber sees it.
+        r = instances[1].post_events(stream, {"type": "like", "n": 1})
+        assert r.status == 202
+        h.wait_until(lambda: instances[2].totals(stream)["likes"] == tot["likes"] + 1, 10)
+        print("reshard of slot %d: accepted %r unanswered %r totals views %d likes %d"
+              % (slot, accepted, unanswered, tot["views"], tot["likes"]))
+    finally:
+        watch.close()
+
+
+def test_failover_under_load_is_exact_and_pushes_follow(cluster, instances):
+    victim = cluster.masters()[1][0]
+    stream = cluster.streams_on(victim, 1, prefix="fo")[0]
+    watch = Watch(instances, stream)
+    loads = _loads(instances, stream, "fo")
+    try:
+        time.sleep(1.5)
+        promoted = cluster.kill_master(victim)
+        failed_at = time.monotonic()
+        time.sleep(3.0)
+    finally:
+        tallies = [ld.stop(drain=4.0) for ld in loads]
+    try:
+        accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
+        assert cluster.owner(ltcluster.stream_slot(stream)) == promoted
+        h.wait_until(lambda: all(watch.pushed_since(failed_at + 0.5)), 15,
+                     desc="a push on every instance after the failover")
+        assert not watch.errors, watch.errors
+        print("failover %d -> %d in %.1f s: accepted %r unanswered %r totals views %d likes %d"
+              % (victim, promoted, cluster.failover_seconds, accepted, unanswered,
+                 tot["views"], tot["likes"]))
+    finally:
+        watch.close()
