@@ -56,6 +56,7 @@ struct lt_redis_ssub {
     size_t n_chans, cap_chans;
     struct sent *head, *tail;
     bool ping_out;
+    unsigned drops; /* bumped by every drop: a caller sees its link went */
     struct event *ev_retry, *ev_connect_to, *ev_deadline, *ev_ping, *ev_reap;
 };
 
@@ -118,6 +119,7 @@ static struct sent *sent_pop(struct lt_redis_ssub *s)
 
 static void drop(struct lt_redis_ssub *s, const char *why)
 {
+    s->drops++;
     if (s->bev) {
         bufferevent_free(s->bev); /* safe inside its own callbacks */
         s->bev = NULL;
@@ -137,6 +139,30 @@ static void drop(struct lt_redis_ssub *s, const char *why)
     add_timer_ms(s->ev_retry, lt_redis_retry_delay_ms(&s->retry));
 }
 
+/* Records a command sent: its reply comes in this order. */
+static void record_sent(struct lt_redis_ssub *s, enum sent_kind kind, const char *channel,
+                        size_t len)
+{
+    struct sent *q = lt_calloc(1, sizeof *q + len + 1);
+    q->kind = kind;
+    q->len = len;
+    if (len)
+        memcpy(q->channel, channel, len);
+    q->deadline = lt_mono_ms() + s->opts.command_timeout_ms;
+    if (s->tail)
+        s->tail->next = q;
+    else
+        s->head = q;
+    s->tail = q;
+    if (kind == SENT_PING)
+        s->ping_out = true;
+}
+
+void lt_redis_ssub_expect(struct lt_redis_ssub *s, int kind, const char *channel)
+{
+    record_sent(s, (enum sent_kind)kind, channel, channel ? strlen(channel) : 0);
+}
+
 /* Writes a command (argv) and records what its reply will answer. */
 static void send_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *channel,
                      size_t len, int argc, const char **argv, const size_t *lens)
@@ -149,17 +175,7 @@ static void send_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *c
         return;
     }
     redisFreeCommand(buf);
-    struct sent *q = lt_calloc(1, sizeof *q + len + 1);
-    q->kind = kind;
-    q->len = len;
-    if (len)
-        memcpy(q->channel, channel, len);
-    q->deadline = lt_mono_ms() + s->opts.command_timeout_ms;
-    if (s->tail)
-        s->tail->next = q;
-    else
-        s->head = q;
-    s->tail = q;
+    record_sent(s, kind, channel, len);
     if (!evtimer_pending(s->ev_deadline, NULL))
         add_timer_ms(s->ev_deadline, s->opts.command_timeout_ms);
 }
@@ -286,9 +302,10 @@ int lt_redis_ssub_dispatch(struct lt_redis_ssub *s, const struct redisReply *r)
         return dispatch_error(s, r);
     case REDIS_REPLY_STATUS:
         if (word_is(r, "OK") && s->head && s->head->kind == SENT_AUTH) {
+            unsigned drops = s->drops;
             lt_free(sent_pop(s));
             link_ready(s);
-            return s->bev ? 0 : 1;
+            return s->drops == drops ? 0 : 1;
         }
         if (word_is(r, "PONG") && s->head && s->head->kind == SENT_PING) {
             lt_free(sent_pop(s));
@@ -303,6 +320,7 @@ int lt_redis_ssub_dispatch(struct lt_redis_ssub *s, const struct redisReply *r)
 
 int lt_redis_ssub_feed(struct lt_redis_ssub *s, const char *bytes, size_t len)
 {
+    unsigned drops = s->drops;
     if (redisReaderFeed(s->reader, bytes, len) != REDIS_OK) {
         drop(s, "the reply reader refused the bytes");
         return 1;
@@ -323,7 +341,7 @@ int lt_redis_ssub_feed(struct lt_redis_ssub *s, const char *bytes, size_t len)
             drop(s, "a reply the sharded subscriber protocol does not have");
             return 1;
         }
-        if (rc > 0 || s->state == LT_REDIS_CLOSED || !s->bev)
+        if (rc > 0 || s->state == LT_REDIS_CLOSED || s->drops != drops)
             return 1; /* dropped, or freed by the owner in a callback */
     }
 }
@@ -435,7 +453,6 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
     if (!s->ping_out) {
         const char *argv[1] = {"PING"};
         size_t lens[1] = {4};
-        s->ping_out = true;
         send_cmd(s, SENT_PING, NULL, 0, 1, argv, lens);
     }
     if (s->bev)

@@ -16,4 +16,9 @@ int lt_redis_ssub_feed(struct lt_redis_ssub *s, const char *bytes, size_t len);
  * protocol does not have (the caller drops the link). */
 int lt_redis_ssub_dispatch(struct lt_redis_ssub *s, const struct redisReply *r);
 
+/* Records a command as sent without writing it (the fuzz target and unit
+ * test stand where the socket would be): kind 0 AUTH, 1 SSUBSCRIBE,
+ * 2 SUNSUBSCRIBE, 3 PING; channel for 1 and 2. */
+void lt_redis_ssub_expect(struct lt_redis_ssub *s, int kind, const char *channel);
+
 #endif
