@@ -17,8 +17,11 @@ nodes joined by `redis-cli --cluster create`), configured with
   again and counted once), and subscribers on every instance still receive
   the stream's pushes afterwards.
 
-The cluster is shared by the tests of this file (module scope) and the
-failover test comes last: it leaves one master without a replica.
+The cluster asks for a password (requirepass, masterauth), so every kind
+of connection authenticates: the router's per master, the sharded
+subscribers' and the control channel's. The cluster is shared by the tests
+of this file (module scope) and the failover test comes last: it leaves one
+master without a replica.
 """
 
 import socket
@@ -32,6 +35,7 @@ import ltharness as h
 import ltload
 from conftest import OPERATOR_TOKEN
 
+PASSWORD = "cluster-pass-5e0b7c31"
 # Wide budgets: all clients come from one address. Short Redis timeouts so
 # that a dead master is noticed quickly.
 OVERRIDES = {
@@ -42,14 +46,16 @@ OVERRIDES = {
               "per_client_rate_per_second": 1000000, "per_client_burst": 10000000},
     "limits": {"ws_messages_per_second": 1000, "ws_message_burst": 1000,
                "max_connections_per_client": 0},
-    "redis": {"connect_timeout_ms": 500, "command_timeout_ms": 1000},
+    "redis": {"connect_timeout_ms": 500, "command_timeout_ms": 1000,
+              "password_env": "LT_TEST_CLUSTER_PASSWORD"},
 }
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    h.record_secret(PASSWORD, "test_cluster's requirepass")
     c = ltcluster.RedisCluster(tmp_path_factory.mktemp("cluster"), masters=3, replicas=1,
-                               node_timeout_ms=1000)
+                               node_timeout_ms=1000, password=PASSWORD)
     try:
         c.start()
         yield c
@@ -64,7 +70,7 @@ def instances(lt, cluster):
     out = []
     for seed in seeds:
         cfg = h.deep_merge(OVERRIDES, {"redis": {"cluster": [seed]}})
-        out.append(lt(cfg, operator=True))
+        out.append(lt(cfg, operator=True, env={"LT_TEST_CLUSTER_PASSWORD": PASSWORD}))
     for srv in out:
         h.wait_until(lambda: srv.get("/readyz").status == 200, 10, desc="readyz")
     return out
@@ -248,6 +254,13 @@ def test_reshard_under_load_is_exact_and_pushes_follow(cluster, instances):
     try:
         accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
         assert cluster.owner(slot) == dst
+        # Every instance took the new map; the migration was met with the
+        # cluster's redirections (ASK or MOVED) or TRYAGAIN, and followed.
+        for srv in instances:
+            assert h.metric(srv, "livetally_cluster_map_changes_total") >= 1
+        followed = sum(h.metric(srv, "livetally_cluster_" + m)
+                       for srv in instances for m in ("ask_total", "moved_total", "retries_total"))
+        assert followed > 0
         # Every instance's subscriber heard pushes after the move.
         h.wait_until(lambda: all(watch.pushed_since(moved_at + 0.5)), 10,
                      desc="a push on every instance after the move")
