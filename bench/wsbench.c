@@ -85,8 +85,13 @@ struct wsb_options {
     double timeout;
     const char *parse;
     const char *label;
+    const char *target;    /* "livetally" or "nchan" */
+    const char *ports_arg; /* more server ports: clients spread over all */
     /* Derived: */
     bool parse_json;
+    bool nchan; /* nchan: subscribe at /sub/<stream>, publish to /pub/<stream> */
+    long ports[WSB_MAX_SOURCES];
+    int nports;
     struct in_addr host_addr;
     struct in_addr sources[WSB_MAX_SOURCES];
     int nsources;
@@ -467,8 +472,9 @@ static void client_open(struct wsb_client *c, long global_index)
     setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     struct sockaddr_in src = {.sin_family = AF_INET,
                               .sin_addr = o->sources[global_index % o->nsources]};
+    long port = o->ports[global_index % o->nports];
     struct sockaddr_in dst = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port), .sin_addr = o->host_addr};
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = o->host_addr};
     if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
         snprintf(err, sizeof err, "bind %s: %s", inet_ntoa(src.sin_addr), strerror(errno));
         client_end(c, WSB_R_CONNECT, err);
@@ -501,20 +507,33 @@ static void client_on_connected(struct wsb_client *c)
     base64_encode(raw, sizeof raw, key);
     lt_ws_accept_key(key, 24, c->accept);
     char req[512];
+    char path[160];
+    snprintf(path, sizeof path, w->opt->nchan ? "/sub/%s" : "/v1/streams/%s/ws", w->opt->stream);
     int n = snprintf(req, sizeof req,
-                     "GET /v1/streams/%s/ws HTTP/1.1\r\n"
+                     "GET %s HTTP/1.1\r\n"
                      "Host: %s:%ld\r\n"
                      "Upgrade: websocket\r\n"
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
                      "User-Agent: lt-wsbench\r\n\r\n",
-                     w->opt->stream, w->opt->host, w->opt->port, key);
+                     path, w->opt->host, w->opt->port, key);
     lt_ws_reader_init(&c->reader, WSB_MAX_MESSAGE, false /* server frames are unmasked */, false);
     client_set_state(c, WSB_C_HANDSHAKE);
     client_write(c, req, (size_t)n);
     client_watch(c);
 }
+
+/* When the bytes of one read() came: read = CLOCK_MONOTONIC after the read;
+ * arrival = the kernel's CLOCK_REALTIME stamp of the last segment, 0 if none.
+ * On loopback the segment is stamped as the server's write passes through,
+ * so arrival leaves out the time the frame waited for this (busy) process. */
+struct wsb_rx_time {
+    int64_t read, arrival;
+};
+
+static void client_on_text(struct wsb_client *c, const uint8_t *data, size_t len,
+                           const struct wsb_rx_time *now);
 
 /* Parses the upgrade answer. Returns the bytes of the head (> 0), 0 when it
  * is not complete yet, -1 when the client was ended. */
@@ -556,6 +575,13 @@ static long client_handshake(struct wsb_client *c, const uint8_t *buf, size_t le
     }
     inc(&c->w->st->upgraded, 1);
     client_set_state(c, WSB_C_OPEN);
+    if (c->w->opt->nchan) {
+        /* nchan sends nothing on subscribe: the 101 is the subscription,
+         * at likes 0 (each update publishes the count, see phase_updates) */
+        static const uint8_t zero[] = "{\"type\":\"totals\",\"likes\":0}";
+        struct wsb_rx_time t = {0, 0};
+        client_on_text(c, zero, sizeof zero - 1, &t);
+    }
     return (long)head;
 }
 
@@ -571,13 +597,6 @@ static void hist_add(struct wsb_hist *h, int64_t ns)
         atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
 }
 
-/* When the bytes of one read() came: read = CLOCK_MONOTONIC after the read;
- * arrival = the kernel's CLOCK_REALTIME stamp of the last segment, 0 if none.
- * On loopback the segment is stamped as the server's write passes through,
- * so arrival leaves out the time the frame waited for this (busy) process. */
-struct wsb_rx_time {
-    int64_t read, arrival;
-};
 
 /* A totals message: when likes jump from a to b, updates a+1..b all arrived
  * now (the server coalesces), each counted once for this client. */
@@ -1270,6 +1289,8 @@ static struct wsb_shared *shared_create(const struct wsb_options *o, size_t *siz
  * not answer as livetally would. */
 static bool ensure_stream(struct wsb_http *h)
 {
+    if (h->opt->nchan)
+        return true; /* a channel is made by its first subscriber */
     int status;
     int64_t likes = http_get_likes(h, &status);
     if (status == 404) {
@@ -1366,8 +1387,8 @@ static enum wsb_wait phase_idle(struct wsb_coord *co, struct wsb_http *h, struct
     r->rss_idle_kb = o->npids ? server_rss_kb(o) : -1;
     printf("idle %.1f s: server rss %ld kB with %" PRIu64 " open connections\n", o->idle_seconds,
            r->rss_idle_kb, r->idle_conns);
-    int status;
-    r->l0 = http_get_likes(h, &status);
+    int status = 200;
+    r->l0 = o->nchan ? 0 : http_get_likes(h, &status);
     http_close(h); /* the updates get a fresh connection */
     if (r->l0 < 0) {
         fprintf(stderr, "lt-wsbench: cannot read the baseline likes (status %d)\n", status);
@@ -1384,8 +1405,8 @@ static void phase_updates(struct wsb_coord *co, struct wsb_http *h, struct wsb_r
 {
     const struct wsb_options *o = co->o;
     struct wsb_shared *sh = co->sh;
-    char path[160], body[1024];
-    snprintf(path, sizeof path, "/v1/streams/%s/events", o->stream);
+    char path[160], body[1024], msg[96];
+    snprintf(path, sizeof path, o->nchan ? "/pub/%s" : "/v1/streams/%s/events", o->stream);
     r->ran_updates = true;
     atomic_store_explicit(&sh->l0, r->l0, memory_order_release);
     atomic_store(&sh->phase, WSB_PHASE_RUN);
@@ -1400,9 +1421,11 @@ static void phase_updates(struct wsb_coord *co, struct wsb_http *h, struct wsb_r
         reap_some(co);
         if (co->worker_died || now_ns() > co->deadline)
             break;
-        int s = http_request(h, "POST", path, "{\"type\":\"like\",\"n\":1}", &sh->sent[k], body,
-                             sizeof body);
-        if (s == 202) {
+        /* nchan relays what it is given: the count itself, as a push */
+        snprintf(msg, sizeof msg, "{\"type\":\"totals\",\"likes\":%ld}", k);
+        int s = http_request(h, "POST", path, o->nchan ? msg : "{\"type\":\"like\",\"n\":1}",
+                             &sh->sent[k], body, sizeof body);
+        if (s == 202 || (o->nchan && s >= 200 && s < 300)) {
             r->sent_ok++;
             continue;
         }
@@ -1667,6 +1690,12 @@ static const struct wsb_opt wsb_opts[] = {
     {"parse", WSB_OPT_STR, WSB_F(parse), 0, 0, "scan|json",
      "how totals are read (json: with jansson, to check the scan)"},
     {"label", WSB_OPT_STR, WSB_F(label), 0, 0, "NAME", "names the run in the report"},
+    {"target", WSB_OPT_STR, WSB_F(target), 0, 0, "livetally|nchan",
+     "nchan: subscribe at /sub/<stream>, publish {\"type\":\"totals\",\"likes\":k} to "
+     "/pub/<stream> (the reference)"},
+    {"extra-ports", WSB_OPT_STR, WSB_F(ports_arg), 0, 0, "P,..",
+     "more servers on the same host: clients spread round robin over --port and these "
+     "(updates go to --port)"},
 };
 #define WSB_NOPTS (sizeof wsb_opts / sizeof wsb_opts[0])
 
@@ -1784,7 +1813,8 @@ static int parse_options(int argc, char **argv, struct wsb_options *o)
                               .final_wait = 5,
                               .client_timeout = 15,
                               .parse = "scan",
-                              .label = "ws fan-out"};
+                              .label = "ws fan-out",
+                              .target = "livetally"};
     struct option longopts[WSB_NOPTS + 2];
     for (size_t i = 0; i < WSB_NOPTS; i++)
         longopts[i] = (struct option){wsb_opts[i].name, required_argument, NULL, 256 + (int)i};
@@ -1820,6 +1850,12 @@ static int parse_options(int argc, char **argv, struct wsb_options *o)
         return -1;
     }
     o->parse_json = strcmp(o->parse, "json") == 0;
+    o->nchan = strcmp(o->target, "nchan") == 0;
+    if (!o->nchan && strcmp(o->target, "livetally") != 0) {
+        fprintf(stderr, "lt-wsbench: --target is livetally or nchan\n");
+        return -1;
+    }
+    o->ports[o->nports++] = o->port;
     if (!o->parse_json && strcmp(o->parse, "scan") != 0) {
         fprintf(stderr, "lt-wsbench: --parse is scan or json\n");
         return -1;
@@ -1840,6 +1876,14 @@ static int parse_options(int argc, char **argv, struct wsb_options *o)
             return -1;
         }
         o->nsources++;
+    }
+    snprintf(tmp, sizeof tmp, "%s", o->ports_arg ? o->ports_arg : "");
+    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->nports == WSB_MAX_SOURCES || !parse_long(t, 1, 65535, &o->ports[o->nports])) {
+            fprintf(stderr, "lt-wsbench: bad --extra-ports entry %s\n", t);
+            return -1;
+        }
+        o->nports++;
     }
     snprintf(tmp, sizeof tmp, "%s", o->pids_arg ? o->pids_arg : "");
     for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -10,7 +10,7 @@ case "$what" in
   test) pkgs+=(libcmocka-dev python3 python3-pytest python3-websockets lua5.1 clang libfuzzer-14-dev
                libclang-rt-14-dev chromium fonts-wqy-zenhei faketime tzdata
                nginx-light systemd strace) ;;  # the last three: tests/integration/test_deploy_*.py
-  bench) pkgs+=(nginx-light wrk) ;;
+  bench) pkgs+=(nginx-light wrk libnginx-mod-nchan python3) ;;  # nchan: bench/run_all.py's reference
   run) ;;
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac

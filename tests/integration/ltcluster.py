@@ -18,13 +18,14 @@ import socket
 import subprocess
 import time
 
-import pytest
-
 import ltharness as h
 
 
 def binaries():
-    """(redis-server, redis-cli), or a skip (a failure under LT_NO_SKIP)."""
+    """(redis-server, redis-cli), or a skip (a failure under LT_NO_SKIP).
+    pytest is imported here only: bench/run_all.py uses this file too."""
+    import pytest
+
     server = os.environ.get("LT_REDIS_SERVER") or shutil.which("redis-server")
     if not server or not os.access(server, os.X_OK):
         pytest.skip("no redis-server: set LT_REDIS_SERVER")
