@@ -17,6 +17,7 @@ Scenarios (one Redis unless said):
                    20,000, 38,000 (--quick: 1,000, 2,000, 3,800)
   idle memory      server RSS per idle WebSocket (the 10,000 run), vs nchan's
   start-up         exec to `livetally ready on`, vs redis-server's exec to PING
+  redis            redis-benchmark SET (pipelined): what one Redis master takes here
   cluster          3 masters + 3 replicas, three instances (1 worker each):
                    HTTP ingest (one wrk per instance, summed) vs nginx 204, Redis
                    commands per 1,000 events (summed over the masters), fan-out of
@@ -355,6 +356,15 @@ def main():
         "nchan WebSocket publisher", pct(ours[0], ref[0]))
     row("WebSocket like ingest, server CPU per message", fmt(ours[1], " µs", 2),
         fmt(ref[1], " µs", 2), "nchan", "generator CPU %.1f s / %.1f s" % (ours[2], ref[2]))
+
+    # What one Redis core does on this machine at the same time: the bound
+    # of Redis operations per master (docs/capacity.md).
+    out = subprocess.run(["redis-benchmark", "-p", str(redis.port), "-q", "-n", "300000", "-c", "50",
+                          "-P", "16", "-t", "set"], stdout=subprocess.PIPE, timeout=300).stdout
+    m = re.search(rb"SET: ([\d.]+) requests per second", out)
+    redis_ops = float(m.group(1)) if m else None
+    row("Redis, SET operations/s one master takes (pipelined 16)", "", fmt(redis_ops),
+        "redis-benchmark -t set -P 16 -c 50", "")
 
     single_fanout = {}
     for n in (10000 // scale, 20000 // scale, 38000 // scale):
