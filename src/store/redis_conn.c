@@ -133,13 +133,6 @@ static void set_state(struct lt_redis_conn *conn, enum lt_redis_state state)
         conn->opts.on_state(conn, state, conn->opts.arg);
 }
 
-static void add_timer_ms(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
 
 /* ---- the command FIFO ------------------------------------------------ */
 
@@ -227,7 +220,7 @@ static void arm_cmd_timer(struct lt_redis_conn *conn)
         return;
     int64_t when = earliest_deadline(conn);
     if (when)
-        add_timer_ms(conn->ev_cmd_to, when - lt_mono_ms());
+        lt_redis_timer_ms(conn->ev_cmd_to, when - lt_mono_ms());
 }
 
 static int64_t new_deadline(const struct lt_redis_conn *conn)
@@ -365,7 +358,7 @@ static void schedule_retry(struct lt_redis_conn *conn)
 {
     if (conn->state != LT_REDIS_DOWN)
         return;
-    add_timer_ms(conn->ev_retry, lt_redis_retry_delay_ms(&conn->retry));
+    lt_redis_timer_ms(conn->ev_retry, lt_redis_retry_delay_ms(&conn->retry));
 }
 
 /* The link is already detached (conn->ac is NULL or about to be freed). */
@@ -551,7 +544,7 @@ static void start_connect(struct lt_redis_conn *conn)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (conn->opts.connect_timeout_ms > 0)
-        add_timer_ms(conn->ev_connect_to, conn->opts.connect_timeout_ms);
+        lt_redis_timer_ms(conn->ev_connect_to, conn->opts.connect_timeout_ms);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -668,7 +661,7 @@ struct lt_redis_conn *lt_redis_conn_new(struct event_base *base,
     conn->ev_reap = event_new(base, -1, 0, on_reap, conn);
     /* Connect from the loop, not here: a synchronous failure would call
      * on_state inside this call, which the header promises never happens. */
-    add_timer_ms(conn->ev_retry, 0);
+    lt_redis_timer_ms(conn->ev_retry, 0);
     return conn;
 }
 

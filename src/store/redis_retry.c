@@ -4,6 +4,7 @@
 #include "livetally/base/clock.h"
 #include "livetally/base/log.h"
 
+#include <event2/event.h>
 #include <unistd.h>
 
 #define MOD "redis"
@@ -65,4 +66,12 @@ void lt_redis_retry_up(struct lt_redis_retry *r, const char *what)
                 what ? what : "", what ? ")" : "");
     r->failures = 0;
     r->ever_up = true;
+}
+
+void lt_redis_timer_ms(struct event *ev, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
 }

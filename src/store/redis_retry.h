@@ -1,6 +1,7 @@
 /* Reconnecting to one Redis node, shared by the two kinds of connection
  * (redis_conn.c, redis_shard_sub.c): capped exponential back-off with
- * jitter, and failure logs that do not flood while a node stays down.
+ * jitter, failure logs that do not flood while a node stays down, and the
+ * timers that pace them.
  * Private to src/store/. */
 #ifndef LIVETALLY_STORE_REDIS_RETRY_H
 #define LIVETALLY_STORE_REDIS_RETRY_H
@@ -32,5 +33,9 @@ int lt_redis_retry_delay_ms(struct lt_redis_retry *r);
 /* Up again: logged (with the failures, if any) and the count reset. what
  * says more, e.g. "db 0"; may be NULL. */
 void lt_redis_retry_up(struct lt_redis_retry *r, const char *what);
+
+/* Arms the timer ev to fire in ms milliseconds (0 when negative). */
+struct event;
+void lt_redis_timer_ms(struct event *ev, int64_t ms);
 
 #endif

@@ -71,13 +71,6 @@ static void set_state(struct lt_redis_ssub *s, enum lt_redis_state state)
         s->opts.on_state(s, state, s->opts.arg);
 }
 
-static void add_timer_ms(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
 
 static struct chan *find_chan(struct lt_redis_ssub *s, const char *name, size_t len)
 {
@@ -136,7 +129,7 @@ static void drop(struct lt_redis_ssub *s, const char *why)
         return;
     lt_redis_retry_failed(&s->retry, why);
     set_state(s, LT_REDIS_DOWN);
-    add_timer_ms(s->ev_retry, lt_redis_retry_delay_ms(&s->retry));
+    lt_redis_timer_ms(s->ev_retry, lt_redis_retry_delay_ms(&s->retry));
 }
 
 /* Records a command sent: its reply comes in this order. */
@@ -177,7 +170,7 @@ static void send_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *c
     redisFreeCommand(buf);
     record_sent(s, kind, channel, len);
     if (!evtimer_pending(s->ev_deadline, NULL))
-        add_timer_ms(s->ev_deadline, s->opts.command_timeout_ms);
+        lt_redis_timer_ms(s->ev_deadline, s->opts.command_timeout_ms);
 }
 
 static void send_channel_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *channel,
@@ -196,7 +189,7 @@ static void link_ready(struct lt_redis_ssub *s)
     for (size_t i = 0; i < s->n_chans && s->bev; i++)
         send_channel_cmd(s, SENT_SUB, s->chans[i].name, s->chans[i].len);
     if (s->bev)
-        add_timer_ms(s->ev_ping, s->opts.ping_interval_ms);
+        lt_redis_timer_ms(s->ev_ping, s->opts.ping_interval_ms);
 }
 
 /* ---- replies ----------------------------------------------------------------- */
@@ -409,7 +402,7 @@ static void start_connect(struct lt_redis_ssub *s)
         drop(s, "connect failed");
         return;
     }
-    add_timer_ms(s->ev_connect_to, s->opts.connect_timeout_ms);
+    lt_redis_timer_ms(s->ev_connect_to, s->opts.connect_timeout_ms);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -435,7 +428,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     int64_t left = s->head->deadline - lt_mono_ms();
     if (left > 0) {
-        add_timer_ms(s->ev_deadline, left);
+        lt_redis_timer_ms(s->ev_deadline, left);
         return;
     }
     char why[96]; /* an int: one snprintf */
@@ -456,7 +449,7 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
         send_cmd(s, SENT_PING, NULL, 0, 1, argv, lens);
     }
     if (s->bev)
-        add_timer_ms(s->ev_ping, s->opts.ping_interval_ms);
+        lt_redis_timer_ms(s->ev_ping, s->opts.ping_interval_ms);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg)
@@ -511,7 +504,7 @@ struct lt_redis_ssub *lt_redis_ssub_new(struct event_base *base,
     s->ev_reap = event_new(base, -1, 0, on_reap, s);
     /* From the loop: a synchronous failure would report a state inside
      * this call. */
-    add_timer_ms(s->ev_retry, 0);
+    lt_redis_timer_ms(s->ev_retry, 0);
     return s;
 }
 

@@ -87,23 +87,37 @@ def stream_slot(stream):
 
 
 class Node:
-    def __init__(self, server, workdir, port, node_timeout_ms, password=None):
+    """One redis-server in cluster mode, in workdir/node-<port>. conf: a
+    function (node dir, log path) -> the text of a redis.conf to start it
+    with (test_deploy_redis_cluster.py: the shipped sample); else it is
+    started with command-line settings."""
+
+    def __init__(self, server, workdir, port, node_timeout_ms=1000, password=None, conf=None):
         self.port = port
         self.password = password
         self.dir = os.path.join(str(workdir), "node-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         self.log = os.path.join(self.dir, "redis.log")
         h.keep_log(self.log)
-        args = [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(node_timeout_ms),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--dir", self.dir, "--logfile", self.log]
-        if password:
-            args += ["--requirepass", password, "--masterauth", password]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd=self.dir,
-                                     start_new_session=True)
+        if conf:
+            path = os.path.join(self.dir, "node.conf")
+            with open(path, "w") as f:
+                f.write(conf(self.dir, self.log))
+            args = [server, path]
+        else:
+            args = [server, "--port", str(port), "--bind", "127.0.0.1",
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(node_timeout_ms),
+                    "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                    "--dir", self.dir, "--logfile", self.log]
+            if password:
+                args += ["--requirepass", password, "--masterauth", password]
+        out = os.path.join(self.dir, "redis.stdout")
+        h.keep_log(out)
+        with open(out, "wb") as f:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=f,
+                                         stderr=subprocess.STDOUT, cwd=self.dir,
+                                         start_new_session=True)
 
     @property
     def addr(self):

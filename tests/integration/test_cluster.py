@@ -238,63 +238,59 @@ def _check_exact(cluster, instances, stream, tallies):
     return accepted, unanswered, tot
 
 
+def _under_load(cluster, instances, stream, tag, fault):
+    """Runs fault() while every instance takes a steady load on stream and
+    has a subscriber of it; then checks the totals exact, that every
+    subscriber heard pushes after the fault, and that one more like posted
+    afterwards reaches all of them. Returns (fault's result, accepted,
+    unanswered, totals)."""
+    watch = Watch(instances, stream)
+    loads = _loads(instances, stream, tag)
+    try:
+        try:
+            time.sleep(1.5)
+            result = fault()
+            after = time.monotonic()
+            time.sleep(2.5)
+        finally:
+            tallies = [ld.stop(drain=4.0) for ld in loads]
+        accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
+        h.wait_until(lambda: all(watch.pushed_since(after + 0.5)), 15,
+                     desc="a push on every instance after the fault")
+        posted = time.monotonic()
+        r = instances[1].post_events(stream, {"type": "like", "n": 1})
+        assert r.status == 202, r
+        h.wait_until(lambda: all(watch.pushed_since(posted)), 10,
+                     desc="the like posted after the fault pushed on every instance")
+        assert not watch.errors, watch.errors
+        return result, accepted, unanswered, tot
+    finally:
+        watch.close()
+
+
 def test_reshard_under_load_is_exact_and_pushes_follow(cluster, instances):
     src, dst = cluster.masters()[0][0], cluster.masters()[2][0]
     stream = cluster.streams_on(src, 1, prefix="rs", lowest=True)[0]
-    watch = Watch(instances, stream)
-    loads = _loads(instances, stream, "rs")
-    try:
-        time.sleep(1.5)
-        slot = cluster.reshard_lowest_slot(src, dst)
-        assert slot == ltcluster.stream_slot(stream)
-        moved_at = time.monotonic()
-        time.sleep(2.5)
-    finally:
-        tallies = [ld.stop(drain=3.0) for ld in loads]
-    try:
-        accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
-        assert cluster.owner(slot) == dst
-        # Every instance took the new map; the migration was met with the
-        # cluster's redirections (ASK or MOVED) or TRYAGAIN, and followed.
-        for srv in instances:
-            assert h.metric(srv, "livetally_cluster_map_changes_total") >= 1
-        followed = sum(h.metric(srv, "livetally_cluster_" + m)
-                       for srv in instances for m in ("ask_total", "moved_total", "retries_total"))
-        assert followed > 0
-        # Every instance's subscriber heard pushes after the move.
-        h.wait_until(lambda: all(watch.pushed_since(moved_at + 0.5)), 10,
-                     desc="a push on every instance after the move")
-        assert not watch.errors, watch.errors
-        # One more event: every subscriber sees it.
-        r = instances[1].post_events(stream, {"type": "like", "n": 1})
-        assert r.status == 202
-        h.wait_until(lambda: instances[2].totals(stream)["likes"] == tot["likes"] + 1, 10)
-        print("reshard of slot %d: accepted %r unanswered %r totals views %d likes %d"
-              % (slot, accepted, unanswered, tot["views"], tot["likes"]))
-    finally:
-        watch.close()
+    slot, accepted, unanswered, tot = _under_load(
+        cluster, instances, stream, "rs", lambda: cluster.reshard_lowest_slot(src, dst))
+    assert slot == ltcluster.stream_slot(stream) and cluster.owner(slot) == dst
+    # Every instance took the new map; the migration was met with the
+    # cluster's redirections (ASK or MOVED) or TRYAGAIN, and followed.
+    for srv in instances:
+        assert h.metric(srv, "livetally_cluster_map_changes_total") >= 1
+    followed = sum(h.metric(srv, "livetally_cluster_" + m)
+                   for srv in instances for m in ("ask_total", "moved_total", "retries_total"))
+    assert followed > 0
+    print("reshard of slot %d: accepted %r unanswered %r totals views %d likes %d"
+          % (slot, accepted, unanswered, tot["views"], tot["likes"]))
 
 
 def test_failover_under_load_is_exact_and_pushes_follow(cluster, instances):
     victim = cluster.masters()[1][0]
     stream = cluster.streams_on(victim, 1, prefix="fo")[0]
-    watch = Watch(instances, stream)
-    loads = _loads(instances, stream, "fo")
-    try:
-        time.sleep(1.5)
-        promoted = cluster.kill_master(victim)
-        failed_at = time.monotonic()
-        time.sleep(3.0)
-    finally:
-        tallies = [ld.stop(drain=4.0) for ld in loads]
-    try:
-        accepted, unanswered, tot = _check_exact(cluster, instances, stream, tallies)
-        assert cluster.owner(ltcluster.stream_slot(stream)) == promoted
-        h.wait_until(lambda: all(watch.pushed_since(failed_at + 0.5)), 15,
-                     desc="a push on every instance after the failover")
-        assert not watch.errors, watch.errors
-        print("failover %d -> %d in %.1f s: accepted %r unanswered %r totals views %d likes %d"
-              % (victim, promoted, cluster.failover_seconds, accepted, unanswered,
-                 tot["views"], tot["likes"]))
-    finally:
-        watch.close()
+    promoted, accepted, unanswered, tot = _under_load(
+        cluster, instances, stream, "fo", lambda: cluster.kill_master(victim))
+    assert cluster.owner(ltcluster.stream_slot(stream)) == promoted != victim
+    print("failover %d -> %d in %.1f s: accepted %r unanswered %r totals views %d likes %d"
+          % (victim, promoted, cluster.failover_seconds, accepted, unanswered,
+             tot["views"], tot["likes"]))

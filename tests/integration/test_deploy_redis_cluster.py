@@ -15,13 +15,12 @@ This checks the sample only; livetally on a cluster is test_cluster.py.
 
 import os
 import re
-import signal
 import subprocess
 
 import pytest
 
 import ltharness as h
-from ltcluster import binaries, cluster_ports
+from ltcluster import Node, binaries, cluster_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("LT_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -45,50 +44,6 @@ def render(text, shipped_port, port, workdir, auth_file, log):
     return text
 
 
-class Node:
-    def __init__(self, server, workdir, port, conf):
-        self.port = port
-        self.dir = str(workdir)
-        self.conf = os.path.join(self.dir, "node.conf")
-        self.log = os.path.join(self.dir, "redis.log")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        h.keep_log(self.log)
-        self.out = os.path.join(self.dir, "redis.stdout")
-        h.keep_log(self.out)
-        with open(self.out, "wb") as out:
-            self.proc = subprocess.Popen([server, self.conf], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.dir, start_new_session=True)
-
-    def client(self):
-        r = h.Resp("127.0.0.1", self.port, timeout=5)
-        r.cmd("AUTH", PASSWORD)
-        return r
-
-    def cmd(self, *args):
-        with self.client() as r:
-            return r.cmd(*args)
-
-    def answers(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("redis-server on %d exited with %s:\n%s"
-                                 % (self.port, self.proc.returncode, h.tail(self.log)))
-        try:
-            return self.cmd("PING") == "PONG"
-        except (OSError, h.RespError):
-            return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def nodes(tmp_path):
     server, cli = binaries()
@@ -101,10 +56,9 @@ def nodes(tmp_path):
         for shipped, port in zip(SHIPPED_PORTS, ports):
             with open(os.path.join(SAMPLE_DIR, "node-%d.conf" % shipped)) as f:
                 text = f.read()
-            d = tmp_path / str(port)
-            d.mkdir()
-            conf = render(text, shipped, port, d, auth, d / "redis.log")
-            started.append(Node(server, d, port, conf))
+            conf = (lambda text, shipped, port:
+                    lambda d, log: render(text, shipped, port, d, auth, log))(text, shipped, port)
+            started.append(Node(server, tmp_path, port, password=PASSWORD, conf=conf))
         for n in started:
             h.wait_until(n.answers, 10, desc="redis-server on %d" % n.port)
         yield cli, started
