@@ -295,6 +295,31 @@ class RedisCluster:
                      desc="slot %d served by %d on every node" % (slot, to_port))
         return slot
 
+    def begin_migration(self, slot, from_port, to_port):
+        """Moves slot's keys by hand as far as `--cluster reshard` does before
+        it hands the slot over: IMPORTING on the target, MIGRATING on the
+        source, every key MIGRATEd. The slot then belongs to neither fully:
+        the source answers ASK (or TRYAGAIN for keys split between them)."""
+        ids = {p: i for p, i, _ in self.masters()}
+        src, dst = self.node(from_port), self.node(to_port)
+        dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+        src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+        keys = src.cmd("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        if keys:
+            auth = ["AUTH", self.password] if self.password else []
+            src.cmd("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, *auth, "KEYS", *keys)
+        return len(keys or [])
+
+    def finish_migration(self, slot, to_port):
+        """Hands slot to the master on to_port, told to every master (the
+        target first, as redis-cli does)."""
+        target = self.masters()
+        to_id = dict((p, i) for p, i, _ in target)[to_port]
+        for port in [to_port] + [p for p, _, _ in target if p != to_port]:
+            self.node(port).cmd("CLUSTER", "SETSLOT", slot, "NODE", to_id)
+        h.wait_until(lambda: self.owner(slot) == to_port, 10, interval=0.05,
+                     desc="slot %d on %d" % (slot, to_port))
+
     def kill_master(self, port, timeout=30.0):
         """kill -9 the master on port; returns the port of the replica that
         took over, once the cluster is ok again without it."""
