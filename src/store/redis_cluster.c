@@ -46,6 +46,7 @@ struct node {
      * wait for the one after it. */
     struct waiter *waiting, *next_head, *next_tail;
     bool wait_in_flight;
+    unsigned wait_failures; /* in a row, for the log */
 };
 
 struct lt_redis_cluster {
@@ -628,18 +629,17 @@ int lt_redis_cluster_eval(struct lt_redis_cluster *cl, const struct lt_redis_scr
 
 /* ---- WAIT groups ------------------------------------------------------- */
 
-/* Healthy replicas of n's shard in the current map. */
-static size_t healthy_replicas(const struct lt_redis_cluster *cl, const struct node *n)
+/* The replicas the map lists for n's shard, failed ones included: a
+ * replica that is down now (stopped, cut off) can come back and be promoted
+ * with what it had, so a batch is not safe until one has confirmed it. A
+ * failed master is not a replica (cluster_slots.c leaves it out), so after
+ * a failover the new master waits for nobody until its old master rejoins
+ * as its replica. */
+static size_t listed_replicas(const struct lt_redis_cluster *cl, const struct node *n)
 {
-    for (size_t i = 0; cl->map && i < lt_cluster_map_n_masters(cl->map); i++) {
-        if (cl->masters[i] != n)
-            continue;
-        const struct lt_cluster_shard *s = lt_cluster_map_master(cl->map, i);
-        size_t ok = 0;
-        for (size_t k = 0; k < s->n_replicas; k++)
-            ok += !s->replicas[k].failed;
-        return ok;
-    }
+    for (size_t i = 0; cl->map && i < lt_cluster_map_n_masters(cl->map); i++)
+        if (cl->masters[i] == n)
+            return lt_cluster_map_master(cl->map, i)->n_replicas;
     return 0;
 }
 
@@ -665,11 +665,21 @@ static void on_wait_reply(struct lt_redis_conn *conn, redisReply *r, int err, vo
         rc = LT_EPROTO;
     else if (r->integer < 1)
         rc = LT_ETIMEDOUT;
-    if (rc && rc != LT_ECLOSED)
-        lt_warn(MOD, "WAIT on %s:%d: %s", n->host, n->port,
+    /* Logged when it starts failing, then every 100th: while a replica is
+     * down every WAIT of its master fails (its streams' batches wait, safe
+     * in the spool; README "Redis Cluster"). */
+    if (rc && rc != LT_ECLOSED && n->wait_failures++ % 100 == 0)
+        lt_warn(MOD, "WAIT on %s:%d: %s (%u in a row); its batches are kept and sent again until "
+                "a replica has them", n->host, n->port,
                 r && r->type == REDIS_REPLY_ERROR ? r->str
                 : rc == LT_ETIMEDOUT              ? "no replica confirmed in time"
-                                                  : "no reply");
+                                                  : "no reply",
+                n->wait_failures);
+    if (rc == 0 && n->wait_failures) {
+        lt_info(MOD, "WAIT on %s:%d: a replica confirms again after %u failures", n->host,
+                n->port, n->wait_failures);
+        n->wait_failures = 0;
+    }
     if (rc)
         lt_metrics->cluster_wait_failed_total++;
     fail_waiters(w, rc);
@@ -695,7 +705,7 @@ void lt_redis_cluster_wait_replica(struct lt_redis_cluster *cl, struct lt_redis_
         cb(arg, LT_EDISCONNECTED);
         return;
     }
-    if (healthy_replicas(cl, n) == 0) {
+    if (listed_replicas(cl, n) == 0) {
         cb(arg, 0); /* nothing to wait for: no failover could lose it */
         return;
     }

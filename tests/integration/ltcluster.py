@@ -112,10 +112,16 @@ class Node:
                     "--dir", self.dir, "--logfile", self.log]
             if password:
                 args += ["--requirepass", password, "--masterauth", password]
+        self.args = args
+        self.start()
+
+    def start(self):
+        """Starts (or starts again: a killed node rejoins with its
+        nodes.conf, as a replica of whoever took its slots)."""
         out = os.path.join(self.dir, "redis.stdout")
         h.keep_log(out)
-        with open(out, "wb") as f:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=f,
+        with open(out, "ab") as f:
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=f,
                                          stderr=subprocess.STDOUT, cwd=self.dir,
                                          start_new_session=True)
 
@@ -227,6 +233,20 @@ class RedisCluster:
             out[port] = (f[0], role, None if f[3] == "-" else f[3], ranges)
         return out
 
+    def replica_of(self, port):
+        """The port of a replica of the master on port."""
+        lay = self.layout()
+        mid = lay[port][0]
+        return next(p for p, v in lay.items() if v[1] == "replica" and v[2] == mid)
+
+    def wait_synced(self, replica_port, timeout=20.0):
+        """Until the replica on replica_port has its master link up (a replica
+        that never synced cannot be promoted: Redis finds its data too old)."""
+        def up():
+            info = self.node(replica_port).cmd("INFO", "replication")
+            return b"master_link_status:up" in info
+        h.wait_until(up, timeout, interval=0.05, desc="replica %d in sync" % replica_port)
+
     def masters(self):
         """[(port, id, ranges)] of the masters that serve slots."""
         return sorted((p, v[0], v[3]) for p, v in self.layout().items()
@@ -324,6 +344,7 @@ class RedisCluster:
         """kill -9 the master on port; returns the port of the replica that
         took over, once the cluster is ok again without it."""
         slots = dict((p, r) for p, _, r in self.masters())[port]
+        self.wait_synced(self.replica_of(port))
         self.node(port).kill()
         t0 = time.monotonic()
         h.wait_until(lambda: self.ok() and self.owner(slots[0][0]) != port, timeout,

@@ -24,6 +24,8 @@ of this file (module scope) and the failover test comes last: it leaves one
 master without a replica.
 """
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -319,6 +321,57 @@ def test_reshard_under_load_is_exact_and_pushes_follow(cluster, instances):
         assert h.metric(srv, "livetally_cluster_map_changes_total") >= 1
     print("reshard of slot %d: accepted %r unanswered %r totals views %d likes %d"
           % (slot, accepted, unanswered, tot["views"], tot["likes"]))
+
+
+def test_a_master_lost_with_its_replica_behind_loses_no_batch(cluster, instances):
+    """Why a batch is kept until WAIT says a replica has it. A master's
+    replica is stopped (SIGSTOP) and its link cut (CLIENT KILL): it stays in
+    the cluster but gets and confirms nothing, so every WAIT of that master
+    fails and the workers keep its batches (sending them again: duplicates
+    there). The master is killed and
+    the replica resumed: it is promoted without what the master applied
+    meanwhile, and the workers' resends bring those batches to it, counted
+    once. Were batches dropped when the master answered, the totals would
+    come out short."""
+    victim = cluster.masters()[2][0]
+    replica = cluster.replica_of(victim)
+    stream = cluster.streams_on(victim, 1, prefix="lag")[0]
+    assert instances[0].post_events(stream, {"type": "like", "n": 1}).status == 202
+    instances[0].wait_totals(stream, {"likes": 1}, timeout=10)
+    accepted = 1
+    cluster.wait_synced(replica)
+    lagging = cluster.node(replica)
+    os.kill(lagging.proc.pid, signal.SIGSTOP)
+    # Its link is cut too: what the master writes from now on cannot even
+    # wait in the stopped replica's socket buffer.
+    cluster.node(victim).cmd("CLIENT", "KILL", "TYPE", "replica")
+    try:
+        for i in range(30):
+            r = instances[i % 3].post_events(stream, {"type": "like", "n": 1})
+            assert r.status == 202, r
+            accepted += 1
+            time.sleep(0.03)
+        time.sleep(1.0)
+        waits_failed = sum(h.metric(srv, "livetally_cluster_wait_failed_total")
+                           for srv in instances)
+        applied = cluster.hget(stream, "likes")
+        assert applied > 1  # the master has them; its replica does not
+        cluster.node(victim).kill()
+    finally:
+        os.kill(lagging.proc.pid, signal.SIGCONT)
+    h.wait_until(lambda: cluster.ok() and cluster.owner(ltcluster.stream_slot(stream)) == replica,
+                 30, interval=0.1, desc="the lagging replica promoted")
+    instances[1].wait_totals(stream, {"likes": accepted}, timeout=20, settle=0.5)
+    assert cluster.hget(stream, "likes") == accepted
+    assert waits_failed > 0  # the stopped replica confirmed nothing
+    print("lagging replica promoted: %d likes accepted, %d were on the old master when it died"
+          % (accepted, applied))
+    # The old master comes back as the new one's replica (the next test
+    # fails a master over again and needs replicas everywhere).
+    cluster.node(victim).start()
+    h.wait_until(lambda: cluster.ok() and victim in cluster.layout()
+                 and cluster.layout()[victim][1] == "replica", 30, interval=0.1,
+                 desc="the old master back as a replica")
 
 
 def test_failover_under_load_is_exact_and_pushes_follow(cluster, instances):

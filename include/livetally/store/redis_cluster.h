@@ -80,8 +80,9 @@ int lt_redis_cluster_eval(struct lt_redis_cluster *cl, const struct lt_redis_scr
 
 /* cb(arg, 0) once a replica of conn's master has everything conn sent so
  * far (WAIT 1, several callers sharing one WAIT), or at once when the map
- * shows no healthy replica for that master (nothing could be promoted
- * without it). cb(arg, LT_ETIMEDOUT) when no replica confirmed within the
+ * lists no replica for that master (nothing could be promoted without it).
+ * A replica that is down still counts: it could come back and be promoted
+ * with what it had. cb(arg, LT_ETIMEDOUT) when no replica confirmed within the
  * wait (a fraction of redis.command_timeout_ms), LT_EDISCONNECTED when the
  * link went or conn is not a master's. cb may run before this returns. */
 typedef void lt_redis_cluster_done_cb(void *arg, int err);
