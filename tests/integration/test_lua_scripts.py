@@ -684,6 +684,21 @@ def test_put_reported_replaces_sums_and_publishes(redis):
         sub.close()
 
 
+def test_put_reported_keeps_a_sources_order_within_a_millisecond(redis):
+    """Reports of one source in the same millisecond (or with the clock
+    stepping back) are dated one ms apart, so the sorted set keeps them in
+    the order they came; another source's times are its own."""
+    with redis.client() as r:
+        put(r, "p3", 900, "status", "live")
+        for v in (100, 150, 140):
+            assert put_reported(r, "p3", "wutongcun", v, 1, 5000)[0] == 1
+        assert put_reported(r, "p3", "wutongcun", 160, 1, 4000)[4] == 5003  # clock back
+        assert put_reported(r, "p3", "kuaishou", 7, 1, 5000)[4] == 5000
+        assert r.cmd("ZRANGE", "lt:{p3}:reports", 0, -1) == [
+            b"5000 kuaishou 7 1 0", b"5000 wutongcun 100 1 0", b"5001 wutongcun 150 1 0",
+            b"5002 wutongcun 140 1 1", b"5003 wutongcun 160 1 0"]
+
+
 def test_put_reported_keeps_the_newest(redis):
     with redis.client() as r:
         apply_batch(r, "p2", seq=1, at_ms=1000, sources=[("direct", 1)])

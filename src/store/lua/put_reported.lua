@@ -15,7 +15,10 @@
 -- <source>:likes, <source>:at (ms), <source>:lower (0|1). The totals hash
 -- keeps their sums as reported_views and reported_likes (apply.lua adds
 -- them to what it publishes). lt:{id}:reports keeps every report, score =
--- at ms, member "<at_ms> <source> <views> <likes> <lower 0|1>".
+-- at ms, member "<at_ms> <source> <views> <likes> <lower 0|1>". A source's
+-- reports get strictly rising times: one that comes in the same millisecond
+-- as (or, the clock stepping back, before) its previous one is dated one
+-- millisecond after it, so that the sorted set keeps their order.
 --
 -- A report that changes the sums raises the stream's seq and publishes the
 -- pushed totals on lt:{id}:totals in apply.lua's format.
@@ -23,7 +26,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0} end
 if redis.call('HGET', KEYS[1], 'status') == 'ended' then return {-1, 0, 0, 0, 0, 0} end
 local src, views, likes = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
-local old = redis.call('HMGET', KEYS[3], src .. ':views', src .. ':likes')
+local old = redis.call('HMGET', KEYS[3], src .. ':views', src .. ':likes', src .. ':at')
+if old[3] and now <= tonumber(old[3]) then now = tonumber(old[3]) + 1 end
 local oldv, oldl = tonumber(old[1] or '0'), tonumber(old[2] or '0')
 local lower = 0
 if old[1] and (views < oldv or likes < oldl) then lower = 1 end
