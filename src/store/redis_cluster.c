@@ -793,15 +793,6 @@ bool lt_redis_cluster_ready(const struct lt_redis_cluster *cl)
     return cl->ready;
 }
 
-size_t lt_redis_cluster_pending(const struct lt_redis_cluster *cl)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < cl->n_nodes; i++)
-        if (cl->nodes[i]->conn)
-            n += lt_redis_conn_pending(cl->nodes[i]->conn);
-    return n;
-}
-
 int lt_redis_cluster_slot_master(const struct lt_redis_cluster *cl, unsigned slot,
                                  const char **host, int *port)
 {

@@ -161,8 +161,6 @@ int store_shard_unsubscribe(struct lt_store *store, const char *stream);
 void store_shard_map_changed(struct lt_store *store);
 /* Once a second: streams left unplaced are placed again. */
 void store_shard_tick(struct lt_store *store);
-/* Every sharded subscriber that holds a channel is connected. */
-bool store_shard_ready(const struct lt_store *store);
 void store_shard_free(struct lt_store *store);
 
 /* ---- a series on a Redis Cluster (store_series_cluster.c) --------------- */

@@ -188,15 +188,6 @@ void store_shard_tick(struct lt_store *store)
         lt_redis_cluster_refresh(store->cluster); /* the map does not name a place */
 }
 
-bool store_shard_ready(const struct lt_store *store)
-{
-    for (size_t i = 0; i < store->n_shards; i++)
-        if (lt_redis_ssub_count(store->shards[i]->ssub) > 0 &&
-            lt_redis_ssub_state(store->shards[i]->ssub) != LT_REDIS_READY)
-            return false;
-    return true;
-}
-
 void store_shard_free(struct lt_store *store)
 {
     for (size_t i = 0; i < store->n_shards; i++) {

@@ -61,8 +61,6 @@ struct lt_redis_cluster *lt_redis_cluster_new(struct event_base *base,
 void lt_redis_cluster_free(struct lt_redis_cluster *cl);
 
 bool lt_redis_cluster_ready(const struct lt_redis_cluster *cl);
-/* Commands sent and not answered yet, over every master. */
-size_t lt_redis_cluster_pending(const struct lt_redis_cluster *cl);
 
 /* Sends a command (hiredis' printf-like format) to the master of
  * route_key's slot (its {hash tag}); route_key NULL: any master that is up

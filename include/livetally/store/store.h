@@ -3,17 +3,20 @@
  * apply a batch, read one stream's totals, list streams, read a series,
  * create or update a stream, delete one, read its status history, start a
  * segment, record a partner's report, subscribe to a stream's live totals.
- * Nothing
- * Redis or JSON shows through, so another implementation (Redis Cluster, a
- * crash-safe spool in front) can sit behind these functions without
- * touching their callers.
+ * Nothing of Redis or JSON shows through: one Redis or a Redis Cluster sits
+ * behind these functions without their callers knowing which.
  *
- * This one is Redis: every key, script and reply format of livetally lives
- * in src/store/store*.c and src/store/lua/ (docs/redis.md lists the keys).
+ * Every key, script and reply format of livetally lives in
+ * src/store/store*.c and src/store/lua/ (docs/redis.md lists the keys).
  *
- * Connections: one "data" connection for commands and scripts and one
- * "pubsub" connection subscribed to the control channel (stream status
- * changes and deletions from operators, heard by every worker and instance). Both reconnect by themselves (redis_conn.h).
+ * Connections, one Redis: one "data" connection for commands and scripts
+ * and one "pubsub" connection subscribed to the control channel (stream
+ * status changes and deletions from operators, heard by every worker and
+ * instance) and to the streams' totals channels. A Redis Cluster
+ * (redis.cluster): a connection per master through the router
+ * (redis_cluster.h; store_route.c picks by key), the control subscriber on
+ * one master, and one sharded subscriber per master for the streams'
+ * channels (store_shard_push.c). All reconnect by themselves.
  *
  * Callback rules: each operation that returns 0 calls its callback exactly
  * once, later, on the loop; one that returns LT_EAGAIN (Redis not ready)
