@@ -568,7 +568,8 @@ static int check_combinations(struct lt_config *cfg, struct errctx *e)
 {
     /* A Redis Cluster has database 0 only (SELECT is refused there). */
     if (cfg->redis_cluster.n > 0 && cfg->redis_db != 0)
-        return fail(e, "redis.db", "must be 0 with redis.cluster (a Redis Cluster has database 0 only)");
+        return fail(e, "redis.db",
+                    "must be 0 with redis.cluster (a Redis Cluster has database 0 only)");
     return 0;
 }
 

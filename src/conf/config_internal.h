@@ -19,8 +19,8 @@ enum opt_type {
     OPT_NULLABLE_STRING,
     OPT_STRING_LIST,
     OPT_HOST_PORT,
-    OPT_PROXIES,  /* trusted_proxies: ["10.0.0.0/8", "::1"] */
-    OPT_SOURCES,  /* auth.sources: {"<source>": {"key_env": "VAR"}} */
+    OPT_PROXIES, /* trusted_proxies: ["10.0.0.0/8", "::1"] */
+    OPT_SOURCES, /* auth.sources: {"<source>": {"key_env": "VAR"}} */
 };
 
 struct option {

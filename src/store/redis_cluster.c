@@ -60,7 +60,7 @@ struct lt_redis_cluster {
     bool ready;
     bool refreshing;
     bool refresh_wanted;
-    int64_t refreshed_ms; /* monotonic: the last refresh sent */
+    int64_t refreshed_ms;  /* monotonic: the last refresh sent */
     unsigned refresh_next; /* round robin over nodes */
     struct event *ev_tick;
     struct event *ev_refresh;
@@ -669,15 +669,17 @@ static void on_wait_reply(struct lt_redis_conn *conn, redisReply *r, int err, vo
      * down every WAIT of its master fails (its streams' batches wait, safe
      * in the spool; README "Redis Cluster"). */
     if (rc && rc != LT_ECLOSED && n->wait_failures++ % 100 == 0)
-        lt_warn(MOD, "WAIT on %s:%d: %s (%u in a row); its batches are kept and sent again until "
-                "a replica has them", n->host, n->port,
+        lt_warn(MOD,
+                "WAIT on %s:%d: %s (%u in a row); its batches are kept and sent again until "
+                "a replica has them",
+                n->host, n->port,
                 r && r->type == REDIS_REPLY_ERROR ? r->str
                 : rc == LT_ETIMEDOUT              ? "no replica confirmed in time"
                                                   : "no reply",
                 n->wait_failures);
     if (rc == 0 && n->wait_failures) {
-        lt_info(MOD, "WAIT on %s:%d: a replica confirms again after %u failures", n->host,
-                n->port, n->wait_failures);
+        lt_info(MOD, "WAIT on %s:%d: a replica confirms again after %u failures", n->host, n->port,
+                n->wait_failures);
         n->wait_failures = 0;
     }
     if (rc)

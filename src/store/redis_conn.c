@@ -133,7 +133,6 @@ static void set_state(struct lt_redis_conn *conn, enum lt_redis_state state)
         conn->opts.on_state(conn, state, conn->opts.arg);
 }
 
-
 /* ---- the command FIFO ------------------------------------------------ */
 
 static void fifo_push(struct lt_redis_conn *conn, struct cmd *c)
@@ -808,8 +807,8 @@ static int send_asking(struct lt_redis_conn *conn)
     return rc;
 }
 
-int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb,
-                               void *arg, const char *cmd, size_t len)
+int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb, void *arg,
+                               const char *cmd, size_t len)
 {
     int rc = check_ready(conn);
     if (rc < 0)

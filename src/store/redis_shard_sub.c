@@ -71,7 +71,6 @@ static void set_state(struct lt_redis_ssub *s, enum lt_redis_state state)
         s->opts.on_state(s, state, s->opts.arg);
 }
 
-
 static struct chan *find_chan(struct lt_redis_ssub *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->n_chans; i++)
@@ -157,8 +156,8 @@ void lt_redis_ssub_expect(struct lt_redis_ssub *s, int kind, const char *channel
 }
 
 /* Writes a command (argv) and records what its reply will answer. */
-static void send_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *channel,
-                     size_t len, int argc, const char **argv, const size_t *lens)
+static void send_cmd(struct lt_redis_ssub *s, enum sent_kind kind, const char *channel, size_t len,
+                     int argc, const char **argv, const size_t *lens)
 {
     char *buf = NULL;
     int n = redisFormatCommandArgv(&buf, argc, argv, lens);
@@ -243,7 +242,8 @@ static int dispatch_array(struct lt_redis_ssub *s, const redisReply *r)
     }
     if (word_is(kind, "sunsubscribe")) {
         struct sent *q = s->head;
-        if (q && q->kind == SENT_UNSUB && q->len == ch->len && !memcmp(q->channel, ch->str, q->len)) {
+        if (q && q->kind == SENT_UNSUB && q->len == ch->len &&
+            !memcmp(q->channel, ch->str, q->len)) {
             lt_free(sent_pop(s)); /* ours */
             return 0;
         }

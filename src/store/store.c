@@ -132,8 +132,7 @@ static void on_health(evutil_socket_t fd, short what, void *arg)
         lt_warn("store", "subscriber connection did not hear its own probe; reconnecting it");
         lt_redis_conn_reset(store->pubsub);
         store->liveness_sent_ms = 0;
-    } else if (!store->liveness_sent_ms && lt_store_ready(store) &&
-               lt_store_control_ready(store) &&
+    } else if (!store->liveness_sent_ms && lt_store_ready(store) && lt_store_control_ready(store) &&
                store_command(store, NULL, NULL, NULL, "PUBLISH %s %lld", store->liveness_channel,
                              (long long)now) == 0) {
         store->liveness_sent_ms = now;

@@ -78,10 +78,10 @@ static void on_index_removed(struct lt_redis_conn *conn, redisReply *r, int err,
 static void delete_indexes(struct delete_call *call)
 {
     struct lt_store *store = call->store;
-    char series_key[128]; /* store_series_key */
+    char series_key[128];   /* store_series_key */
     call->index_writes = 1; /* held until both are sent */
-    if (store_command(store, LT_STREAM_INDEX, on_index_removed, call, "ZREM %s %s",
-                      LT_STREAM_INDEX, call->stream) == 0)
+    if (store_command(store, LT_STREAM_INDEX, on_index_removed, call, "ZREM %s %s", LT_STREAM_INDEX,
+                      call->stream) == 0)
         call->index_writes++;
     else
         call->index_err = LT_EAGAIN;
@@ -151,8 +151,8 @@ static int send_slice(struct delete_call *call)
     store_argv_add_str(&av, call->cursor);
     store_argv_add_int(&av, LT_DELETE_SLICE);
     store_argv_finish(&av);
-    int rc = store_eval(store, store->delete_stream, n_keys, av.argc, av.argv, av.lens,
-                           on_slice, call);
+    int rc =
+        store_eval(store, store->delete_stream, n_keys, av.argc, av.argv, av.lens, on_slice, call);
     store_argv_free(&av);
     return rc;
 }

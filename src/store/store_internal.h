@@ -107,8 +107,8 @@ int store_publish_control(struct lt_store *store, const char *word, const char *
 int store_command(struct lt_store *store, const char *route_key, lt_redis_cb *cb, void *arg,
                   const char *fmt, ...);
 /* lt_redis_eval, routed by the first key. */
-int store_eval(struct lt_store *store, const struct lt_redis_script *script, int numkeys,
-               int argc, const char **argv, const size_t *lens, lt_redis_cb *cb, void *arg);
+int store_eval(struct lt_store *store, const struct lt_redis_script *script, int numkeys, int argc,
+               const char **argv, const size_t *lens, lt_redis_cb *cb, void *arg);
 /* cb(arg, 0) once what conn wrote is safe from a failover (a replica has
  * it: WAIT); at once on one Redis. Else an LT_E* code: send it again. */
 void store_confirm_replicated(struct lt_store *store, struct lt_redis_conn *conn,

@@ -197,8 +197,8 @@ static void list_fetch(struct list_call *call)
         snprintf(max, sizeof max, "+inf");
     /* Fetch extra members to step over same-score ties the cursor covers. */
     int rc = store_command(call->store, call->index_key, on_list_index, call,
-                              "ZREVRANGEBYSCORE %s %s -inf WITHSCORES LIMIT 0 %d", call->index_key,
-                              max, call->limit + 1 + 64);
+                           "ZREVRANGEBYSCORE %s %s -inf WITHSCORES LIMIT 0 %d", call->index_key,
+                           max, call->limit + 1 + 64);
     if (rc != 0)
         list_finish(call, rc);
 }
@@ -336,8 +336,8 @@ static int series_read_streams(struct series_call *call)
     lens[nkeys + 1] = strlen(call->series);
     argv[nkeys + 1] = call->series;
     /* lt_redis_eval copies argv: the buffers can go at once. */
-    int rc = store_eval(call->store, call->store->series, (int)nkeys, (int)nkeys + 2, argv,
-                           lens, on_series_reads, call);
+    int rc = store_eval(call->store, call->store->series, (int)nkeys, (int)nkeys + 2, argv, lens,
+                        on_series_reads, call);
     lt_free(keys);
     lt_free(argv);
     lt_free(lens);

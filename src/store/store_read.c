@@ -280,8 +280,8 @@ int lt_store_get_timeseries(struct lt_store *store, const char *stream,
     call->arg = arg;
     call->plan = *plan;
     call->n_counters = counters->n;
-    int rc = store_eval(store, store->timeseries, 2, av.argc, av.argv, av.lens,
-                           on_timeseries_reply, call);
+    int rc = store_eval(store, store->timeseries, 2, av.argc, av.argv, av.lens, on_timeseries_reply,
+                        call);
     store_argv_free(&av);
     if (rc != 0)
         lt_free(call);

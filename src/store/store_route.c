@@ -23,8 +23,8 @@ int store_command(struct lt_store *store, const char *route_key, lt_redis_cb *cb
     return rc;
 }
 
-int store_eval(struct lt_store *store, const struct lt_redis_script *script, int numkeys,
-               int argc, const char **argv, const size_t *lens, lt_redis_cb *cb, void *arg)
+int store_eval(struct lt_store *store, const struct lt_redis_script *script, int numkeys, int argc,
+               const char **argv, const size_t *lens, lt_redis_cb *cb, void *arg)
 {
     if (store->cluster)
         return lt_redis_cluster_eval(store->cluster, script, numkeys, argc, argv, lens, cb, arg);

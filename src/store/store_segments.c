@@ -60,8 +60,8 @@ int lt_store_start_segment(struct lt_store *store, const char *stream, const cha
     struct segment_call *call = lt_malloc(sizeof *call);
     call->cb = cb;
     call->arg = arg;
-    int rc = store_eval(store, store->segment, 3, av.argc, av.argv, av.lens,
-                           on_segment_reply, call);
+    int rc =
+        store_eval(store, store->segment, 3, av.argc, av.argv, av.lens, on_segment_reply, call);
     store_argv_free(&av);
     if (rc != 0)
         lt_free(call);

@@ -77,8 +77,7 @@ int lt_store_put_reported(struct lt_store *store, const char *stream, const char
     call->arg = arg;
     call->views = views;
     call->likes = likes;
-    int rc =
-        store_eval(store, store->put_reported, 4, 10, argv, lens, on_put_reported, call);
+    int rc = store_eval(store, store->put_reported, 4, 10, argv, lens, on_put_reported, call);
     if (rc != 0)
         lt_free(call);
     return rc;
@@ -147,7 +146,7 @@ int lt_store_get_reports(struct lt_store *store, const char *stream, int64_t fro
     call->cb = cb;
     call->arg = arg;
     int rc = store_command(store, key, on_reports, call, "ZRANGEBYSCORE %s %lld %lld", key,
-                              (long long)from_ms, (long long)to_ms);
+                           (long long)from_ms, (long long)to_ms);
     if (rc != 0)
         lt_free(call);
     return rc;

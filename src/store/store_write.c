@@ -112,8 +112,7 @@ int lt_store_apply_batch(struct lt_store *store, const struct lt_batch *b, lt_st
     call->store = store;
     call->cb = cb;
     call->arg = arg;
-    int rc = store_eval(store, store->apply, 5, av.argc, av.argv, av.lens, on_batch_reply,
-                           call);
+    int rc = store_eval(store, store->apply, 5, av.argc, av.argv, av.lens, on_batch_reply, call);
     store_argv_free(&av);
     if (rc != 0) {
         lt_free(call);

@@ -43,8 +43,8 @@ struct evbuffer;
     X(redis_pubsub_connected, gauge, "1 while the subscriber connection to Redis is up")           \
     X(cluster_map_refreshes_total, counter, "Redis Cluster slot maps asked for (CLUSTER SHARDS)")  \
     X(cluster_map_changes_total, counter, "Redis Cluster slot maps taken that moved a slot")       \
-    X(cluster_moved_total, counter, "Redis Cluster MOVED redirections followed")                  \
-    X(cluster_ask_total, counter, "Redis Cluster ASK redirections followed")                      \
+    X(cluster_moved_total, counter, "Redis Cluster MOVED redirections followed")                   \
+    X(cluster_ask_total, counter, "Redis Cluster ASK redirections followed")                       \
     X(cluster_retries_total, counter, "commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING")  \
     X(cluster_wait_failed_total, counter, "WAITs no replica confirmed: their batches are resent")  \
     X(backlog_entries, gauge, "view entries waiting for Redis")                                    \

@@ -95,8 +95,8 @@ int lt_redis_eval(struct lt_redis_conn *conn, const struct lt_redis_script *scri
  * (redisFormatCommand's output), copied. asking: ASKING is sent first, on
  * the same link (an ASK redirection). Same return and callback rules as
  * lt_redis_command_argv; LT_EINVAL when len is 0. */
-int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb,
-                               void *arg, const char *cmd, size_t len);
+int lt_redis_command_formatted(struct lt_redis_conn *conn, bool asking, lt_redis_cb *cb, void *arg,
+                               const char *cmd, size_t len);
 /* lt_redis_eval after an ASK redirection: ASKING, then EVAL with the source
  * (an EVALSHA answered NOSCRIPT would be sent again without ASKING). */
 int lt_redis_eval_asking(struct lt_redis_conn *conn, const struct lt_redis_script *script,
