@@ -20,8 +20,9 @@ Scenarios (one Redis unless said):
   redis            redis-benchmark SET (pipelined): what one Redis master takes here
   cluster          3 masters + 3 replicas, three instances (1 worker each):
                    HTTP ingest (one wrk per instance, summed) vs nginx 204, Redis
-                   commands per 1,000 events (summed over the masters), fan-out of
-                   20,000 (--quick: 2,000) spread over the instances, start-up
+                   commands per 1,000 events (summed over the masters), WebSocket
+                   like ingest (one instance), fan-out of 20,000 (--quick: 2,000)
+                   spread over the instances and its idle memory, start-up
 
 Every process it starts is stopped by its PID (also on Ctrl-C); loopback
 only; the generators' CPU is printed too (they share the two cores).
@@ -423,6 +424,14 @@ def main():
                 "nginx `return 204` (one server)", pct(rps, hb["nginx"]))
             row("cluster: Redis commands per 1,000 events", fmt(cmds * 1000 / max(acc, 1), "", 2),
                 fmt(hb["per_1000"], "", 2), "one Redis (above)")
+            log("-- cluster ws like ingest")
+            lt_c = inst[0]
+            c_ws = ws_ingest(lt_c.port, "/v1/streams/clwsin/ws", secs, lt_c.pids,
+                             lambda: lt_c.metric("likes_accepted_total"))
+            row("cluster: WebSocket like ingest (one instance), messages/s", fmt(c_ws[0]),
+                fmt(ours[0]), "one Redis, 2 workers (above)", pct(c_ws[0], ours[0]))
+            row("cluster: WebSocket like ingest, server CPU per message",
+                fmt(c_ws[1], " µs", 2), fmt(ours[1], " µs", 2), "one Redis (above)")
             n = 20000 // scale
             log("-- cluster fan-out %d" % n)
             a = fanout(wsbench, inst[0].port, [p for i in inst for p in i.pids], n, "livetally",
@@ -435,6 +444,9 @@ def main():
             row("cluster: fan-out %s, server CPU per pushed frame" % fmt(n),
                 fmt(a["server_cpu_us_per_frame"], " µs", 2),
                 fmt(s.get("server_cpu_us_per_frame"), " µs", 2), "one instance, one Redis")
+            row("cluster: idle memory per WebSocket (%s over 3 instances)" % fmt(n),
+                fmt(a["server_rss_per_idle_conn_bytes"], " B"),
+                fmt(s.get("server_rss_per_idle_conn_bytes"), " B"), "one instance, one Redis")
             st = Livetally(binary, work, "clstart", {"cluster": [seeds[0]]}, workers=1)
             row("cluster: start-up of an instance", fmt(st.startup_ms, " ms", 1),
                 fmt(lt_start, " ms", 1), "one Redis (above)")
