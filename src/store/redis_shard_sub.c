@@ -19,11 +19,21 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
 #define MOD "redis"
+
+/* What a node may send on this connection: pushes and confirmations are
+ * arrays of 3 (a pong of 2), payloads are totals messages. Anything past
+ * these bounds is not this protocol, and hiredis 0.14's reader has no
+ * limits of its own: it would allocate a pointer for every element an
+ * array header announces (`*666666663` is 5 GB) before any arrives, and
+ * buffer a bulk string of any announced length. */
+#define SSUB_MAX_ELEMENTS 16
+#define SSUB_MAX_PENDING_BYTES (1u << 20)
 
 /* A recorded channel. */
 struct chan {
@@ -107,6 +117,50 @@ static struct sent *sent_pop(struct lt_redis_ssub *s)
     return q;
 }
 
+/* ---- the reply reader ------------------------------------------------------ */
+
+static redisReplyObjectFunctions bounded_fn;
+static void *(*default_create_array)(const redisReadTask *, int);
+
+/* An array header past the bound makes the reader fail (as out of memory,
+ * hiredis' one way to refuse), so the link is dropped. */
+static void *create_array_bounded(const redisReadTask *task, int elements)
+{
+    if (elements > SSUB_MAX_ELEMENTS)
+        return NULL;
+    return default_create_array(task, elements);
+}
+
+/* hiredis' own reply objects (freeReplyObject frees them) with the array
+ * bound above: its default functions are not exported, so they are taken
+ * from a reader made the default way. */
+static redisReader *reader_checked(redisReader *r)
+{
+    if (!r) {
+        fprintf(stderr, "livetally: out of memory creating a Redis reply reader\n");
+        abort();
+    }
+    return r;
+}
+
+static redisReader *reader_new(void)
+{
+    if (!default_create_array) {
+        redisReader *r = reader_checked(redisReaderCreate());
+        bounded_fn = *r->fn;
+        default_create_array = bounded_fn.createArray;
+        bounded_fn.createArray = create_array_bounded;
+        redisReaderFree(r);
+    }
+    return reader_checked(redisReaderCreateWithFunctions(&bounded_fn));
+}
+
+/* Bytes fed and not yet a whole reply. */
+static size_t reader_pending(const redisReader *r)
+{
+    return r->len - r->pos;
+}
+
 /* ---- the link --------------------------------------------------------------- */
 
 static void drop(struct lt_redis_ssub *s, const char *why)
@@ -117,7 +171,7 @@ static void drop(struct lt_redis_ssub *s, const char *why)
         s->bev = NULL;
     }
     redisReaderFree(s->reader);
-    s->reader = redisReaderCreate();
+    s->reader = reader_new();
     sent_clear(s);
     for (size_t i = 0; i < s->n_chans; i++)
         s->chans[i].confirmed = false;
@@ -326,8 +380,13 @@ int lt_redis_ssub_feed(struct lt_redis_ssub *s, const char *bytes, size_t len)
             drop(s, why);
             return 1;
         }
-        if (!reply)
+        if (!reply) {
+            if (reader_pending(s->reader) > SSUB_MAX_PENDING_BYTES) {
+                drop(s, "a reply larger than any the sharded subscriber protocol has");
+                return 1;
+            }
             return 0; /* needs more bytes */
+        }
         int rc = lt_redis_ssub_dispatch(s, reply);
         freeReplyObject(reply);
         if (rc < 0) {
@@ -495,7 +554,7 @@ struct lt_redis_ssub *lt_redis_ssub_new(struct event_base *base,
         s->opts.connect_timeout_ms = 1000;
     lt_redis_retry_init(&s->retry, s->name, s->host, s->opts.port, opts->backoff_min_ms,
                         opts->backoff_max_ms, (uintptr_t)s);
-    s->reader = redisReaderCreate();
+    s->reader = reader_new();
     s->state = LT_REDIS_CONNECTING;
     s->ev_retry = evtimer_new(base, on_retry, s);
     s->ev_connect_to = evtimer_new(base, on_connect_timeout, s);
