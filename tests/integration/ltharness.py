@@ -67,14 +67,23 @@ def deep_merge(base, over):
 
 
 def pid_alive(pid):
-    """Is pid a live (not zombie) process?"""
+    """Is any thread of process pid still live (not a zombie)? A process's
+    main thread shows Z as soon as it exits while its other threads (the
+    spool's fsync thread, which may sit in fsync) still run and still hold
+    its files, and with them the spool's flock."""
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
+        tasks = os.listdir("/proc/%d/task" % pid)
     except OSError:
         return False
-    state = stat[stat.rindex(")") + 2:].split()[0]
-    return state not in ("Z", "X")
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        if stat[stat.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def children_of(pid):
