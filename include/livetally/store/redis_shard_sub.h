@@ -24,9 +24,11 @@
  *    error ("MOVED 1234 10.0.0.2:7002": the slot is elsewhere).
  *  - PING every ping_interval_ms (allowed in subscriber mode); a reply that
  *    does not come within command_timeout_ms, a reply that does not parse
- *    or has an unexpected shape, EOF or an I/O error drop the connection
- *    (logged) and reconnect with back-off (redis_retry.h). Nothing is
- *    written while not connected.
+ *    or has an unexpected shape, one past this protocol's bounds (an array
+ *    of more than 16 elements, more than 1 MiB without a whole reply:
+ *    hiredis 0.14's reader has no limits of its own), EOF or an I/O error
+ *    drop the connection (logged) and reconnect with back-off
+ *    (redis_retry.h). Nothing is written while not connected.
  *  - Callbacks run on the loop, never inside the calls below; the owner
  *    may call lt_redis_ssub_free from inside a callback (deferred). */
 #ifndef LIVETALLY_STORE_REDIS_SHARD_SUB_H
