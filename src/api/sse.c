@@ -31,6 +31,12 @@
 #define LT_SSE_RETRY_MS 3000
 /* Output pending past this drops the subscriber. */
 #define LT_SSE_MAX_PENDING (256 * 1024)
+/* The socket's kernel send buffer (Linux doubles it: 32 KiB). Left to
+ * autotuning it grows to megabytes (tcp_wmem), which a reader that stalls
+ * would hold for minutes of pushes before its own queue reached the limit
+ * above; an event stream carries one stream's totals, a few hundred bytes
+ * at most every push_interval_ms, so this is ample for one that reads. */
+#define LT_SSE_SNDBUF (16 * 1024)
 
 struct sse_client {
     struct sse_client *prev, *next;
@@ -281,6 +287,8 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     }
     lt_free(t.leftover); /* an event stream's client has nothing more to say */
     int fd = t.fd;
+    int sndbuf = LT_SSE_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf); /* a hint: fine if refused */
     struct sse_client *c = lt_calloc(1, sizeof *c);
     c->srv = srv;
     c->http = t.srv;

@@ -6,12 +6,10 @@ event over HTTP and WebSocket (events_rejected_total their sum), the Redis
 connection gauges across an outage, and log_format json: every line of a
 server's stderr one JSON object, also after a SIGHUP switches the format.
 
-Not here: sse_dropped_slow_total. A reader that never reads is dropped once
-256 KB wait in the server's own queue, but on loopback the kernel's send
-buffer of that socket autotunes to about 4 MB first, and pushes come at most
-every push_interval_ms (10 ms) with about 300 bytes each: minutes of pushes
-per drop. Its WebSocket twin (ws_dropped_slow_total, test_fanout.py) piles
-up pongs instead, which a client can make as fast as it likes."""
+Also sse_dropped_slow_total: an event stream's reader that never reads is
+dropped once 256 KB wait in the server's own queue, past a kernel send
+buffer the server bounds (sse.c), from pushes at most every push_interval_ms.
+Its WebSocket twin (ws_dropped_slow_total) is in test_fanout.py."""
 
 import json
 import re
@@ -343,3 +341,45 @@ def test_start_up_failure_logged_as_json(lt, redis):
     recs = json_records(srv.stderr_text())
     errors = [o for o in recs if o["level"] == "error" and o["proc"] == "master"]
     assert errors and str(port) in errors[0]["msg"], recs
+
+
+def test_sse_reader_that_never_reads_is_dropped_and_counted(lt, redis):
+    """sse_dropped_slow_total: an SSE client that never reads (with a small
+    receive buffer of its own) is dropped once 256 KB of pushes wait in the
+    server's queue past the socket's bounded send buffer; the drop is logged
+    with its reason and counted, every like is counted, and another reader
+    gets the stream at once."""
+    srv = lt({"push_interval_ms": 10, "flush_interval_ms": 5,
+              "likes.per_client_rate_per_second": 1000000,
+              "likes.per_client_burst": 10000000})
+    stream = "obs-sse-slow"
+    assert srv.post_events(stream, [{"type": "like", "viewer": "viewer-first"}]).status == 202
+    srv.wait_totals(stream, {"likes": 1}, settle=0)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.settimeout(5.0)
+    slow.connect((srv.host, srv.port))
+    slow.sendall(h.build_request("GET", "/v1/streams/%s/live" % stream,
+                                 headers=[("Accept", "text/event-stream")]))
+    try:
+        # Every request changes the totals, so every batch (flush_interval_ms,
+        # as fast as Redis answers) brings a push of a few hundred bytes that
+        # the slow reader never takes: about 300 KB in some 20 s.
+        i = 0
+        t0 = time.monotonic()
+        deadline = t0 + 120.0
+        while time.monotonic() < deadline and h.metric(srv, "livetally_sse_dropped_slow_total") == 0:
+            events = [{"type": "like", "viewer": "viewer-%d-%d" % (i, k)} for k in range(10)]
+            r = srv.post_events(stream, events)
+            assert r.status == 202 and r.json()["accepted"] == 10, r
+            i += 1
+        assert h.metric(srv, "livetally_sse_dropped_slow_total") == 1, \
+            "a reader that never read was not dropped in 120 s (%d requests)" % i
+    finally:
+        slow.close()
+    assert "output pending (a reader too slow)" in srv.stderr_text()
+    assert h.metric(srv, "livetally_sse_connections_open") == 0
+    # Every like counted; another reader gets the totals at once.
+    srv.wait_totals(stream, {"likes": 1 + 10 * i}, settle=0)
+    with h.sse_connect(srv, "/v1/streams/%s/live" % stream) as ok:
+        assert ok.next_event()["data"]["likes"] == 1 + 10 * i
