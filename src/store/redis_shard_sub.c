@@ -131,9 +131,6 @@ static void *create_array_bounded(const redisReadTask *task, int elements)
     return default_create_array(task, elements);
 }
 
-/* hiredis' own reply objects (freeReplyObject frees them) with the array
- * bound above: its default functions are not exported, so they are taken
- * from a reader made the default way. */
 static redisReader *reader_checked(redisReader *r)
 {
     if (!r) {
@@ -143,6 +140,9 @@ static redisReader *reader_checked(redisReader *r)
     return r;
 }
 
+/* hiredis' own reply objects (freeReplyObject frees them) with the array
+ * bound above: its default functions are not exported, so they are taken
+ * from a reader made the default way. */
 static redisReader *reader_new(void)
 {
     if (!default_create_array) {
