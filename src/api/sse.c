@@ -29,7 +29,8 @@
 #define LT_SSE_KEEPALIVE_MS 15000
 /* The browser's reconnect delay, sent as `retry:`. */
 #define LT_SSE_RETRY_MS 3000
-/* Output pending past this drops the subscriber. */
+/* Output pending past this (and past the response head, which echoes an
+ * Origin as long as limits.max_header_bytes allows) drops the subscriber. */
 #define LT_SSE_MAX_PENDING (256 * 1024)
 /* The socket's kernel send buffer (Linux doubles it: 32 KiB). Left to
  * autotuning it grows to megabytes (tcp_wmem), which a reader that stalls
@@ -48,6 +49,7 @@ struct sse_client {
     struct lt_outq out;
     struct lt_hub_sub *sub;
     int64_t last_tx_ms;
+    size_t head_len; /* allowed to wait on top of LT_SSE_MAX_PENDING */
     bool end_when_flushed; /* the stream was deleted: close once written */
     /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
@@ -87,7 +89,7 @@ static bool after_send(struct sse_client *c, int rc)
     }
     c->last_tx_ms = lt_mono_ms();
     if (rc == 1) {
-        if (lt_outq_pending(&c->out) > LT_SSE_MAX_PENDING) {
+        if (lt_outq_pending(&c->out) > LT_SSE_MAX_PENDING + c->head_len) {
             const char *outer = lt_log_request();
             lt_log_set_request(c->request_id);
             lt_warn("sse", "dropping %s: %zu bytes of output pending (a reader too slow)",
@@ -295,6 +297,7 @@ void lt_sse_open(struct lt_sse_server *srv, struct lt_request *req, const char *
     c->fd = fd;
     memcpy(c->peer, t.peer, sizeof c->peer);
     memcpy(c->request_id, t.request_id, sizeof c->request_id);
+    c->head_len = head.len;
     c->ev_read = event_new(srv->app->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(srv->app->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     LT_LIST_PUSH(srv->clients, c);
