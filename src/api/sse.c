@@ -49,7 +49,7 @@ struct sse_client {
     struct lt_outq out;
     struct lt_hub_sub *sub;
     int64_t last_tx_ms;
-    size_t head_len; /* allowed to wait on top of LT_SSE_MAX_PENDING */
+    size_t head_len;       /* allowed to wait on top of LT_SSE_MAX_PENDING */
     bool end_when_flushed; /* the stream was deleted: close once written */
     /* INET6_ADDRSTRLEN: a peer or X-Forwarded-For address from inet_ntop/inet_pton */
     char peer[46];
