@@ -841,6 +841,19 @@ class LivetallyServer:
         self.remember_workers()
         os.kill(self.proc.pid, sig)
 
+    def kill_group(self, timeout=10.0):
+        """SIGKILLs the master and its workers (one process group) and waits
+        until every one is gone, its last thread too: a worker's files, and
+        with them the spool's flock, outlive the master's exit for a moment
+        (under ASan, long enough for a restart to find the spool locked).
+        Returns the master's exit status (-SIGKILL)."""
+        self.remember_workers()
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        rc = self.wait_exit(timeout)
+        wait_until(lambda: not any(pid_alive(p) for p in self.known_workers), timeout,
+                   desc="the killed workers gone")
+        return rc
+
     def wait_exit(self, timeout):
         try:
             self.returncode = self.proc.wait(timeout=timeout)

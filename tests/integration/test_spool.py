@@ -158,10 +158,8 @@ def test_process_group_sigkill_then_start_replays(lt):
     srv = lt(h.deep_merge(BUDGETS, {"workers": 2}), check_exit=False)
     load = Load(srv, "pg1", threads=4).start()
     time.sleep(1.5)
-    srv.remember_workers()
-    os.killpg(srv.pid, signal.SIGKILL)
+    srv.kill_group()
     load.stop()
-    srv.wait_exit(5)
     orphans = {os.path.basename(f).split(".")[0] for f in spool_files(srv)}
     assert len(orphans) == 2, orphans
     srv.returncode = None
@@ -271,10 +269,8 @@ def test_rotation_trims_and_replay_stays_exact(lt):
     segments = [int(os.path.basename(f).split(".")[1]) for f in files]
     assert max(segments) >= 3, files            # it rotated...
     assert len(files) <= 2, files               # ...and deleted the older ones
-    srv.remember_workers()
-    os.killpg(srv.pid, signal.SIGKILL)
+    srv.kill_group()
     load.stop()
-    srv.wait_exit(5)
     srv.returncode = None
     srv.start()
     check_bounds(load, settled_likes(srv, "rot1", load.accepted))
@@ -303,9 +299,7 @@ def test_torn_last_record_stops_replay(lt):
     for n in (2, 3, 4, 5, 6, 7):
         assert srv.post_events("torn1", {"type": "like", "n": n}).status == 202
         sent += n
-    srv.remember_workers()
-    os.killpg(srv.pid, signal.SIGKILL)
-    srv.wait_exit(5)
+    srv.kill_group()
     (path,) = spool_files(srv)
     with open(path, "rb") as f:
         data = f.read()
@@ -352,9 +346,7 @@ def test_replay_drops_a_counter_the_new_config_lacks(lt):
     time.sleep(0.5)  # the first batch (sent at once) is acknowledged
     r = srv.post_events("ctr1", [{"type": "shares", "n": 4}, {"type": "like", "n": 2}])
     assert r.status == 202 and r.json()["accepted"] == 2, r
-    srv.remember_workers()
-    os.killpg(srv.pid, signal.SIGKILL)
-    srv.wait_exit(5)
+    srv.kill_group()
     srv.config["counters"] = []
     srv.returncode = None
     srv.start()
