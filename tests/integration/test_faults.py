@@ -241,11 +241,8 @@ def test_process_group_sigkill_restart(lt, redis, fsync):
     process (fsync only matters for power loss)."""
     def fault(case):
         srv = case.srv
-        srv.remember_workers()
-        os.killpg(srv.pid, signal.SIGKILL)  # master and workers: one process group
-        assert srv.wait_exit(10) == -signal.SIGKILL
-        h.wait_until(lambda: not any(h.pid_alive(p) for p in srv.known_workers), 5.0,
-                     desc="workers gone with the group")
+        # master and workers (one process group), every worker gone too
+        assert srv.kill_group() == -signal.SIGKILL
         case.srv = case.start_server()  # the same spool dir: replays what they left
     Case(lt, "fault-group-kill-" + fsync, overrides={"spool": {"fsync": fsync}}).run(fault)
 
