@@ -29,6 +29,12 @@ struct lt_hub_sub {
     void *owner;
     bool counts_online;
     int64_t sent_seq; /* highest seq handed to this subscriber */
+    /* Its first totals are out (or it resumed: after_seq). A status notice
+     * heard before that is held, the newest only, and follows them: the
+     * totals come first, as the contract says. */
+    bool greeted;
+    bool notice_held;
+    enum lt_stream_status held_status;
 };
 
 struct hub_stream {
@@ -123,6 +129,18 @@ static void stream_free(struct hub_stream *st)
 
 static void stream_release(struct hub_stream *st);
 
+/* sub's first totals were just delivered: a notice held until then follows. */
+static void greet(struct hub_stream *st, struct lt_hub_sub *sub)
+{
+    sub->greeted = true;
+    if (!sub->notice_held)
+        return;
+    sub->notice_held = false;
+    struct lt_shared *msg = sub->kind->encode_notice(st->id, sub->held_status);
+    sub->kind->deliver(sub->owner, msg);
+    lt_shared_unref(msg);
+}
+
 /* Encodes the newest totals once per kind and hands them to every
  * subscriber that has not seen that seq. A paced push is a new seq (it
  * sets the pace); an unpaced one only catches newcomers up. */
@@ -153,7 +171,13 @@ static void push(struct hub_stream *st, bool paced)
                 n_kinds++;
             }
             sub->sent_seq = st->latest_seq;
+            /* deliver may drop a slow subscriber (sub is freed): the count
+             * says so. Only sub itself can go. */
+            bool first = !sub->greeted;
+            size_t before = st->n_subs;
             sub->kind->deliver(sub->owner, msgs[k]);
+            if (first && st->n_subs == before)
+                greet(st, sub);
         }
         sub = next;
     }
@@ -338,6 +362,7 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
     sub->owner = owner;
     sub->counts_online = counts_online;
     sub->sent_seq = after_seq;
+    sub->greeted = after_seq >= 0; /* resumed: it had totals before */
     LT_LIST_PUSH(st->subs, sub);
     st->n_subs++;
     hub->n_subs++;
@@ -415,6 +440,12 @@ void lt_hub_stream_status(struct lt_hub *hub, const char *stream, enum lt_stream
         struct lt_hub_sub *next = sub->next;
         const struct lt_push_kind *kind = sub->kind;
         if (!kind->encode_notice) {
+            sub = next;
+            continue;
+        }
+        if (!sub->greeted && status != LT_STATUS_NONE) {
+            sub->notice_held = true;
+            sub->held_status = status;
             sub = next;
             continue;
         }

@@ -12,7 +12,8 @@
  *
  * A stream's status changes and its deletion (heard on the store's control
  * channel) reach its subscribers as notices (lt_hub_stream_status); a
- * deletion ends their subscriptions.
+ * deletion ends their subscriptions. A subscriber's first totals come
+ * before any status notice: one heard earlier waits for them.
  *
  * It knows nothing of WebSocket or SSE: a subscriber belongs to a kind
  * (struct lt_push_kind) that encodes a push once per stream per push into

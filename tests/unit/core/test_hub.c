@@ -126,6 +126,7 @@ static const struct lt_push_kind kind_a = {.name = "a", .encode = encode, .deliv
 struct nrec {
     int pushes, notices, ended;
     int last_status;
+    char order[8]; /* the first messages' letters, 'T' or 'N' */
     struct lt_hub *hub;
     struct lt_hub_sub *sub;
 };
@@ -152,6 +153,9 @@ static struct lt_shared *encode_notice_n(const char *stream, enum lt_stream_stat
 static void deliver_n(void *owner, struct lt_shared *msg)
 {
     struct nrec *r = owner;
+    size_t n = (size_t)(r->pushes + r->notices);
+    if (n + 1 < sizeof r->order)
+        r->order[n] = msg->data[0];
     if (msg->data[0] == 'N') {
         r->notices++;
         r->last_status = msg->data[1];
@@ -405,6 +409,42 @@ static void test_status_and_deleted_notices(void **state)
     snapshot_cb(snapshot_arg, 0, NULL); /* the released stream's read returns: freed */
 }
 
+/* A status notice heard before a subscriber's first totals (the stream's
+ * snapshot still out, or its catch-up not yet run) waits for them: totals
+ * come first. The newest held status is the one told; a resumed subscriber
+ * (after_seq) had totals before and is told at once. */
+static void test_notice_before_first_totals_waits_for_them(void **state)
+{
+    (void)state;
+    struct nrec n1 = {0}, n2 = {0}, resumed = {0};
+    n1.hub = n2.hub = resumed.hub = hub;
+    n1.sub = lt_hub_subscribe(hub, "s", &kind_n, &n1, true, -1);
+    resumed.sub = lt_hub_subscribe(hub, "s", &kind_n, &resumed, true, 9);
+    lt_hub_stream_status(hub, "s", LT_STATUS_LIVE);
+    lt_hub_stream_status(hub, "s", LT_STATUS_ENDED);
+    assert_int_equal(n1.notices, 0);
+    assert_int_equal(resumed.notices, 2);
+    answer_snapshot(1);
+    assert_string_equal(n1.order, "TN");
+    assert_int_equal(n1.last_status, LT_STATUS_ENDED);
+    /* A newcomer to a known stream: its catch-up is on the next pass. */
+    n2.sub = lt_hub_subscribe(hub, "s", &kind_n, &n2, true, -1);
+    lt_hub_stream_status(hub, "s", LT_STATUS_LIVE);
+    assert_int_equal(n1.notices, 2); /* greeted: at once */
+    assert_int_equal(n2.notices, 0);
+    run_for(20);
+    assert_string_equal(n2.order, "TN");
+    assert_int_equal(n2.last_status, LT_STATUS_LIVE);
+    /* A deletion ends the subscription whatever came before. */
+    struct nrec n3 = {0};
+    n3.hub = hub;
+    n3.sub = lt_hub_subscribe(hub, "s", &kind_n, &n3, true, -1);
+    lt_hub_stream_status(hub, "s", LT_STATUS_NONE);
+    assert_string_equal(n3.order, "N");
+    assert_int_equal(n3.ended, 1);
+    assert_int_equal(lt_hub_subscribers(hub), 0);
+}
+
 /* push_delay_seconds: one observation per published seq handed out, from
  * the message's ts; none for a snapshot or a newcomer's catch-up. */
 static void test_push_delay_observed(void **state)
@@ -455,6 +495,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resync_takes_a_fresh_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_stream_and_failed_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_deleted_notices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_before_first_totals_waits_for_them, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_push_delay_observed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
