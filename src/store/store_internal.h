@@ -90,6 +90,9 @@ struct lt_store {
     void *control_arg;
     uint64_t control_epoch;
     struct event *health;
+    /* Batches Redis answered with an error (LOADING while it loads its
+     * dataset, OOM, ...) in a row: the first and every 100th are logged. */
+    uint64_t batch_errors;
 };
 
 /* Publishes "<word> <stream>" on the control channel (word: a status name

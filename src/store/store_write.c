@@ -47,10 +47,19 @@ static void on_batch_reply(struct lt_redis_conn *conn, redisReply *r, int err, v
     if (err) {
         call->cb(call->arg, err, NULL);
     } else if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
-        lt_warn("store", "batch: unexpected reply: %s",
-                r && r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        /* Refused (LOADING, OOM, ...) or not understood: the caller keeps
+         * the batch and sends it again, as often as it takes. */
+        if (call->store->batch_errors++ % 100 == 0)
+            lt_warn("store", "batch refused: %s (%llu in a row); kept and sent again",
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "a reply that is not an array",
+                    (unsigned long long)call->store->batch_errors);
         call->cb(call->arg, LT_EPROTO, NULL);
     } else {
+        if (call->store->batch_errors) {
+            lt_info("store", "batches applied again after %llu refused",
+                    (unsigned long long)call->store->batch_errors);
+            call->store->batch_errors = 0;
+        }
         call->res.applied = store_reply_int(r->element[0]) == 1;
         call->res.views_counted = store_reply_int(r->element[1]);
         call->res.stream_seq = store_reply_int(r->element[2]);

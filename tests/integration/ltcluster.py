@@ -109,6 +109,7 @@ class Node:
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                     "--cluster-node-timeout", str(node_timeout_ms),
                     "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                    "--enable-debug-command", "local",
                     "--dir", self.dir, "--logfile", self.log]
             if password:
                 args += ["--requirepass", password, "--masterauth", password]
