@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 # ---------------------------------------------------------------------------
@@ -720,6 +721,59 @@ class RedisServer:
     def flushall(self):
         with self.client() as r:
             r.cmd("FLUSHALL")
+
+
+def reload_slowly(server, prefix, keys=30000, key_load_delay_us=20):
+    """Makes `server` (a RedisServer or an ltcluster.Node: anything with
+    client(timeout=)) answer LOADING for a few seconds, as a Redis does
+    while it loads a large dataset after a restart: a ballast of `keys`
+    keys named prefix:N (on a cluster, give prefix a hash tag of a slot the
+    node serves), then DEBUG RELOAD with the keys loaded key_load_delay_us
+    apart and other clients served between them. A probe client checks that
+    the window is real. The ballast is removed afterwards. Returns (LOADING
+    answers the probe saw, seconds the reload took)."""
+    with server.client(timeout=60) as r:
+        r.cmd("DEBUG", "POPULATE", str(keys), prefix)
+        r.cmd("CONFIG", "SET", "key-load-delay", str(key_load_delay_us))
+        r.cmd("CONFIG", "SET", "loading-process-events-interval-bytes", "4096")
+    done = threading.Event()
+
+    def reload():
+        try:
+            with server.client(timeout=120) as r:
+                r.cmd("DEBUG", "RELOAD")
+        finally:
+            done.set()
+
+    t = threading.Thread(target=reload)
+    started = time.monotonic()
+    t.start()
+    refused = 0
+    try:
+        with server.client(timeout=10) as probe:
+            while not done.is_set():
+                try:
+                    probe.cmd("EVAL", "return 1", "0")
+                except RespError as exc:
+                    assert str(exc).startswith("LOADING"), exc
+                    refused += 1
+                time.sleep(0.02)
+    finally:
+        t.join(120)
+    assert done.is_set(), "DEBUG RELOAD did not end"
+    took = time.monotonic() - started
+    with server.client(timeout=30) as r:
+        r.cmd("CONFIG", "SET", "key-load-delay", "0")
+        cursor = b"0"
+        for _ in range(1000):
+            cursor, found = r.cmd("SCAN", cursor, "MATCH", prefix + ":*", "COUNT", "2000")
+            if found:
+                r.cmd("UNLINK", *found)
+            if cursor == b"0":
+                break
+        else:
+            raise AssertionError("SCAN did not end")
+    return refused, took
 
 
 # ---------------------------------------------------------------------------

@@ -376,51 +376,6 @@ def test_a_master_lost_with_its_replica_behind_loses_no_batch(cluster, instances
                  desc="the old master back as a replica")
 
 
-def _reload_slowly(node, tag):
-    """DEBUG RELOAD of a master holding a ballast of 30,000 keys (in the
-    slot of tag, which it serves) loaded 20 us apart: for a few seconds it
-    answers LOADING to everything but the cluster bus. Returns how many
-    LOADING answers a probe client saw."""
-    with node.client(timeout=60) as r:
-        r.cmd("DEBUG", "POPULATE", "30000", "{%s}ballast" % tag)
-        r.cmd("CONFIG", "SET", "key-load-delay", "20")
-        r.cmd("CONFIG", "SET", "loading-process-events-interval-bytes", "4096")
-    done = threading.Event()
-
-    def reload():
-        try:
-            with node.client(timeout=120) as r:
-                r.cmd("DEBUG", "RELOAD")
-        finally:
-            done.set()
-
-    t = threading.Thread(target=reload)
-    t.start()
-    refused = 0
-    with node.client(timeout=10) as probe:
-        while not done.is_set():
-            try:
-                probe.cmd("EVAL", "return 1", "0")
-            except h.RespError as exc:
-                assert str(exc).startswith("LOADING"), exc
-                refused += 1
-            time.sleep(0.02)
-    t.join(120)
-    with node.client(timeout=30) as r:
-        r.cmd("CONFIG", "SET", "key-load-delay", "0")
-        cursor = b"0"
-        for _ in range(1000):  # the ballast goes: later tests move and restart nodes
-            cursor, keys = r.cmd("SCAN", cursor, "MATCH", "{%s}ballast:*" % tag, "COUNT", "2000")
-            if keys:
-                r.cmd("UNLINK", *keys)
-            if cursor == b"0":
-                break
-        else:
-            raise AssertionError("SCAN did not end")
-        assert not r.cmd("SCAN", "0", "MATCH", "{%s}ballast:*" % tag, "COUNT", "100000")[1]
-    return refused
-
-
 def test_a_master_loading_its_dataset_is_waited_for(cluster, instances):
     """A master that answers LOADING (here DEBUG RELOAD; in life a restart
     with a large dataset) is retried with back-off, and batches that ran
@@ -429,7 +384,8 @@ def test_a_master_loading_its_dataset_is_waited_for(cluster, instances):
     stream = cluster.streams_on(victim, 1, prefix="ld")[0]
     retries = sum(h.metric(srv, "livetally_cluster_retries_total") for srv in instances)
     refused, accepted, unanswered, tot = _under_load(
-        cluster, instances, stream, "ld", lambda: _reload_slowly(cluster.node(victim), stream))
+        cluster, instances, stream, "ld",
+        lambda: h.reload_slowly(cluster.node(victim), "{%s}ballast" % stream)[0])
     assert refused > 0, "the master never answered LOADING: the test tested nothing"
     assert sum(h.metric(srv, "livetally_cluster_retries_total") for srv in instances) > retries
     print("master %d loading: %d LOADING answers to a probe; accepted %r unanswered %r totals "
