@@ -147,8 +147,10 @@ class Node:
         if not self.alive():
             raise AssertionError("redis-server on %d exited with %s:\n%s"
                                  % (self.port, self.proc.returncode, h.tail(self.log)))
-        try:
-            return self.cmd("PING") == "PONG"
+        try:  # this node, not another process that took the port first
+            with self.client() as r:
+                return r.cmd("PING") == "PONG" and \
+                    r.info("server").get("process_id") == str(self.proc.pid)
         except (OSError, h.RespError):
             return False
 

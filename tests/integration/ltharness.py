@@ -636,6 +636,10 @@ class Resp:
 # redis-server
 
 
+class PortTaken(Exception):
+    """redis-server could not bind its port: another process took it."""
+
+
 class RedisServer:
     """A throwaway redis-server with an fsync-always AOF in its own dir, so
     that acknowledged writes survive SIGKILL; can be killed and restarted on
@@ -646,6 +650,7 @@ class RedisServer:
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
+        self.port_picked = not port  # another may be picked if a stranger takes it first
         self.host = "127.0.0.1"
         self.proc = None
         # redis-server appends to its log file across restarts; stdout and
@@ -659,6 +664,20 @@ class RedisServer:
         self.starts = 0
 
     def start(self, timeout=10.0):
+        """Starts redis-server and waits until it answers, checking that it
+        is this one (INFO's process_id): the port was free a moment ago, but
+        another test's process may take it first. Then this server cannot
+        bind; on its first start it moves to another free port."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not (self.port_picked and self.starts == 1) or attempt == 2:
+                    raise
+                self.starts = 0
+                self.port = free_port()
+
+    def _start(self, timeout):
         assert self.proc is None or self.proc.poll() is not None, "redis already running"
         args = [self.binary,
                 "--port", str(self.port), "--bind", "127.0.0.1",
@@ -677,11 +696,15 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
+                log = tail(self.log)
+                if "Address already in use" in "\n".join(log.splitlines()[-5:]):
+                    raise PortTaken(self.port)
                 raise AssertionError("redis-server exited with %s:\n%s"
-                                     % (self.proc.returncode, tail(self.log)))
+                                     % (self.proc.returncode, log))
             try:
                 with self.client(timeout=1.0) as r:
-                    if r.cmd("PING") == "PONG":
+                    if r.cmd("PING") == "PONG" and \
+                            r.info("server").get("process_id") == str(self.proc.pid):
                         return
             except (OSError, RespError):
                 pass

@@ -8,8 +8,9 @@
  *    not covering 0-16383; after CLUSTER ADDSLOTSRANGE 0 16383 both give
  *    one master, this node (its port and CLUSTER MYID; its host "", as a
  *    lone node does not know its address: "the host asked").
- * The server runs on a free port below 55535 (its cluster bus is port +
- * 10000) in a temporary directory, and is killed by PID at the end, on a
+ * The server runs on a free port in 12000-21999 (its cluster bus is port +
+ * 10000), checked to be ours (INFO's process_id), in a temporary
+ * directory, and is killed by PID at the end, on a
  * watchdog alarm, and by the kernel if this program dies (PDEATHSIG).
  *
  * LT_REDIS_SERVER names the redis-server binary (default "redis-server"). */
@@ -73,25 +74,44 @@ static void on_fatal_signal(int sig)
     _exit(sig == SIGALRM ? 2 : 128 + sig);
 }
 
-/* A port free a moment ago, below 55535 so that its bus port exists. */
+static bool port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* A port free a moment ago with its bus port (+10000), both in 12000-31999:
+ * below the ephemeral range (32768+), where the other tests' servers take
+ * their ports (bound to port 0) and their clients' connections theirs. The
+ * same band as tests/integration/ltcluster.py. */
 static int free_port(void)
 {
-    for (int tries = 0; tries < 200; tries++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof sa;
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-            perror("free_port");
-            exit(1);
-        }
-        close(fd);
-        int port = ntohs(sa.sin_port);
-        if (port < 55535)
+    for (int tries = 0; tries < 5000; tries++) {
+        int port = 12000 + rand() % 10000;
+        if (port_free(port) && port_free(port + 10000))
             return port;
     }
-    /* an ephemeral range wholly above 55535: probe a fixed band instead */
-    return 20000 + (int)(getpid() % 20000);
+    fprintf(stderr, "free_port: no free pair of ports in 12000-31999\n");
+    exit(1);
+}
+
+/* Whether c reaches the server we started: the port was free a moment
+ * ago, but another test's process may have taken it first (then ours
+ * exits, unable to bind, and the connection is to a stranger). */
+static bool is_ours(redisContext *c, pid_t pid)
+{
+    redisReply *r = redisCommand(c, "INFO server");
+    char want[40];
+    snprintf(want, sizeof want, "\r\nprocess_id:%d\r\n", (int)pid);
+    bool ours = r && r->type == REDIS_REPLY_STRING && strstr(r->str, want) != NULL;
+    freeReplyObject(r);
+    return ours;
 }
 
 static redisContext *server_start(const char *bin, int port)
@@ -119,7 +139,7 @@ static redisContext *server_start(const char *bin, int port)
     for (int i = 0; i < 500; i++) { /* 5 s */
         struct timeval tv = {.tv_sec = 1};
         redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-        if (c && !c->err)
+        if (c && !c->err && is_ours(c, pid))
             return c;
         redisFree(c);
         if (waitpid(pid, NULL, WNOHANG) == pid) {
@@ -232,9 +252,10 @@ int main(void)
         return 1;
     }
     atexit(cleanup);
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
     redisContext *c = NULL;
     int port = 0;
-    for (int tries = 0; tries < 3 && !c; tries++) /* a bus port may be taken */
+    for (int tries = 0; tries < 3 && !c; tries++) /* the port or its bus port may be taken */
         c = server_start(bin, port = free_port());
     if (!c) {
         fprintf(stderr, "could not start %s in cluster mode\n", bin);
