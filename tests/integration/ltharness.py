@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -27,7 +28,20 @@ import time
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, from 5000-11999:
+    below the ephemeral range (32768+), so that the many outgoing
+    connections of load tests running alongside cannot take it between the
+    pick and the bind, nor take it back while a server restarts on it; and
+    below ltcluster.py's band (12000-31999 with bus ports)."""
+    rng = random.Random()
+    for _ in range(2000):
+        port = rng.randrange(5000, 12000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
