@@ -104,8 +104,11 @@ def test_two_workers_twenty_sockets(lt, redis):
         spread = h.connections_per_worker(srv, {client_port(c) for c in clients})
         assert sum(spread.values()) == 20, spread
         # SO_REUSEPORT hashes each connection to a worker: 20 land about
-        # 10/10; 2 or fewer on one worker happens by chance once in ~2500 runs.
-        assert min(spread.values()) >= 3, "connections not spread over the workers: %r" % spread
+        # 10/10, but 2 or fewer on one worker happens by chance once in
+        # ~2,500 runs (CI met an 18/2). What the rest needs is that both
+        # workers hold some: all 20 on one happens once in ~500,000.
+        assert len(spread) == 2 and min(spread.values()) >= 1, \
+            "connections not spread over the workers: %r" % spread
         srv.wait_totals("fo-w2", {"online": 20})
         assert srv.post_events("fo-w2", like_events(3, "viewer-w2")).status == 202
         for c in clients:
