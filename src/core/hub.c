@@ -28,11 +28,11 @@ struct lt_hub_sub {
     const struct lt_push_kind *kind;
     void *owner;
     bool counts_online;
-    int64_t sent_seq; /* highest seq handed to this subscriber */
-    /* Its first totals are out (or it resumed: after_seq). A status notice
-     * heard before that is held, the newest only, and follows them: the
-     * totals come first, as the contract says. */
-    bool greeted;
+    /* Highest seq handed to this subscriber: -1 until its first totals
+     * (a resumed one starts at its after_seq). A status notice heard
+     * before them is held, the newest only, and follows them: the totals
+     * come first, as the contract says. */
+    int64_t sent_seq;
     bool notice_held;
     enum lt_stream_status held_status;
 };
@@ -130,11 +130,8 @@ static void stream_free(struct hub_stream *st)
 static void stream_release(struct hub_stream *st);
 
 /* sub's first totals were just delivered: a notice held until then follows. */
-static void greet(struct hub_stream *st, struct lt_hub_sub *sub)
+static void deliver_held_notice(struct hub_stream *st, struct lt_hub_sub *sub)
 {
-    sub->greeted = true;
-    if (!sub->notice_held)
-        return;
     sub->notice_held = false;
     struct lt_shared *msg = sub->kind->encode_notice(st->id, sub->held_status);
     sub->kind->deliver(sub->owner, msg);
@@ -173,11 +170,10 @@ static void push(struct hub_stream *st, bool paced)
             sub->sent_seq = st->latest_seq;
             /* deliver may drop a slow subscriber (sub is freed): the count
              * says so. Only sub itself can go. */
-            bool first = !sub->greeted;
             size_t before = st->n_subs;
             sub->kind->deliver(sub->owner, msgs[k]);
-            if (first && st->n_subs == before)
-                greet(st, sub);
+            if (st->n_subs == before && sub->notice_held)
+                deliver_held_notice(st, sub);
         }
         sub = next;
     }
@@ -362,7 +358,6 @@ struct lt_hub_sub *lt_hub_subscribe(struct lt_hub *hub, const char *stream,
     sub->owner = owner;
     sub->counts_online = counts_online;
     sub->sent_seq = after_seq;
-    sub->greeted = after_seq >= 0; /* resumed: it had totals before */
     LT_LIST_PUSH(st->subs, sub);
     st->n_subs++;
     hub->n_subs++;
@@ -443,7 +438,7 @@ void lt_hub_stream_status(struct lt_hub *hub, const char *stream, enum lt_stream
             sub = next;
             continue;
         }
-        if (!sub->greeted && status != LT_STATUS_NONE) {
+        if (sub->sent_seq < 0 && status != LT_STATUS_NONE) { /* no totals yet */
             sub->notice_held = true;
             sub->held_status = status;
             sub = next;
